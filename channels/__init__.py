@@ -1,0 +1,3 @@
+"""Built-in channels and destinations. Importing this package registers all of them."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Loading and validating routes.yaml: YAML with marks, ${VAR} references, diagnostics."""

@@ -1,0 +1,1 @@
+"""Readers and writers for the message formats Passerelle handles."""

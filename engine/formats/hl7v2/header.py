@@ -1,0 +1,192 @@
+"""Just enough of MSH to acknowledge and route a message, read straight from the bytes.
+
+:func:`read_header` looks only at the first segment. It is what intake runs on every
+frame before the commit, so it avoids building any tree. The full parser lives beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.errors import ParseError
+from engine.formats.hl7v2.charsets import codec_for
+
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """The five HL7v2 separators, from MSH-1 and MSH-2."""
+
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+
+    @property
+    def encoding_characters(self) -> str:
+        """MSH-2 as it should be written (``^~\\&``)."""
+        return f"{self.component}{self.repetition}{self.escape}{self.subcomponent}"
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """MSH fields used for acknowledgement, routing and logs (values kept escaped, raw).
+
+    ``msh[n]`` is MSH-n as a string ("" when absent), for n in 1..21.
+    """
+
+    delimiters: Delimiters
+    msh: tuple[str, ...]
+    codec: str
+
+    def field(self, n: int) -> str:
+        return self.msh[n] if n < len(self.msh) else ""
+
+    def component(self, n: int, c: int = 1) -> str:
+        """Component ``c`` (1-based) of the first repetition of MSH-n."""
+        value = self.field(n).split(self.delimiters.repetition, 1)[0]
+        parts = value.split(self.delimiters.component)
+        return parts[c - 1] if c <= len(parts) else ""
+
+    @property
+    def sending_application(self) -> str:
+        return self.component(3)
+
+    @property
+    def sending_facility(self) -> str:
+        return self.component(4)
+
+    @property
+    def receiving_application(self) -> str:
+        return self.component(5)
+
+    @property
+    def receiving_facility(self) -> str:
+        return self.component(6)
+
+    @property
+    def message_type(self) -> str:
+        return self.component(9, 1)
+
+    @property
+    def trigger_event(self) -> str:
+        return self.component(9, 2)
+
+    @property
+    def message_structure(self) -> str:
+        return self.component(9, 3)
+
+    @property
+    def control_id(self) -> str:
+        return self.field(10)
+
+    @property
+    def processing_id(self) -> str:
+        return self.component(11)
+
+    @property
+    def version(self) -> str:
+        return self.component(12)
+
+    @property
+    def accept_ack_type(self) -> str:
+        return self.field(15)
+
+    @property
+    def application_ack_type(self) -> str:
+        return self.field(16)
+
+    @property
+    def charset(self) -> str:
+        return self.field(18).split(self.delimiters.repetition, 1)[0]
+
+    def metadata(self) -> dict[str, str]:
+        """Routing facts as envelope metadata (no patient data)."""
+        return {
+            "hl7.sending_application": self.sending_application,
+            "hl7.sending_facility": self.sending_facility,
+            "hl7.receiving_application": self.receiving_application,
+            "hl7.receiving_facility": self.receiving_facility,
+            "hl7.message_type": self.message_type,
+            "hl7.trigger_event": self.trigger_event,
+            "hl7.message_structure": self.message_structure,
+            "hl7.control_id": self.control_id,
+            "hl7.processing_id": self.processing_id,
+            "hl7.version": self.version,
+            "hl7.charset": self.charset,
+            "hl7.codec": self.codec,
+        }
+
+
+def first_segment(raw: bytes) -> bytes:
+    """The bytes of the first segment (BOM stripped, up to the first CR or LF)."""
+    if raw.startswith(BOM):
+        raw = raw[3:]
+    ends = [i for i in (raw.find(b"\r"), raw.find(b"\n")) if i >= 0]
+    return raw[: min(ends)] if ends else raw
+
+
+def read_header(raw: bytes, *, default_codec: str = "utf-8", require: bool = True) -> Header:
+    """Read MSH from the start of an ER7 message.
+
+    Args:
+        raw: the message bytes (no MLLP framing).
+        default_codec: codec to use when MSH-18 is empty (the channel's default).
+        require: check that MSH-9 (type and trigger) and MSH-10/11/12 are present.
+
+    Raises:
+        ParseError: not an HL7v2 message, bad delimiters, undecodable header, unsupported
+            charset, or (when ``require``) a mandatory MSH field missing. ``code`` is the
+            HL7 table 0357 code to report in ERR-3 and ``field`` the MSH field at fault.
+    """
+    seg = first_segment(raw)
+    if not seg.startswith(b"MSH") or len(seg) < 8:
+        raise ParseError("not an HL7v2 message: it does not start with an MSH segment", code=100)
+    sep = seg[3:4]
+    if sep.isalnum() or sep in b" \r\n":
+        raise ParseError("MSH-1 field separator is invalid", segment="MSH", field=1, code=102)
+    # MSH is ASCII-safe for every supported 8-bit charset; decode it leniently to find MSH-18.
+    text = seg.decode("latin-1")
+    fields = text.split(text[3])
+    enc = fields[1] if len(fields) > 1 else ""
+    if len(enc) < 3 or len(set(enc + text[3])) != len(enc) + 1:
+        raise ParseError("MSH-2 encoding characters are invalid", segment="MSH", field=2, code=102)
+    delims = Delimiters(
+        field=text[3],
+        component=enc[0],
+        repetition=enc[1],
+        escape=enc[2],
+        subcomponent=enc[3] if len(enc) > 3 else "",
+    )
+    msh18 = fields[17] if len(fields) > 17 else ""
+    codec = codec_for(msh18.split(delims.repetition, 1)[0], default_codec)
+    try:
+        decoded = seg.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"MSH is not valid {codec} (MSH-18 {msh18!r})", segment="MSH", field=18, code=207
+        ) from exc
+    parts = decoded.split(delims.field)
+    header = Header(delims, ("", delims.field, *parts[1:]), codec)
+    if require:
+        _check_required(header)
+    return header
+
+
+def _check_required(h: Header) -> None:
+    if not h.message_type or (not h.trigger_event and h.message_type != "ACK"):
+        raise ParseError("MSH-9 message type is missing or incomplete", segment="MSH", field=9, code=101)
+    if not h.control_id:
+        raise ParseError("MSH-10 message control id is missing", segment="MSH", field=10, code=101)
+    if not h.processing_id:
+        raise ParseError("MSH-11 processing id is missing", segment="MSH", field=11, code=101)
+    if not h.version:
+        raise ParseError("MSH-12 version id is missing", segment="MSH", field=12, code=101)
+
+
+__all__ = ["BOM", "DEFAULT_DELIMITERS", "Delimiters", "Header", "first_segment", "read_header"]
