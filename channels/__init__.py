@@ -1,3 +1,5 @@
 """Built-in channels and destinations. Importing this package registers all of them."""
 
 from __future__ import annotations
+
+from channels import file as file  # noqa: E402

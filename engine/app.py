@@ -1,0 +1,153 @@
+"""The running engine: it owns the store, the queue, the workers, sources and destinations.
+
+Start order: store → destinations → recovery of unfinished work → workers → sources.
+Stop order is the reverse: sources stop accepting (in-flight acknowledgements finish),
+workers finish or release their tasks, destinations and the store close. The engine is
+the :class:`~engine.components.Intake` its sources call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.components import Destination, Source
+from engine.message import Envelope
+from engine.pipeline import Pipeline
+from engine.queue.base import Task, TaskKind, WorkQueue
+from engine.queue.memory import InProcessQueue
+from engine.retry import RetryPolicy
+from engine.router import Router
+from engine.store.base import Store
+from engine.workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One engine process. Use :meth:`start`/:meth:`stop`, or :meth:`run` until a signal."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        router: Router,
+        sources: Sequence[Source[Any]] = (),
+        destinations: Mapping[str, Destination[Any]] | None = None,
+        policies: Mapping[str, RetryPolicy] | None = None,
+        default_policy: RetryPolicy | None = None,
+        queue: WorkQueue | None = None,
+        workers: int = 4,
+        shutdown_grace: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.queue = queue or InProcessQueue()
+        self.sources = list(sources)
+        self.destinations = dict(destinations or {})
+        self.pipeline = Pipeline(
+            store, self.queue, router, self.destinations, policies or {}, default_policy
+        )
+        self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
+        self.shutdown_grace = shutdown_grace
+        self._started_sources: list[Source[Any]] = []
+        self._stopped = asyncio.Event()
+
+    # --- Intake -------------------------------------------------------------------------
+    async def accept(
+        self, channel: str, raw: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> Envelope:
+        envelope = Envelope.new(channel=channel, raw=raw, content_type=content_type,
+                                metadata=metadata)  # fmt: skip
+        await self.store.accept(envelope)
+        await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
+        log.info("Message accepted.", extra={"message_id": envelope.id, "channel": channel,
+                 "control_id": metadata.get("hl7.control_id", "")})  # fmt: skip
+        return envelope
+
+    async def reject(
+        self,
+        channel: str,
+        raw: bytes,
+        content_type: str,
+        metadata: Mapping[str, str],
+        reason: str,
+    ) -> Envelope:
+        envelope = Envelope.new(channel=channel, raw=raw, content_type=content_type,
+                                metadata=metadata)  # fmt: skip
+        await self.store.reject(envelope, reason)
+        log.info("Message rejected.", extra={"message_id": envelope.id, "channel": channel,
+                 "reason": reason})  # fmt: skip
+        return envelope
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open everything and start accepting. On failure, what was opened is closed."""
+        try:
+            await self.store.open()
+            for dest in self.destinations.values():
+                await dest.open()
+            await self._recover()
+            self.workers.start()
+            for source in self.sources:
+                await source.start(self)
+                self._started_sources.append(source)
+                log.info("Channel started.", extra={"channel": source.name,
+                         "listen": source.describe()})  # fmt: skip
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("Engine started.", extra={"channels": len(self.sources),
+                 "destinations": len(self.destinations)})  # fmt: skip
+
+    async def _recover(self) -> None:
+        unfinished = await self.store.unfinished()
+        for message_id in unfinished.message_ids:
+            await self.queue.put(Task(TaskKind.PROCESS, message_id))
+        for delivery_id, _ in unfinished.deliveries:
+            # deliver() itself waits until next_attempt_at when it is in the future
+            await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
+        if unfinished.message_ids or unfinished.deliveries:
+            log.info("Resuming unfinished work.", extra={
+                "messages": len(unfinished.message_ids),
+                "deliveries": len(unfinished.deliveries)})  # fmt: skip
+
+    async def stop(self) -> None:
+        """Graceful stop; idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for source in reversed(self._started_sources):
+            try:
+                await source.stop()
+            except Exception:
+                log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        await self.workers.stop(self.shutdown_grace)
+        await self.queue.close()
+        for dest in self.destinations.values():
+            try:
+                await dest.close()
+            except Exception:
+                log.exception("Destination did not close cleanly.", extra={"destination": dest.name})
+        await self.store.close()
+        log.info("Engine stopped.")
+
+    async def run(self) -> None:
+        """Start, run until SIGTERM or SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop_requested.set)
+        await self.start()
+        try:
+            await stop_requested.wait()
+            log.info("Stop requested; finishing in-flight work.")
+        finally:
+            await self.stop()
+
+
+__all__ = ["Engine"]

@@ -1,0 +1,8 @@
+"""Work queues: they carry task ids only; the store holds everything else."""
+
+from __future__ import annotations
+
+from engine.queue.base import Task, TaskKind, WorkQueue
+from engine.queue.memory import InProcessQueue
+
+__all__ = ["InProcessQueue", "Task", "TaskKind", "WorkQueue"]

@@ -1,0 +1,144 @@
+"""SQLite schema and row conversions for :mod:`engine.store.sqlite`.
+
+Times are stored as UNIX seconds (REAL, UTC); the raw message as a BLOB; metadata as JSON.
+``PRAGMA user_version`` carries the schema version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.message import DeliveryState, Envelope, MessageState
+from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS messages (
+    id            TEXT PRIMARY KEY,
+    channel       TEXT NOT NULL,
+    received_at   REAL NOT NULL,
+    content_type  TEXT NOT NULL,
+    raw           BLOB NOT NULL,
+    metadata      TEXT NOT NULL,
+    control_id    TEXT,
+    state         TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    updated_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_unfinished ON messages(state)
+    WHERE state IN ('received', 'processing');
+CREATE INDEX IF NOT EXISTS messages_channel ON messages(channel, id);
+CREATE INDEX IF NOT EXISTS messages_control_id ON messages(control_id);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id  TEXT NOT NULL REFERENCES messages(id),
+    at          REAL NOT NULL,
+    from_state  TEXT,
+    to_state    TEXT NOT NULL,
+    reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS transitions_message ON transitions(message_id, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id               TEXT PRIMARY KEY,
+    message_id       TEXT NOT NULL REFERENCES messages(id),
+    destination      TEXT NOT NULL,
+    route            TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT NOT NULL DEFAULT '',
+    next_attempt_at  REAL,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    detail           TEXT NOT NULL DEFAULT '',
+    UNIQUE (message_id, destination)
+);
+CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state)
+    WHERE state IN ('pending', 'retrying');
+CREATE INDEX IF NOT EXISTS deliveries_destination ON deliveries(destination, state);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id  TEXT NOT NULL REFERENCES deliveries(id),
+    number       INTEGER NOT NULL,
+    at           REAL NOT NULL,
+    outcome      TEXT NOT NULL,
+    detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id, seq);
+CREATE TABLE IF NOT EXISTS dedupe (
+    destination  TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    at           REAL NOT NULL,
+    PRIMARY KEY (destination, key)
+);
+"""
+
+MESSAGE_COLUMNS = "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at"
+DELIVERY_COLUMNS = (
+    "id, message_id, destination, route, state, attempts, last_error, next_attempt_at, "
+    "created_at, updated_at, detail"
+)
+
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def message_from_row(row: Sequence[Any]) -> StoredMessage:
+    id_, channel, received_at, content_type, raw, metadata, state, reason, updated_at = row
+    envelope = Envelope(
+        id=str(id_),
+        channel=str(channel),
+        received_at=dt(float(received_at)),
+        content_type=str(content_type),
+        raw=bytes(raw),
+        metadata=json.loads(str(metadata)),
+    )
+    return StoredMessage(envelope, MessageState(state), str(reason), dt(float(updated_at)))
+
+
+def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
+    (id_, message_id, destination, route, state, attempts, last_error, next_at, created,
+     updated, detail) = row  # fmt: skip
+    return DeliveryRecord(
+        id=str(id_),
+        message_id=str(message_id),
+        destination=str(destination),
+        route=str(route),
+        state=DeliveryState(state),
+        attempts=int(attempts),
+        last_error=str(last_error),
+        next_attempt_at=dt(float(next_at)) if next_at is not None else None,
+        created_at=dt(float(created)),
+        updated_at=dt(float(updated)),
+        detail=str(detail),
+    )
+
+
+def transition_from_row(row: Sequence[Any]) -> Transition:
+    at, from_state, to_state, reason = row
+    return Transition(
+        at=dt(float(at)),
+        from_state=MessageState(from_state) if from_state is not None else None,
+        to_state=MessageState(to_state),
+        reason=str(reason),
+    )
+
+
+def attempt_from_row(row: Sequence[Any]) -> Attempt:
+    delivery_id, number, at, outcome, detail = row
+    return Attempt(
+        delivery_id=str(delivery_id),
+        number=int(number),
+        at=dt(float(at)),
+        outcome=DeliveryState(outcome),
+        detail=str(detail),
+    )
