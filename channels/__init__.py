@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
-from channels import file as file  # noqa: E402
+from channels import file as file
+from channels import mllp as mllp

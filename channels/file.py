@@ -1,9 +1,12 @@
 """File destination: one file per delivered message, written atomically.
 
-The file is written to a temporary name in the target directory, flushed and fsynced,
-then renamed over the final name (``os.replace`` is atomic on POSIX) and the directory is
-fsynced. The name comes from the message's business key, so a redelivery (after a crash,
-or a sender resending the same MSH-10) overwrites the same file instead of adding one.
+The file is written to a temporary name in the target directory (``.passerelle-*.tmp``:
+consumers of the directory must ignore dot files), flushed and fsynced, then renamed over
+the final name (``os.replace`` is atomic on POSIX) and the directory is fsynced. Temporary
+files left by a crash are removed when the destination opens.
+
+The name comes from the message's business key, so a redelivery (after a crash, or a
+sender resending the same MSH-10) overwrites the same file instead of adding one.
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ from engine.registry import destination
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_EXTENSIONS = {"application/hl7-v2": ".hl7", "application/xml": ".xml", "text/xml": ".xml",
-               "application/fhir+json": ".json", "application/json": ".json"}  # fmt: skip
+_EXTENSIONS = {
+    "application/hl7-v2": ".hl7",
+    "application/xml": ".xml",
+    "text/xml": ".xml",
+    "application/fhir+json": ".json",
+    "application/json": ".json",
+}
+_TMP_PREFIX, _TMP_SUFFIX = ".passerelle-", ".tmp"
 PLACEHOLDERS = ("key", "message_id", "delivery_id", "ext", "message_type", "trigger_event")
 
 
@@ -58,8 +67,11 @@ class FileDestination(Destination[FileDestinationConfig]):
     """Writes each payload to its own file in a directory, atomically."""
 
     async def open(self) -> None:
+        """Create the directory and remove temporary files a crashed run left behind."""
         try:
             self.config.directory.mkdir(parents=True, exist_ok=True)
+            for stale in self.config.directory.glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+                stale.unlink(missing_ok=True)
         except OSError as exc:
             raise ChannelError(f"file destination '{self.name}': {exc}") from exc
 
@@ -72,7 +84,9 @@ class FileDestination(Destination[FileDestinationConfig]):
             "message_type": payload.metadata.get("hl7.message_type", ""),
             "trigger_event": payload.metadata.get("hl7.trigger_event", ""),
         }
-        name = _PLACEHOLDER.sub(lambda m: _UNSAFE.sub("-", values[m.group(1)]), self.config.filename)
+        name = _PLACEHOLDER.sub(
+            lambda m: _UNSAFE.sub("-", values[m.group(1)]), self.config.filename
+        )
         if not name.strip(".") or "/" in name:
             raise PermanentDeliveryError(f"file name template produced an unusable name {name!r}")
         return name
@@ -89,7 +103,7 @@ class FileDestination(Destination[FileDestinationConfig]):
     def _write(self, target: Path, body: bytes) -> None:
         directory = target.parent
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=directory)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(body)

@@ -60,12 +60,19 @@ class Engine:
     async def accept(
         self, channel: str, raw: bytes, content_type: str, metadata: Mapping[str, str]
     ) -> Envelope:
-        envelope = Envelope.new(channel=channel, raw=raw, content_type=content_type,
-                                metadata=metadata)  # fmt: skip
+        envelope = Envelope.new(
+            channel=channel, raw=raw, content_type=content_type, metadata=metadata
+        )
         await self.store.accept(envelope)
         await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
-        log.info("Message accepted.", extra={"message_id": envelope.id, "channel": channel,
-                 "control_id": metadata.get("hl7.control_id", "")})  # fmt: skip
+        log.info(
+            "Message accepted.",
+            extra={
+                "message_id": envelope.id,
+                "channel": channel,
+                "control_id": metadata.get("hl7.control_id", ""),
+            },
+        )
         return envelope
 
     async def reject(
@@ -76,11 +83,14 @@ class Engine:
         metadata: Mapping[str, str],
         reason: str,
     ) -> Envelope:
-        envelope = Envelope.new(channel=channel, raw=raw, content_type=content_type,
-                                metadata=metadata)  # fmt: skip
+        envelope = Envelope.new(
+            channel=channel, raw=raw, content_type=content_type, metadata=metadata
+        )
         await self.store.reject(envelope, reason)
-        log.info("Message rejected.", extra={"message_id": envelope.id, "channel": channel,
-                 "reason": reason})  # fmt: skip
+        log.info(
+            "Message rejected.",
+            extra={"message_id": envelope.id, "channel": channel, "reason": reason},
+        )
         return envelope
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -95,13 +105,16 @@ class Engine:
             for source in self.sources:
                 await source.start(self)
                 self._started_sources.append(source)
-                log.info("Channel started.", extra={"channel": source.name,
-                         "listen": source.describe()})  # fmt: skip
+                log.info(
+                    "Channel started.", extra={"channel": source.name, "listen": source.describe()}
+                )
         except BaseException:
             await self.stop()
             raise
-        log.info("Engine started.", extra={"channels": len(self.sources),
-                 "destinations": len(self.destinations)})  # fmt: skip
+        log.info(
+            "Engine started.",
+            extra={"channels": len(self.sources), "destinations": len(self.destinations)},
+        )
 
     async def _recover(self) -> None:
         unfinished = await self.store.unfinished()
@@ -111,9 +124,13 @@ class Engine:
             # deliver() itself waits until next_attempt_at when it is in the future
             await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
         if unfinished.message_ids or unfinished.deliveries:
-            log.info("Resuming unfinished work.", extra={
-                "messages": len(unfinished.message_ids),
-                "deliveries": len(unfinished.deliveries)})  # fmt: skip
+            log.info(
+                "Resuming unfinished work.",
+                extra={
+                    "messages": len(unfinished.message_ids),
+                    "deliveries": len(unfinished.deliveries),
+                },
+            )
 
     async def stop(self) -> None:
         """Graceful stop; idempotent."""
@@ -131,7 +148,9 @@ class Engine:
             try:
                 await dest.close()
             except Exception:
-                log.exception("Destination did not close cleanly.", extra={"destination": dest.name})
+                log.exception(
+                    "Destination did not close cleanly.", extra={"destination": dest.name}
+                )
         await self.store.close()
         log.info("Engine stopped.")
 

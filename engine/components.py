@@ -108,7 +108,7 @@ class Destination(ABC, Generic[ConfigT]):
         self.name = name
         self.config = config
 
-    async def open(self) -> None:  # noqa: B027 - optional hook
+    async def open(self) -> None:
         """Prepare resources (pools, directories). Raises ChannelError on failure."""
 
     @abstractmethod
@@ -123,7 +123,7 @@ class Destination(ABC, Generic[ConfigT]):
             PermanentDeliveryError: definitive refusal; the engine dead-letters at once.
         """
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:
         """Release resources. Idempotent."""
 
 

@@ -13,12 +13,12 @@ third-party exception type.
     │   └── FramingError             bytes on the wire are not a valid frame (MLLP)
     │       └── FrameTooLarge        a frame exceeds the configured maximum size
     ├── MessageError                 the content of one message is unusable
-    │   ├── ParseError               not parseable (not HL7, missing mandatory MSH fields, bad charset)
+    │   ├── ParseError               not parseable (not HL7, mandatory MSH field missing...)
     │   ├── ValidationFailed         parseable, but refused by validation rules
     │   └── MappingError             a mapping rule failed on this message
     ├── RoutingError                 the router could not evaluate a route
     ├── DeliveryError                a destination did not take a payload
-    │   ├── RetryableDeliveryError   transient: retry later (optionally after ``retry_after`` seconds)
+    │   ├── RetryableDeliveryError   transient: retry later (after ``retry_after`` if given)
     │   └── PermanentDeliveryError   definitive refusal: dead letter at once
     └── StoreError                   the durable store failed
         └── NotFound                 no such message or delivery

@@ -130,8 +130,12 @@ class Pipeline:
         attempt = delivery.attempts + 1
         context = DeliveryContext(delivery.id, envelope.id, delivery.destination, attempt, key)
         payload = Payload(envelope.raw, envelope.content_type, envelope.metadata)
-        extra = {"message_id": envelope.id, "delivery_id": delivery.id,
-                 "destination": delivery.destination, "attempt": attempt}  # fmt: skip
+        extra = {
+            "message_id": envelope.id,
+            "delivery_id": delivery.id,
+            "destination": delivery.destination,
+            "attempt": attempt,
+        }
         try:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
@@ -143,9 +147,7 @@ class Pipeline:
             log.exception("Destination raised an unexpected error.", extra=extra)
             await self._retry(delivery, attempt, f"internal error: {exc!r}", None, extra)
         else:
-            await self.store.record_attempt(
-                delivery_id, DeliveryState.SENT, detail, dedupe_key=key
-            )
+            await self.store.record_attempt(delivery_id, DeliveryState.SENT, detail, dedupe_key=key)
             log.info("Delivered.", extra={**extra, "detail": detail})
 
     async def _retry(

@@ -61,12 +61,14 @@ class WorkerPool:
         for worker in self._workers:
             worker.cancel()
         if running:
-            done, pending = await asyncio.wait(running, timeout=grace)
+            _, pending = await asyncio.wait(running, timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
-                log.warning("Tasks cancelled at shutdown; they resume at next start.",
-                            extra={"count": len(pending)})  # fmt: skip
+                log.warning(
+                    "Tasks cancelled at shutdown; they resume at next start.",
+                    extra={"count": len(pending)},
+                )
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.gather(*pending, return_exceptions=True)
         with contextlib.suppress(asyncio.CancelledError):

@@ -33,7 +33,9 @@ def parse_duration(value: object) -> float:
         m = _DURATION.match(value)
         if m:
             return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    raise ValueError(f"expected a duration with a unit such as '30s', '500ms' or '2m', got {value!r}")
+    raise ValueError(
+        f"expected a duration with a unit such as '30s', '500ms' or '2m', got {value!r}"
+    )
 
 
 def parse_size(value: object) -> int:

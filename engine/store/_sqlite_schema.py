@@ -106,8 +106,19 @@ def message_from_row(row: Sequence[Any]) -> StoredMessage:
 
 
 def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
-    (id_, message_id, destination, route, state, attempts, last_error, next_at, created,
-     updated, detail) = row  # fmt: skip
+    (
+        id_,
+        message_id,
+        destination,
+        route,
+        state,
+        attempts,
+        last_error,
+        next_at,
+        created,
+        updated,
+        detail,
+    ) = row
     return DeliveryRecord(
         id=str(id_),
         message_id=str(message_id),

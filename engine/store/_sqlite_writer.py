@@ -9,6 +9,7 @@ load, N concurrent intakes share one ``COMMIT`` and therefore one WAL fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -134,10 +135,9 @@ class GroupCommitWriter:
         self.batches += 1
         self.operations += len(batch)
         for (_, future, loop), (result, error) in zip(batch, results, strict=True):
-            try:
+            # RuntimeError: the caller's loop is closed, so nobody is waiting any more
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, future, result, error)
-            except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
-                pass
 
 
 __all__ = ["GroupCommitWriter"]

@@ -137,7 +137,9 @@ class SqliteStore(Store):
                 return None
             reason = "resumed after restart" if current is MessageState.PROCESSING else ""
             _transition(conn, message_id, current, MessageState.PROCESSING, reason)
-            return schema.message_from_row((*row[:6], MessageState.PROCESSING.value, reason, row[8]))
+            return schema.message_from_row(
+                (*row[:6], MessageState.PROCESSING.value, reason, row[8])
+            )
 
         return await self._writer.run(op)
 
@@ -392,8 +394,7 @@ def _transition(
         (to_state.value, reason, now, message_id),
     )
     conn.execute(
-        "INSERT INTO transitions (message_id, at, from_state, to_state, reason)"
-        " VALUES (?,?,?,?,?)",
+        "INSERT INTO transitions (message_id, at, from_state, to_state, reason) VALUES (?,?,?,?,?)",
         (message_id, now, from_state.value, to_state.value, reason),
     )
 

@@ -13,7 +13,7 @@ from engine.app import Engine
 from engine.components import ComponentConfig, DeliveryContext, Destination, Payload
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
 from engine.formats.hl7v2 import read_header
-from engine.message import HL7V2, DeliveryState, MessageState, Envelope
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
 from engine.store.sqlite import SqliteStore
@@ -99,7 +99,10 @@ async def test_accepted_message_is_routed_and_written_to_a_file(tmp_path: Path) 
         stored = await engine.store.get_message(env.id)
         assert stored.state is MessageState.ROUTED
         assert [t.to_state for t in await engine.store.history(env.id)] == [
-            MessageState.RECEIVED, MessageState.PROCESSING, MessageState.ROUTED]  # fmt: skip
+            MessageState.RECEIVED,
+            MessageState.PROCESSING,
+            MessageState.ROUTED,
+        ]
         (d,) = await engine.store.deliveries(env.id)
         assert (d.destination, d.route, d.attempts, d.detail) == ("out", "all", 1, str(out))
     finally:
@@ -159,8 +162,9 @@ async def test_work_committed_before_a_crash_resumes_at_start(tmp_path: Path) ->
     envs = []
     for i in range(5):
         raw = adt(f"K{i}")
-        e = Envelope.new(channel="in", raw=raw, content_type=HL7V2,
-                         metadata=read_header(raw).metadata())  # fmt: skip
+        e = Envelope.new(
+            channel="in", raw=raw, content_type=HL7V2, metadata=read_header(raw).metadata()
+        )
         await store.accept(e)
         envs.append(e)
     await store.start_processing(envs[0].id)  # crashed while processing this one
@@ -169,6 +173,7 @@ async def test_work_committed_before_a_crash_resumes_at_start(tmp_path: Path) ->
     engine = make_engine(tmp_path)
     await engine.start()
     try:
+
         async def all_sent() -> bool:
             states = [await delivery_state(engine, e.id) for e in envs]
             return all(s is DeliveryState.SENT for s in states)
@@ -176,7 +181,8 @@ async def test_work_committed_before_a_crash_resumes_at_start(tmp_path: Path) ->
         await wait_for(all_sent)
         # Then each was delivered once, to its own file
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-            f"HIS_CHU-X_K{i}.hl7" for i in range(5)]  # fmt: skip
+            f"HIS_CHU-X_K{i}.hl7" for i in range(5)
+        ]
     finally:
         await engine.stop()
 
@@ -204,6 +210,7 @@ async def test_graceful_stop_releases_in_flight_work_for_the_next_start(tmp_path
     engine2 = make_engine(tmp_path, dest)
     await engine2.start()
     try:
+
         async def sent() -> bool:
             return await delivery_state(engine2, env.id) is DeliveryState.SENT
 

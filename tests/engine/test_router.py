@@ -15,8 +15,15 @@ def env(event: str = "A01", channel: str = "in", **meta: str) -> Envelope:
     return Envelope.new(channel=channel, raw=b"", content_type=HL7V2, metadata=metadata)
 
 
-def route(name: str, to: tuple[str, ...] = (), *, drop: bool = False, cont: bool = False,
-          channels: frozenset[str] | None = None, **when: str | list[str]) -> CompiledRoute:  # fmt: skip
+def route(
+    name: str,
+    to: tuple[str, ...] = (),
+    *,
+    drop: bool = False,
+    cont: bool = False,
+    channels: frozenset[str] | None = None,
+    **when: str | list[str],
+) -> CompiledRoute:
     conds = tuple(condition(f"hl7.{k}" if k not in ("channel",) else k, v) for k, v in when.items())
     return CompiledRoute(name, channels, conds, to, drop, cont)
 
@@ -40,7 +47,10 @@ def test_drop_filters_with_the_rule_name() -> None:
     r = Router([route("tests", drop=True, processing_id="T"), route("all", ("x",))])
     out = r.route(env(processing_id="T"))
     assert (out.state, out.reason, tuple(out.deliveries)) == (
-        MessageState.FILTERED, "dropped by route 'tests'", ())  # fmt: skip
+        MessageState.FILTERED,
+        "dropped by route 'tests'",
+        (),
+    )
     assert r.route(env(processing_id="P")).state is MessageState.ROUTED
 
 
@@ -48,7 +58,9 @@ def test_unmatched_is_explicit_and_can_have_destinations() -> None:
     bare = Router([route("a01", ("x",), trigger_event="A01")])
     out = bare.route(env("A03"))
     assert (out.state, tuple(out.deliveries)) == (MessageState.UNMATCHED, ())
-    with_fallback = Router([route("a01", ("x",), trigger_event="A01"), route("_unmatched", ("dlq",))])
+    with_fallback = Router(
+        [route("a01", ("x",), trigger_event="A01"), route("_unmatched", ("dlq",))]
+    )
     out = with_fallback.route(env("A03"))
     assert out.state is MessageState.UNMATCHED
     assert list(out.deliveries) == [("dlq", "_unmatched")]
@@ -61,13 +73,17 @@ def test_list_values_and_channel_filter() -> None:
     assert r.route(env("A08")).state is MessageState.UNMATCHED
 
 
-@given(st.lists(st.sampled_from(["A01", "A02", "A03", "A08"]), max_size=4), st.sampled_from(
-    ["A01", "A02", "A03", "A08"]))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(["A01", "A02", "A03", "A08"]), max_size=4),
+    st.sampled_from(["A01", "A02", "A03", "A08"]),
+)
 def test_every_message_gets_exactly_one_explicit_state(events: list[str], event: str) -> None:
     routes = [route(f"r{i}", (f"d{i}",), trigger_event=e) for i, e in enumerate(events)]
     out = Router(routes).route(env(event))
     if event in events:
         first = events.index(event)
-        assert out.state is MessageState.ROUTED and list(out.deliveries) == [(f"d{first}", f"r{first}")]
+        assert out.state is MessageState.ROUTED and list(out.deliveries) == [
+            (f"d{first}", f"r{first}")
+        ]
     else:
         assert out.state is MessageState.UNMATCHED and not out.deliveries

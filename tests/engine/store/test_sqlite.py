@@ -45,8 +45,9 @@ async def test_accept_is_visible_to_an_independent_connection_when_it_returns(
 
 async def test_raw_bytes_and_metadata_round_trip_unchanged(store: SqliteStore) -> None:
     raw = bytes(range(256)) * 3
-    env = Envelope.new(channel="c", raw=raw, content_type="application/octet-stream",
-                       metadata={"k": "é"})  # fmt: skip
+    env = Envelope.new(
+        channel="c", raw=raw, content_type="application/octet-stream", metadata={"k": "é"}
+    )
     await store.accept(env)
     got = await store.get_message(env.id)
     assert got.envelope.raw == raw
@@ -101,11 +102,15 @@ async def test_delivery_attempts_retry_then_dead_and_requeue(store: SqliteStore)
     env = envelope()
     await store.accept(env)
     await store.start_processing(env.id)
-    (d,) = await store.finish_routing(env.id, RoutingOutcome(MessageState.ROUTED, "r", [("a", "r")]))
+    (d,) = await store.finish_routing(
+        env.id, RoutingOutcome(MessageState.ROUTED, "r", [("a", "r")])
+    )
     later = utcnow() + timedelta(seconds=30)
     d1 = await store.record_attempt(d.id, DeliveryState.RETRYING, "timeout", next_attempt_at=later)
     assert (d1.state, d1.attempts, d1.last_error) == (DeliveryState.RETRYING, 1, "timeout")
-    assert d1.next_attempt_at is not None and abs((d1.next_attempt_at - later).total_seconds()) < 1e-3
+    assert (
+        d1.next_attempt_at is not None and abs((d1.next_attempt_at - later).total_seconds()) < 1e-3
+    )
     d2 = await store.record_attempt(d.id, DeliveryState.DEAD, "refused: AE")
     assert (d2.state, d2.attempts, d2.last_error) == (DeliveryState.DEAD, 2, "refused: AE")
     d3 = await store.requeue_delivery(d.id, "replay by operator")
@@ -113,7 +118,11 @@ async def test_delivery_attempts_retry_then_dead_and_requeue(store: SqliteStore)
     d4 = await store.record_attempt(d.id, DeliveryState.SENT, "/out/x.hl7", dedupe_key="K")
     assert (d4.state, d4.detail, d4.last_error) == (DeliveryState.SENT, "/out/x.hl7", "refused: AE")
     assert [a.outcome for a in await store.attempts(d.id)] == [
-        DeliveryState.RETRYING, DeliveryState.DEAD, DeliveryState.PENDING, DeliveryState.SENT]  # fmt: skip
+        DeliveryState.RETRYING,
+        DeliveryState.DEAD,
+        DeliveryState.PENDING,
+        DeliveryState.SENT,
+    ]
     assert await store.was_delivered("a", "K")
     assert not await store.was_delivered("b", "K")
 
@@ -153,7 +162,9 @@ async def test_list_messages_filters(store: SqliteStore) -> None:
     assert [m.envelope.id for m in xs] == [refused.id, c.id, a.id]  # newest first
     rejected = await store.list_messages(MessageQuery(state=MessageState.REJECTED))
     assert len(rejected) == 1 and rejected[0].reason == "not HL7"
-    assert [m.envelope.id for m in await store.list_messages(MessageQuery(control_id="2"))] == [b.id]
+    assert [m.envelope.id for m in await store.list_messages(MessageQuery(control_id="2"))] == [
+        b.id
+    ]
     assert len(await store.list_messages(MessageQuery(limit=2))) == 2
 
 

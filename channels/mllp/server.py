@@ -1,0 +1,342 @@
+"""The ``mllp`` source: an asyncio MLLP listener (optionally TLS / mutual TLS).
+
+Per connection, frames are handled strictly in order, one at a time: read the MSH, commit
+through :meth:`Intake.accept`, and only then answer AA. Bad input never crashes the
+listener; what each kind gets is listed in ``docs/mllp.md``:
+
+* unreadable or incomplete MSH → AR with an ERR built from the ParseError, recorded with
+  :meth:`Intake.reject`; the connection stays open;
+* commit failure → AE, ERR 207 "message could not be stored, please resend";
+* frame over ``max_frame_size`` → AR, ERR 207, then the connection closes;
+* bytes outside a frame, idle/frame timeout, EOF mid-frame → logged, connection closed.
+
+Logs use ``extra`` (channel, peer, message_id, control_id) and never carry message content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from channels.mllp.config import MllpSourceConfig
+from channels.mllp.framing import FrameDecoder, encode_frame
+from channels.mllp.tls import server_context, subject_common_name
+from engine.components import Intake, Source
+from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError, PasserelleError
+from engine.formats.hl7v2 import AckError, Header, build_ack, read_header
+from engine.message import HL7V2
+from engine.registry import source
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = HL7V2
+STORE_FAILED_TEXT = "message could not be stored, please resend"
+READ_CHUNK = 64 * 1024
+CLOSE_TIMEOUT = 5.0  # bound on a TLS close_notify exchange before the socket is aborted
+LINGER = 1.0  # after an oversize AR, input is drained this long so the peer can read the AR
+STOP_GRACE = 30.0  # stop() waits this long for in-flight commits before cancelling them
+
+
+@dataclass(eq=False)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer: str
+    task: asyncio.Task[None] | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    reading: bool = False  # suspended in a read or handshake: stop() may cancel it
+    aborted: bool = False
+
+
+def _format_peer(writer: asyncio.StreamWriter) -> str:
+    name = writer.get_extra_info("peername")
+    if isinstance(name, tuple) and len(name) >= 2:
+        host, port = str(name[0]), name[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(name)
+
+
+def _abort(conn: _Connection) -> None:
+    """After a failed ``start_tls`` asyncio has closed the socket but the stream protocol is
+    never told, so ``wait_closed()`` would hang: abort instead and skip the wait."""
+    conn.writer.transport.abort()
+    conn.aborted = True
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    """Close ``writer`` and wait for it, aborting after CLOSE_TIMEOUT. Never raises."""
+    try:
+        writer.close()
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await writer.wait_closed()
+    except (OSError, TimeoutError):
+        writer.transport.abort()
+
+
+@source("mllp", config=MllpSourceConfig)
+class MllpSource(Source[MllpSourceConfig]):
+    """HL7v2 over MLLP (TCP or TLS); each message is ACKed AA only after its commit."""
+
+    def __init__(self, name: str, config: MllpSourceConfig) -> None:
+        super().__init__(name, config)
+        self._server: asyncio.Server | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._intake: Intake | None = None
+        self._address: tuple[str, int] | None = None
+        self._connections: set[_Connection] = set()
+        self._stopping = False
+        self._stopped = asyncio.Event()
+        self._codec = config.default_codec
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port), known after :meth:`start`. Raises ChannelError before."""
+        if self._address is None:
+            raise ChannelError(f"mllp source {self.name!r} is not started")
+        return self._address
+
+    def describe(self) -> str:
+        host, port = self._address or self.config.listen
+        scheme = "mllp" if self.config.tls is None else "mllps"
+        return f"{scheme}://{host}:{port}"
+
+    async def start(self, intake: Intake) -> None:
+        """Bind and listen. Raises ChannelError (address in use, unusable certificate)."""
+        if self._server is not None:
+            raise ChannelError(f"mllp source {self.name!r} is already started")
+        self._ssl = server_context(self.config.tls) if self.config.tls is not None else None
+        host, port = self.config.listen
+        self._intake = intake
+        try:
+            # TLS is started per connection (see _handshake) so that refusals are logged.
+            self._server = await asyncio.start_server(self._on_connection, host, port)
+        except OSError as exc:
+            raise ChannelError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        sockname = self._server.sockets[0].getsockname()
+        self._address = (str(sockname[0]), int(sockname[1]))
+        log.info("listening on %s", self.describe(), extra={"channel": self.name})
+
+    async def stop(self) -> None:
+        """Stop listening, let in-flight frames get their ACK, close every connection.
+
+        Idle connections are closed at once; a connection committing a frame finishes that
+        frame (commit + ACK) and then closes. Idempotent; a concurrent call waits.
+        """
+        if self._server is None:
+            return
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        self._server.close()
+        for conn in list(self._connections):
+            if conn.reading and conn.task is not None:
+                conn.task.cancel()
+        tasks = {c.task for c in self._connections if c.task is not None}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._server.wait_closed()
+        except TimeoutError:
+            log.warning("listener did not close in time", extra={"channel": self.name})
+        self._stopped.set()
+        log.info("stopped", extra={"channel": self.name})
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        conn = _Connection(reader, writer, _format_peer(writer), asyncio.current_task())
+        extra = {"channel": self.name, "peer": conn.peer}
+        if self._stopping or len(self._connections) >= self.config.max_connections:
+            log.warning("connection refused: listener full or stopping", extra=extra)
+            await close_writer(writer)
+            return
+        self._connections.add(conn)
+        try:
+            if self._ssl is not None and not await self._handshake(conn):
+                return
+            conn.metadata["peer"] = conn.peer
+            subject = subject_common_name(conn.writer.get_extra_info("peercert"))
+            if subject:
+                conn.metadata["tls.client_subject"] = subject
+            log.debug("connection opened", extra=extra)
+            await self._serve(conn)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        except Exception:
+            log.exception("unexpected error on connection", extra=extra)
+        finally:
+            self._connections.discard(conn)
+            if not conn.aborted:
+                await close_writer(conn.writer)
+            log.debug("connection closed", extra=extra)
+
+    async def _handshake(self, conn: _Connection) -> bool:
+        """Upgrade to TLS within ``frame_timeout``; False (logged, aborted) on failure."""
+        assert self._ssl is not None
+        conn.reading = True
+        try:
+            await conn.writer.start_tls(self._ssl, ssl_handshake_timeout=self.config.frame_timeout)
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            log.warning(
+                "TLS handshake failed: %s", reason, extra={"channel": self.name, "peer": conn.peer}
+            )
+            _abort(conn)
+            return False
+        except asyncio.CancelledError:  # stop() during the handshake
+            _abort(conn)
+            raise
+        finally:
+            conn.reading = False
+        return True
+
+    async def _serve(self, conn: _Connection) -> None:
+        """Read, decode and answer frames until EOF, timeout, framing error or stop."""
+        extra = {"channel": self.name, "peer": conn.peer}
+        loop = asyncio.get_running_loop()
+        decoder = FrameDecoder(self.config.max_frame_size)
+        frame_deadline: float | None = None
+        while not self._stopping:
+            idle = frame_deadline is None
+            deadline = loop.time() + self.config.idle_timeout
+            if frame_deadline is not None:
+                deadline = frame_deadline
+            conn.reading = True
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await conn.reader.read(READ_CHUNK)
+            except TimeoutError:
+                what = "idle_timeout" if idle else "frame_timeout"
+                log.warning("%s exceeded, closing connection", what, extra=extra)
+                return
+            except OSError as exc:  # includes ssl.SSLError and ConnectionResetError
+                log.warning("connection error: %s", type(exc).__name__, extra=extra)
+                return
+            finally:
+                conn.reading = False
+            if not data:
+                if decoder.in_frame:
+                    log.warning(
+                        "connection closed mid-frame, %d bytes discarded",
+                        decoder.pending,
+                        extra=extra,
+                    )
+                return
+            try:
+                frames = decoder.feed(data)
+            except FramingError as exc:
+                await self._framing_failed(conn, exc)
+                return
+            for frame in frames:
+                if self._stopping:
+                    return  # not committed, not ACKed: the sender will resend it
+                if not await self._send(conn, await self._process(conn, frame)):
+                    return
+            if decoder.error is not None:
+                await self._framing_failed(conn, decoder.error)
+                return
+            # The frame clock starts when a frame starts (or after the commits that preceded
+            # it in the same read, so a slow store does not count against the sender).
+            if not decoder.in_frame:
+                frame_deadline = None
+            elif frame_deadline is None or frames:
+                frame_deadline = loop.time() + self.config.frame_timeout
+
+    async def _process(self, conn: _Connection, frame: bytes) -> bytes:
+        """Commit one frame and return the ACK to send (AA, AE or AR)."""
+        assert self._intake is not None
+        try:
+            header = read_header(frame, default_codec=self._codec)
+        except ParseError as exc:
+            return await self._refuse(conn, frame, exc)
+        extra = {"channel": self.name, "peer": conn.peer, "control_id": header.control_id}
+        metadata = {**header.metadata(), **conn.metadata}
+        try:
+            envelope = await self._intake.accept(self.name, frame, CONTENT_TYPE, metadata)
+        except Exception as exc:  # StoreError by contract; anything else is still no commit
+            log.error(
+                "message could not be stored: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra=extra,
+                exc_info=not isinstance(exc, PasserelleError),
+            )
+            err = AckError(207, STORE_FAILED_TEXT)
+            return build_ack(header, "AE", [err], text=STORE_FAILED_TEXT)
+        log.info("message received", extra={**extra, "message_id": envelope.id})
+        return build_ack(header, "AA")
+
+    async def _refuse(self, conn: _Connection, frame: bytes, exc: ParseError) -> bytes:
+        """Record a frame whose MSH is unusable and return the AR answering it."""
+        assert self._intake is not None
+        header = self._lenient_header(frame)
+        control_id = header.control_id if header is not None else ""
+        extra = {"channel": self.name, "peer": conn.peer, "control_id": control_id}
+        reason = str(exc)
+        metadata = {**(header.metadata() if header is not None else {}), **conn.metadata}
+        log.warning("message refused: %s", reason, extra=extra)
+        try:
+            await self._intake.reject(self.name, frame, CONTENT_TYPE, metadata, reason)
+        except Exception as store_exc:
+            log.error(
+                "refused message could not be recorded: %s", type(store_exc).__name__, extra=extra
+            )
+        err = AckError(exc.code, reason, segment=exc.segment, field=exc.field)
+        return build_ack(header, "AR", [err], text=reason)
+
+    async def _framing_failed(self, conn: _Connection, exc: FramingError) -> None:
+        """Answer an oversize frame with AR (then drain briefly); log anything else."""
+        extra = {"channel": self.name, "peer": conn.peer}
+        if not isinstance(exc, FrameTooLarge):
+            log.warning("framing error, closing connection: %s", exc, extra=extra)
+            return
+        header = self._lenient_header(exc.head)
+        extra["control_id"] = header.control_id if header is not None else ""
+        log.warning("%s, closing connection", exc, extra=extra)
+        ack = build_ack(header, "AR", [AckError(207, str(exc))], text=str(exc))
+        if await self._send(conn, ack):
+            await self._linger(conn)
+
+    def _lenient_header(self, raw: bytes) -> Header | None:
+        try:
+            return read_header(raw, default_codec=self._codec, require=False)
+        except ParseError:
+            return None
+
+    async def _send(self, conn: _Connection, ack: bytes) -> bool:
+        """Write one ACK frame; False (logged) when the peer is gone or does not read."""
+        try:
+            conn.writer.write(encode_frame(ack))
+            async with asyncio.timeout(self.config.frame_timeout):
+                await conn.writer.drain()
+        except (OSError, TimeoutError, FramingError) as exc:
+            log.warning(
+                "could not send the ACK: %s",
+                type(exc).__name__,
+                extra={"channel": self.name, "peer": conn.peer},
+            )
+            return False
+        return True
+
+    async def _linger(self, conn: _Connection) -> None:
+        """Half-close when possible, then discard input until EOF or LINGER seconds."""
+        try:
+            if conn.writer.can_write_eof():
+                conn.writer.write_eof()
+            async with asyncio.timeout(LINGER):
+                while await conn.reader.read(READ_CHUNK):
+                    pass
+        except (OSError, TimeoutError):
+            pass
+
+
+__all__ = ["CONTENT_TYPE", "STORE_FAILED_TEXT", "MllpSource", "close_writer"]

@@ -1,0 +1,89 @@
+"""Building a running :class:`~engine.app.Engine` from a validated :class:`Config`.
+
+This is the only place that turns configuration into objects: registered types are looked
+up by name (no if/elif on type names), routes are compiled for the router, retry settings
+become :class:`~engine.retry.RetryPolicy` values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.app import Engine
+from engine.components import Destination, Source
+from engine.config.models import WHEN_FIELDS, Config
+from engine.config.models import RetryPolicy as RetrySettings
+from engine.errors import ConfigError
+from engine.registry import lookup
+from engine.retry import RetryPolicy
+from engine.router import CompiledRoute, Router, condition
+from engine.store.base import Store
+from engine.store.sqlite import SqliteStore
+
+
+def build_store(config: Config) -> Store:
+    """The store the configuration names (not opened)."""
+    path = config.store.path or config.engine.home / "store.db"
+    return SqliteStore(path)
+
+
+def build_router(config: Config) -> Router:
+    routes = []
+    for route in config.routes:
+        conditions = tuple(
+            condition(WHEN_FIELDS[key], values)
+            for key, values in (route.when.conditions() if route.when else {}).items()
+        )
+        routes.append(
+            CompiledRoute(
+                name=route.name,
+                channels=frozenset(route.from_) if route.from_ is not None else None,
+                conditions=conditions,
+                destinations=tuple(route.to or ()),
+                drop=route.drop,
+                continue_=route.continue_,
+            )
+        )
+    return Router(routes)
+
+
+def _policy(settings: RetrySettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        initial_backoff=settings.initial_backoff,
+        max_backoff=settings.max_backoff,
+    )
+
+
+def build_engine(config: Config) -> Engine:
+    """Instantiate every channel and destination of ``config`` (nothing is started).
+
+    Raises:
+        ConfigError: a channel or destination type is not registered (cannot happen with a
+            config that came from ``load_config``, which checks the types).
+    """
+    sources: list[Source[Any]] = []
+    for name, spec in config.channels.items():
+        kind = lookup("source", spec.type)
+        if kind is None:
+            raise ConfigError(f"channel '{name}': unknown type '{spec.type}'")
+        sources.append(kind.factory(name, spec.config))
+    destinations: dict[str, Destination[Any]] = {}
+    for name, dspec in config.destinations.items():
+        kind = lookup("destination", dspec.type)
+        if kind is None:
+            raise ConfigError(f"destination '{name}': unknown type '{dspec.type}'")
+        destinations[name] = kind.factory(name, dspec.config)
+    return Engine(
+        store=build_store(config),
+        router=build_router(config),
+        sources=sources,
+        destinations=destinations,
+        policies={name: _policy(config.retry_for(name)) for name in config.destinations},
+        default_policy=_policy(config.retry),
+        workers=config.engine.workers,
+        shutdown_grace=config.engine.shutdown_grace,
+    )
+
+
+__all__ = ["build_engine", "build_router", "build_store"]

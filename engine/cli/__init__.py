@@ -1,0 +1,41 @@
+"""The ``passerelle`` command line: run, check, send, messages, schema, certs."""
+
+from __future__ import annotations
+
+import click
+
+from engine import __version__, logs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="passerelle")
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    envvar="PASSERELLE_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="PASSERELLE_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+)
+def main(log_level: str, log_format: str) -> None:
+    """Passerelle: an integration engine for French health interoperability."""
+    logs.configure(log_level, "json" if log_format == "json" else "text")
+
+
+def _register() -> None:
+    from engine.cli import certs, messages, run, send
+
+    for module in (run, send, messages, certs):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()
+
+__all__ = ["main"]

@@ -1,0 +1,184 @@
+"""``passerelle messages list|show``: look messages up in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine.cli.common import config_option, load_or_exit
+from engine.errors import NotFound, StoreError
+from engine.message import DeliveryState, MessageState
+from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
+
+T = TypeVar("T")
+
+
+def _with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
+    from engine.assembly import build_store
+
+    store = build_store(load_or_exit(config_path))
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from exc
+
+
+def _local(ts: datetime | None) -> str:
+    return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _kind(m: StoredMessage) -> str:
+    md = m.envelope.metadata
+    if md.get("hl7.message_type"):
+        return "^".join(p for p in (md["hl7.message_type"], md.get("hl7.trigger_event", "")) if p)
+    return m.envelope.content_type
+
+
+@click.group()
+def messages() -> None:
+    """List and inspect stored messages."""
+
+
+@messages.command("list")
+@config_option
+@click.option("--state", type=click.Choice([s.value for s in MessageState]))
+@click.option("--channel")
+@click.option("--control-id", help="MSH-10 of the message")
+@click.option("--destination", help="only messages with a delivery to this destination")
+@click.option("--delivery-state", type=click.Choice([s.value for s in DeliveryState]))
+@click.option("--since", type=click.DateTime(), help="received at or after (local time)")
+@click.option("--until", type=click.DateTime(), help="received before (local time)")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_(
+    config: Path,
+    state: str | None,
+    channel: str | None,
+    control_id: str | None,
+    destination: str | None,
+    delivery_state: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List messages, newest first."""
+    query = MessageQuery(
+        channel=channel,
+        state=MessageState(state) if state else None,
+        since=since.astimezone() if since else None,
+        until=until.astimezone() if until else None,
+        control_id=control_id,
+        destination=destination,
+        delivery_state=DeliveryState(delivery_state) if delivery_state else None,
+        limit=limit,
+    )
+
+    async def fetch(store: Store) -> list[tuple[StoredMessage, list[DeliveryRecord]]]:
+        found = await store.list_messages(query)
+        return [(m, await store.deliveries(m.envelope.id)) for m in found]
+
+    rows = _with_store(config, fetch)
+    if as_json:
+        for m, ds in rows:
+            click.echo(json.dumps(_summary(m, ds), ensure_ascii=False))
+        return
+    click.echo(
+        f"{'ID':<26}  {'RECEIVED':<19}  {'CHANNEL':<12}  {'TYPE':<10}  "
+        f"{'CONTROL ID':<22}  {'STATE':<10}  DELIVERIES"
+    )
+    for m, ds in rows:
+        env = m.envelope
+        deliveries = ", ".join(f"{d.destination}:{d.state.value}" for d in ds) or "-"
+        control_id = env.metadata.get("hl7.control_id", "-")
+        click.echo(
+            f"{env.id:<26}  {_local(env.received_at):<19}  {env.channel:<12.12}  "
+            f"{_kind(m):<10.10}  {control_id:<22.22}  {m.state.value:<10}  {deliveries}"
+        )
+
+
+def _summary(m: StoredMessage, ds: list[DeliveryRecord]) -> dict[str, Any]:
+    env = m.envelope
+    return {
+        "id": env.id,
+        "received_at": env.received_at.isoformat(),
+        "channel": env.channel,
+        "content_type": env.content_type,
+        "control_id": env.metadata.get("hl7.control_id"),
+        "type": _kind(m),
+        "state": m.state.value,
+        "reason": m.reason,
+        "deliveries": [
+            {
+                "id": d.id,
+                "destination": d.destination,
+                "state": d.state.value,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+            }
+            for d in ds
+        ],
+    }
+
+
+@messages.command("show")
+@config_option
+@click.argument("message_id")
+@click.option("--raw", is_flag=True, help="also print the message content (contains patient data)")
+def show(config: Path, message_id: str, raw: bool) -> None:
+    """Show one message: metadata, state history, deliveries and their attempts."""
+
+    async def fetch(store: Store) -> tuple[StoredMessage, list[Any], list[Any]]:
+        m = await store.get_message(message_id)
+        ds = await store.deliveries(message_id)
+        return m, await store.history(message_id), [(d, await store.attempts(d.id)) for d in ds]
+
+    m, history, deliveries = _with_store(config, fetch)
+    env = m.envelope
+    click.echo(f"Message      {env.id}")
+    click.echo(f"Channel      {env.channel}")
+    click.echo(f"Received     {_local(env.received_at)}")
+    click.echo(f"Content      {env.content_type}, {len(env.raw)} bytes")
+    click.echo(f"State        {m.state.value}" + (f" ({m.reason})" if m.reason else ""))
+    click.echo("Metadata")
+    for key in sorted(env.metadata):
+        click.echo(f"  {key:<28} {env.metadata[key]}")
+    click.echo("History")
+    for t in history:
+        source = t.from_state.value if t.from_state else "-"
+        reason = f"  {t.reason}" if t.reason else ""
+        click.echo(f"  {_local(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
+    click.echo("Deliveries" if deliveries else "Deliveries   none")
+    for d, attempts in deliveries:
+        click.echo(f"  {d.destination} (route {d.route}): {d.state.value}, {d.attempts} attempt(s)")
+        if d.state is DeliveryState.SENT and d.detail:
+            click.echo(f"    delivered    {d.detail}")
+        if d.last_error:
+            click.echo(f"    last error   {d.last_error}")
+        if d.next_attempt_at and not d.state.finished:
+            click.echo(f"    next attempt {_local(d.next_attempt_at)}")
+        for a in attempts:
+            click.echo(f"    #{a.number} {_local(a.at)} {a.outcome.value:<8} {a.detail}")
+    if raw:
+        click.echo("Content")
+        codec = env.metadata.get("hl7.codec", "utf-8")
+        click.echo(env.raw.replace(b"\r", b"\n").decode(codec, "replace"))
+
+
+COMMANDS = [messages]

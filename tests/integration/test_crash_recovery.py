@@ -1,0 +1,157 @@
+"""Crash test: the engine is SIGKILLed mid-stream and restarted (real processes, sockets).
+
+Every message that got an AA must be delivered exactly once to the file destination; a
+message that got no ACK may or may not have been stored (it was in flight), but the engine
+never acknowledged anything it had not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.mllp import MllpPeer, adt, free_port, msa
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+version: 1
+engine: {{home: {home}, workers: 4, shutdown_grace: 2s}}
+store: {{backend: sqlite, path: {home}/store.db}}
+channels:
+  mllp_in: {{type: mllp, listen: "127.0.0.1:{port}"}}
+destinations:
+  out: {{type: file, directory: {home}/out}}
+routes:
+  - {{name: all, to: [out]}}
+"""
+
+
+def start_engine(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "--log-format", "json", "run", "-c", str(config)],
+            stdout=out,
+            stderr=out,
+            env=env,
+        )
+
+
+async def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"engine exited early:\n{log.read_text()}")
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("engine did not start listening")
+
+
+async def send_until_killed(
+    port: int, ids: list[str], proc: subprocess.Popen[bytes], kill_after: int, streams: int
+) -> set[str]:
+    acked: set[str] = set()
+    killed = asyncio.Event()
+
+    async def stream(chunk: list[str]) -> None:
+        try:
+            async with MllpPeer("127.0.0.1", port) as peer:
+                for control_id in chunk:
+                    ack = await peer.exchange(adt(control_id), timeout=5)
+                    fields = msa(ack)
+                    assert fields[1:3] == ["AA", control_id]
+                    acked.add(control_id)
+                    if len(acked) >= kill_after and not killed.is_set():
+                        killed.set()
+                        proc.send_signal(signal.SIGKILL)
+        except (TimeoutError, ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass  # the engine died under us: expected
+
+    await asyncio.gather(*(stream(ids[i::streams]) for i in range(streams)))
+    return acked
+
+
+def stored(db: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT m.control_id, d.state FROM messages m LEFT JOIN deliveries d"
+            " ON d.message_id = m.id"
+        ).fetchall()
+    out: dict[str, list[str]] = {}
+    for control_id, state in rows:
+        out.setdefault(control_id, []).append(state)
+    return out
+
+
+async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    home, port, log = tmp_path / "home", free_port(), tmp_path / "engine.log"
+    config = tmp_path / "routes.yaml"
+    config.write_text(CONFIG.format(home=home, port=port))
+    ids = [f"CRASH{i:05d}" for i in range(400)]
+    streams = 4
+
+    # Given a running engine receiving 400 messages on 4 connections
+    proc = start_engine(config, log)
+    await wait_listening(port, proc, log)
+    # When it is SIGKILLed after 150 acknowledgements
+    acked = await send_until_killed(port, ids, proc, kill_after=150, streams=streams)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    assert 150 <= len(acked) < len(ids)
+    before_restart = stored(home / "store.db")
+    # Then every acknowledged message was committed before its ACK ...
+    assert acked <= set(before_restart)
+    # ... and at most one unacknowledged message per connection was in flight and stored
+    assert len(set(before_restart) - acked) <= streams
+
+    # When the engine restarts
+    proc = start_engine(config, log)
+    try:
+        await wait_listening(port, proc, log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = stored(home / "store.db")
+            if all(states[c] == ["sent"] for c in acked):
+                break
+            await asyncio.sleep(0.1)
+        # Then every acknowledged message is delivered, once, to exactly one file
+        states = stored(home / "store.db")
+        assert {c: states[c] for c in acked} == {c: ["sent"] for c in acked}
+        files = {p.name: p.read_bytes() for p in (home / "out").iterdir()}
+        assert not [n for n in files if n.startswith(".")], "temporary files left behind"
+        for control_id in acked:
+            assert files[f"GAM_CHU-EXEMPLE_{control_id}.hl7"] == adt(control_id)
+        # And nothing is delivered that was never stored
+        delivered = {n.removeprefix("GAM_CHU-EXEMPLE_").removesuffix(".hl7") for n in files}
+        assert delivered <= set(states)
+
+        # When the sender resends what it got no ACK for, as MLLP senders do
+        missing = [c for c in ids if c not in acked]
+        async with MllpPeer("127.0.0.1", port) as peer:
+            for control_id in missing:
+                assert msa(await peer.exchange(adt(control_id)))[1] == "AA"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(list((home / "out").glob("*.hl7"))) == len(ids):
+                break
+            await asyncio.sleep(0.1)
+        # Then all 400 messages exist exactly once in the destination directory
+        assert sorted(p.name for p in (home / "out").glob("*.hl7")) == sorted(
+            f"GAM_CHU-EXEMPLE_{c}.hl7" for c in ids
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()[-3000:]
