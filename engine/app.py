@@ -87,7 +87,7 @@ class Engine:
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
         await self.store.reject(envelope, reason)
-        log.info(
+        log.debug(
             "Message rejected.",
             extra={"message_id": envelope.id, "channel": channel, "reason": reason},
         )

@@ -125,7 +125,7 @@ class MllpDestination(Destination[MllpDestinationConfig]):
             except (OSError, TimeoutError, ChannelError, ParseError) as exc:
                 reason = self._describe(exc)  # before _drop: it tells connect from ACK wait
                 await self._drop()
-                log.warning("MLLP delivery failed: %s", reason, extra=extra)
+                log.warning("MLLP delivery failed: %s.", reason, extra=extra)
                 raise RetryableDeliveryError(f"{self._target()}: {reason}") from exc
             except BaseException:
                 self._abandon()  # cancelled mid-exchange: the stream state is unknown
@@ -193,7 +193,7 @@ class MllpDestination(Destination[MllpDestinationConfig]):
             )
         self._reader, self._writer = reader, writer
         self._decoder = FrameDecoder(self.config.max_frame_size)
-        log.debug("connected to %s", self._target(), extra={"destination": self.name})
+        log.debug("Connected to %s.", self._target(), extra={"destination": self.name})
         return reader, writer, self._decoder
 
     async def _drop(self) -> None:

@@ -116,7 +116,7 @@ class MllpSource(Source[MllpSourceConfig]):
             raise ChannelError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         sockname = self._server.sockets[0].getsockname()
         self._address = (str(sockname[0]), int(sockname[1]))
-        log.info("listening on %s", self.describe(), extra={"channel": self.name})
+        log.info("Listening on %s.", self.describe(), extra={"channel": self.name})
 
     async def stop(self) -> None:
         """Stop listening, let in-flight frames get their ACK, close every connection.
@@ -145,9 +145,9 @@ class MllpSource(Source[MllpSourceConfig]):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._server.wait_closed()
         except TimeoutError:
-            log.warning("listener did not close in time", extra={"channel": self.name})
+            log.warning("Listener did not close in time.", extra={"channel": self.name})
         self._stopped.set()
-        log.info("stopped", extra={"channel": self.name})
+        log.info("Channel stopped.", extra={"channel": self.name})
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -155,7 +155,7 @@ class MllpSource(Source[MllpSourceConfig]):
         conn = _Connection(reader, writer, _format_peer(writer), asyncio.current_task())
         extra = {"channel": self.name, "peer": conn.peer}
         if self._stopping or len(self._connections) >= self.config.max_connections:
-            log.warning("connection refused: listener full or stopping", extra=extra)
+            log.warning("Connection refused: listener full or stopping.", extra=extra)
             await close_writer(writer)
             return
         self._connections.add(conn)
@@ -166,18 +166,18 @@ class MllpSource(Source[MllpSourceConfig]):
             subject = subject_common_name(conn.writer.get_extra_info("peercert"))
             if subject:
                 conn.metadata["tls.client_subject"] = subject
-            log.debug("connection opened", extra=extra)
+            log.debug("Connection opened.", extra=extra)
             await self._serve(conn)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
         except Exception:
-            log.exception("unexpected error on connection", extra=extra)
+            log.exception("Unexpected error on connection.", extra=extra)
         finally:
             self._connections.discard(conn)
             if not conn.aborted:
                 await close_writer(conn.writer)
-            log.debug("connection closed", extra=extra)
+            log.debug("Connection closed.", extra=extra)
 
     async def _handshake(self, conn: _Connection) -> bool:
         """Upgrade to TLS within ``frame_timeout``; False (logged, aborted) on failure."""
@@ -188,7 +188,7 @@ class MllpSource(Source[MllpSourceConfig]):
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             reason = getattr(exc, "reason", None) or type(exc).__name__
             log.warning(
-                "TLS handshake failed: %s", reason, extra={"channel": self.name, "peer": conn.peer}
+                "TLS handshake failed: %s.", reason, extra={"channel": self.name, "peer": conn.peer}
             )
             _abort(conn)
             return False
@@ -216,17 +216,17 @@ class MllpSource(Source[MllpSourceConfig]):
                     data = await conn.reader.read(READ_CHUNK)
             except TimeoutError:
                 what = "idle_timeout" if idle else "frame_timeout"
-                log.warning("%s exceeded, closing connection", what, extra=extra)
+                log.warning("%s exceeded; closing the connection.", what.capitalize(), extra=extra)
                 return
             except OSError as exc:  # includes ssl.SSLError and ConnectionResetError
-                log.warning("connection error: %s", type(exc).__name__, extra=extra)
+                log.warning("Connection error: %s.", type(exc).__name__, extra=extra)
                 return
             finally:
                 conn.reading = False
             if not data:
                 if decoder.in_frame:
                     log.warning(
-                        "connection closed mid-frame, %d bytes discarded",
+                        "Connection closed mid-frame; %d bytes discarded.",
                         decoder.pending,
                         extra=extra,
                     )
@@ -264,7 +264,7 @@ class MllpSource(Source[MllpSourceConfig]):
             envelope = await self._intake.accept(self.name, frame, CONTENT_TYPE, metadata)
         except Exception as exc:  # StoreError by contract; anything else is still no commit
             log.error(
-                "message could not be stored: %s: %s",
+                "Message could not be stored: %s: %s.",
                 type(exc).__name__,
                 exc,
                 extra=extra,
@@ -272,7 +272,7 @@ class MllpSource(Source[MllpSourceConfig]):
             )
             err = AckError(207, STORE_FAILED_TEXT)
             return build_ack(header, "AE", [err], text=STORE_FAILED_TEXT)
-        log.info("message received", extra={**extra, "message_id": envelope.id})
+        log.debug("Frame committed.", extra={**extra, "message_id": envelope.id})
         return build_ack(header, "AA")
 
     async def _refuse(self, conn: _Connection, frame: bytes, exc: ParseError) -> bytes:
@@ -283,12 +283,12 @@ class MllpSource(Source[MllpSourceConfig]):
         extra = {"channel": self.name, "peer": conn.peer, "control_id": control_id}
         reason = str(exc)
         metadata = {**(header.metadata() if header is not None else {}), **conn.metadata}
-        log.warning("message refused: %s", reason, extra=extra)
+        log.warning("Message refused: %s.", reason, extra=extra)
         try:
             await self._intake.reject(self.name, frame, CONTENT_TYPE, metadata, reason)
         except Exception as store_exc:
             log.error(
-                "refused message could not be recorded: %s", type(store_exc).__name__, extra=extra
+                "Refused message could not be recorded: %s.", type(store_exc).__name__, extra=extra
             )
         err = AckError(exc.code, reason, segment=exc.segment, field=exc.field)
         return build_ack(header, "AR", [err], text=reason)
@@ -297,11 +297,11 @@ class MllpSource(Source[MllpSourceConfig]):
         """Answer an oversize frame with AR (then drain briefly); log anything else."""
         extra = {"channel": self.name, "peer": conn.peer}
         if not isinstance(exc, FrameTooLarge):
-            log.warning("framing error, closing connection: %s", exc, extra=extra)
+            log.warning("Framing error; closing the connection: %s.", exc, extra=extra)
             return
         header = self._lenient_header(exc.head)
         extra["control_id"] = header.control_id if header is not None else ""
-        log.warning("%s, closing connection", exc, extra=extra)
+        log.warning("%s; closing the connection.", str(exc).capitalize(), extra=extra)
         ack = build_ack(header, "AR", [AckError(207, str(exc))], text=str(exc))
         if await self._send(conn, ack):
             await self._linger(conn)
@@ -320,7 +320,7 @@ class MllpSource(Source[MllpSourceConfig]):
                 await conn.writer.drain()
         except (OSError, TimeoutError, FramingError) as exc:
             log.warning(
-                "could not send the ACK: %s",
+                "Could not send the ACK: %s.",
                 type(exc).__name__,
                 extra={"channel": self.name, "peer": conn.peer},
             )

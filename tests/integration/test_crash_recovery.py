@@ -8,16 +8,15 @@ never acknowledged anything it had not committed.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import MllpPeer, adt, free_port, msa
 
 pytestmark = pytest.mark.slow
@@ -33,31 +32,6 @@ destinations:
 routes:
   - {{name: all, to: [out]}}
 """
-
-
-def start_engine(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "--log-format", "json", "run", "-c", str(config)],
-            stdout=out,
-            stderr=out,
-            env=env,
-        )
-
-
-async def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"engine exited early:\n{log.read_text()}")
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("engine did not start listening")
 
 
 async def send_until_killed(
@@ -105,7 +79,7 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> 
 
     # Given a running engine receiving 400 messages on 4 connections
     proc = start_engine(config, log)
-    await wait_listening(port, proc, log)
+    wait_listening(port, proc, log)
     # When it is SIGKILLed after 150 acknowledgements
     acked = await send_until_killed(port, ids, proc, kill_after=150, streams=streams)
     proc.wait(timeout=10)
@@ -120,7 +94,7 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> 
     # When the engine restarts
     proc = start_engine(config, log)
     try:
-        await wait_listening(port, proc, log)
+        wait_listening(port, proc, log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             states = stored(home / "store.db")

@@ -159,7 +159,7 @@ async def test_random_bytes_close_the_connection_not_the_listener(
     with caplog.at_level(logging.WARNING, logger="channels.mllp.server"):
         await bad.write(b"GET / HTTP/1.1\r\n\r\n")
         assert await bad.closed_by_server()
-    assert any("framing error" in r.getMessage() for r in caplog.records)
+    assert any("Framing error" in r.getMessage() for r in caplog.records)
     assert segments(await other.request(message("STILL")))["MSA"][1] == "AA"
     fresh = await Peer.connect(src.address)
     assert segments(await fresh.request(message("NEW")))["MSA"][1] == "AA"
@@ -191,7 +191,7 @@ async def test_truncated_frame_is_discarded(
         assert await peer.closed_by_server()
         await src.stop()  # joins the connection handler, so its log line is written
     assert any(
-        r.getMessage() == "connection closed mid-frame, 40 bytes discarded" for r in caplog.records
+        r.getMessage() == "Connection closed mid-frame; 40 bytes discarded." for r in caplog.records
     )
     assert intake.accepted == [] and intake.rejected == []
     await peer.close()

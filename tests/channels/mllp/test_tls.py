@@ -194,7 +194,7 @@ async def test_handshake_failures_are_logged(
         await assert_refused(src, client_ctx(pki))
         await src.stop()
     assert any(
-        r.getMessage() == "TLS handshake failed: PEER_DID_NOT_RETURN_A_CERTIFICATE"
+        r.getMessage() == "TLS handshake failed: PEER_DID_NOT_RETURN_A_CERTIFICATE."
         and getattr(r, "peer", "").startswith("127.0.0.1:")
         for r in caplog.records
     )
