@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.components import Destination, Source
 from engine.message import Envelope
-from engine.pipeline import Pipeline
+from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
 from engine.queue.memory import InProcessQueue
 from engine.retry import RetryPolicy
@@ -43,13 +43,20 @@ class Engine:
         queue: WorkQueue | None = None,
         workers: int = 4,
         shutdown_grace: float = 10.0,
+        transforms: Mapping[str, Transform] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue or InProcessQueue()
         self.sources = list(sources)
         self.destinations = dict(destinations or {})
         self.pipeline = Pipeline(
-            store, self.queue, router, self.destinations, policies or {}, default_policy
+            store,
+            self.queue,
+            router,
+            self.destinations,
+            policies or {},
+            default_policy,
+            transforms,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
         self.shutdown_grace = shutdown_grace

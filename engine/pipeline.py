@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from engine.components import DeliveryContext, Destination, Payload
 from engine.errors import (
+    MappingError,
     NotFound,
     PasserelleError,
     PermanentDeliveryError,
@@ -45,8 +46,21 @@ def dedupe_key(envelope: Envelope) -> str:
     return "_".join(_UNSAFE.sub("-", p).strip("-") or "none" for p in parts)
 
 
+Transform = Callable[[Envelope], Payload]
+"""Turns a message into what a route's destinations receive. Raises MappingError."""
+
+
+def raw_payload(envelope: Envelope) -> Payload:
+    """The identity transform: the bytes received, unchanged."""
+    return Payload(envelope.raw, envelope.content_type, envelope.metadata)
+
+
 class Pipeline:
-    """Runs process and deliver tasks against the store, the router and the destinations."""
+    """Runs process and deliver tasks against the store, the router and the destinations.
+
+    ``transforms`` maps a route name to the transform its deliveries apply. It is applied
+    at delivery time, so a replay after a mapping fix uses the current rules.
+    """
 
     def __init__(
         self,
@@ -56,6 +70,7 @@ class Pipeline:
         destinations: Mapping[str, Destination[Any]],
         policies: Mapping[str, RetryPolicy],
         default_policy: RetryPolicy | None = None,
+        transforms: Mapping[str, Transform] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -63,6 +78,7 @@ class Pipeline:
         self.destinations = destinations
         self.policies = policies
         self.default_policy = default_policy or RetryPolicy()
+        self.transforms = dict(transforms or {})
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure."""
@@ -129,7 +145,15 @@ class Pipeline:
         key = dedupe_key(envelope)
         attempt = delivery.attempts + 1
         context = DeliveryContext(delivery.id, envelope.id, delivery.destination, attempt, key)
-        payload = Payload(envelope.raw, envelope.content_type, envelope.metadata)
+        try:
+            payload = self.transforms.get(delivery.route, raw_payload)(envelope)
+        except MappingError as exc:
+            await self.store.record_attempt(delivery_id, DeliveryState.DEAD, f"mapping: {exc}")
+            log.warning(
+                "Mapping failed; dead letter.",
+                extra={"message_id": envelope.id, "delivery_id": delivery.id, "error": str(exc)},
+            )
+            return
         extra = {
             "message_id": envelope.id,
             "delivery_id": delivery.id,
@@ -173,4 +197,4 @@ class Pipeline:
         await self.schedule(updated)
 
 
-__all__ = ["Pipeline", "dedupe_key"]
+__all__ = ["Pipeline", "Transform", "dedupe_key", "raw_payload"]

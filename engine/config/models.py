@@ -132,6 +132,14 @@ class Route(_Model):
     continue_: bool = Field(
         False, alias="continue", description="Keep trying the following routes after a match."
     )
+    map: Name | None = Field(
+        None,
+        description=(
+            "Mapping applied to the message for this route's destinations (a map from "
+            "mappings/); omitted means the raw message is delivered unchanged."
+        ),
+        examples=["pam_fr_adt_to_fr_core"],
+    )
 
     @property
     def is_unmatched(self) -> bool:

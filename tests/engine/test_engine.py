@@ -11,7 +11,7 @@ import pytest
 from channels.file import FileDestination, FileDestinationConfig
 from engine.app import Engine
 from engine.components import ComponentConfig, DeliveryContext, Destination, Payload
-from engine.errors import PermanentDeliveryError, RetryableDeliveryError
+from engine.errors import MappingError, PermanentDeliveryError, RetryableDeliveryError
 from engine.formats.hl7v2 import read_header
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.retry import RetryPolicy
@@ -218,3 +218,44 @@ async def test_graceful_stop_releases_in_flight_work_for_the_next_start(tmp_path
         assert dest.received == ["HIS_CHU-X_S1"]
     finally:
         await engine2.stop()
+
+
+async def test_route_transform_shapes_the_payload_and_mapping_errors_dead_letter(
+    tmp_path: Path,
+) -> None:
+    def upper(envelope: Envelope) -> Payload:
+        if b"BROKEN" in envelope.raw:
+            raise MappingError("map 'm', rule 'r', path PID-3: no identifier")
+        return Payload(envelope.raw.upper(), "text/plain", {})
+
+    dest = Recording()
+    engine = make_engine(tmp_path, dest)
+    engine.pipeline.transforms["all"] = upper
+    await engine.start()
+    try:
+        good = await accept(engine, "ok1")
+        bad = await accept(engine, "BROKEN")
+
+        async def finished() -> bool:
+            states = [await delivery_state(engine, e.id) for e in (good, bad)]
+            return all(s is not None and s.finished for s in states)
+
+        await wait_for(finished)
+        assert dest.bodies == [good.raw.upper()]
+        (d,) = await engine.store.deliveries(bad.id)
+        assert (d.state, d.last_error) == (
+            DeliveryState.DEAD,
+            "mapping: map 'm', rule 'r', path PID-3: no identifier",
+        )
+    finally:
+        await engine.stop()
+
+
+class Recording(Destination[ComponentConfig]):
+    def __init__(self) -> None:
+        super().__init__("recording", ComponentConfig())
+        self.bodies: list[bytes] = []
+
+    async def send(self, payload: Payload, context: DeliveryContext) -> str:
+        self.bodies.append(payload.body)
+        return "ok"

@@ -123,12 +123,66 @@ class Header:
         }
 
 
+HEADER_SEGMENTS = frozenset({"MSH", "BHS", "FHS"})
+
+
 def first_segment(raw: bytes) -> bytes:
     """The bytes of the first segment (BOM stripped, up to the first CR or LF)."""
     if raw.startswith(BOM):
         raw = raw[3:]
-    ends = [i for i in (raw.find(b"\r"), raw.find(b"\n")) if i >= 0]
-    return raw[: min(ends)] if ends else raw
+    cr, lf = raw.find(b"\r"), raw.find(b"\n")
+    if cr < 0:
+        return raw if lf < 0 else raw[:lf]
+    return raw[: cr if lf < 0 or cr < lf else lf]
+
+
+def delimiters_from(segment: str) -> Delimiters:
+    """Read MSH-1 and MSH-2 (or BHS/FHS-1/2) from the decoded text of a header segment.
+
+    The separators must be non-alphanumeric, not whitespace, and pairwise distinct; MSH-2
+    needs at least the component, repetition and escape characters (the sub-component one
+    is optional; a fifth, truncation, character is allowed and ignored).
+
+    Raises:
+        ParseError: code 102 with ``field`` 1 or 2.
+    """
+    name = segment[:3] if segment[:3] in HEADER_SEGMENTS else "MSH"
+    fs = segment[3:4]
+    if not fs or fs.isalnum() or fs.isspace():
+        raise ParseError(f"{name}-1 field separator is invalid", segment=name, field=1, code=102)
+    end = segment.find(fs, 4)
+    enc = segment[4:end] if end >= 0 else segment[4:]
+    if (
+        len(enc) < 3
+        or len(set(enc + fs)) != len(enc) + 1
+        or any(c.isalnum() or c.isspace() for c in enc)
+    ):
+        raise ParseError(
+            f"{name}-2 encoding characters are invalid", segment=name, field=2, code=102
+        )
+    return Delimiters(
+        field=fs,
+        component=enc[0],
+        repetition=enc[1],
+        escape=enc[2],
+        subcomponent=enc[3] if len(enc) > 3 else "",
+    )
+
+
+def peek_charset(seg: bytes) -> str:
+    """MSH-18 (first repetition) read from the raw bytes of the first segment.
+
+    MSH-1..MSH-18 are ASCII for every supported charset, so the bytes are split as is.
+    """
+    sep = seg[3:4]
+    if not sep:
+        return ""
+    fields = seg.split(sep, 18)
+    if len(fields) < 18:
+        return ""
+    rep = seg[5:6] if seg[5:6].isascii() else b"~"
+    value = fields[17].split(rep, 1)[0] if rep and rep != sep else fields[17]
+    return value.decode("latin-1")
 
 
 def read_header(raw: bytes, *, default_codec: str = "utf-8", require: bool = True) -> Header:
@@ -148,29 +202,18 @@ def read_header(raw: bytes, *, default_codec: str = "utf-8", require: bool = Tru
     if not seg.startswith(b"MSH") or len(seg) < 8:
         raise ParseError("not an HL7v2 message: it does not start with an MSH segment", code=100)
     sep = seg[3:4]
-    if sep.isalnum() or sep in b" \r\n":
+    if sep.isalnum() or sep in b" \r\n\t":
         raise ParseError("MSH-1 field separator is invalid", segment="MSH", field=1, code=102)
-    # MSH is ASCII-safe for every supported 8-bit charset; decode it leniently to find MSH-18.
-    text = seg.decode("latin-1")
-    fields = text.split(text[3])
-    enc = fields[1] if len(fields) > 1 else ""
-    if len(enc) < 3 or len(set(enc + text[3])) != len(enc) + 1:
-        raise ParseError("MSH-2 encoding characters are invalid", segment="MSH", field=2, code=102)
-    delims = Delimiters(
-        field=text[3],
-        component=enc[0],
-        repetition=enc[1],
-        escape=enc[2],
-        subcomponent=enc[3] if len(enc) > 3 else "",
-    )
-    msh18 = fields[17] if len(fields) > 17 else ""
-    codec = codec_for(msh18.split(delims.repetition, 1)[0], default_codec)
+    msh18 = peek_charset(seg)
+    codec = codec_for(msh18, default_codec)
     try:
         decoded = seg.decode(codec)
     except UnicodeDecodeError as exc:
         raise ParseError(
             f"MSH is not valid {codec} (MSH-18 {msh18!r})", segment="MSH", field=18, code=207
         ) from exc
+    # Delimiters come from the decoded text: a sender may use a non-ASCII MSH-2 character.
+    delims = delimiters_from(decoded)
     parts = decoded.split(delims.field)
     header = Header(delims, ("", delims.field, *parts[1:]), codec)
     if require:
@@ -180,7 +223,9 @@ def read_header(raw: bytes, *, default_codec: str = "utf-8", require: bool = Tru
 
 def _check_required(h: Header) -> None:
     if not h.message_type or (not h.trigger_event and h.message_type != "ACK"):
-        raise ParseError("MSH-9 message type is missing or incomplete", segment="MSH", field=9, code=101)
+        raise ParseError(
+            "MSH-9 message type is missing or incomplete", segment="MSH", field=9, code=101
+        )
     if not h.control_id:
         raise ParseError("MSH-10 message control id is missing", segment="MSH", field=10, code=101)
     if not h.processing_id:
@@ -189,4 +234,14 @@ def _check_required(h: Header) -> None:
         raise ParseError("MSH-12 version id is missing", segment="MSH", field=12, code=101)
 
 
-__all__ = ["BOM", "DEFAULT_DELIMITERS", "Delimiters", "Header", "first_segment", "read_header"]
+__all__ = [
+    "BOM",
+    "DEFAULT_DELIMITERS",
+    "HEADER_SEGMENTS",
+    "Delimiters",
+    "Header",
+    "delimiters_from",
+    "first_segment",
+    "peek_charset",
+    "read_header",
+]
