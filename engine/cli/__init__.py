@@ -29,10 +29,15 @@ def main(log_level: str, log_format: str) -> None:
 
 
 def _register() -> None:
-    from engine.cli import certs, messages, run, send
+    """Add the ``COMMANDS`` list of every module of this package (one module per group)."""
+    import importlib
+    import pkgutil
 
-    for module in (run, send, messages, certs):
-        for command in module.COMMANDS:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 
 
