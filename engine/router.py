@@ -4,6 +4,8 @@ Routes are evaluated in order. The first matching route decides, unless it says
 ``continue``, in which case later routes are evaluated too and destinations accumulate.
 A matching ``drop`` route ends evaluation. A message no route matched goes to the reserved
 ``_unmatched`` route's destinations, if any, and ends in state ``unmatched`` either way.
+A message a channel's intake policy dropped (metadata ``intake.drop_reason``) ends
+``filtered`` before any route is tried.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from engine.message import Envelope, MessageState
 from engine.store.base import RoutingOutcome
 
 UNMATCHED = "_unmatched"
+DROP_REASON = "intake.drop_reason"
+"""Metadata set by a channel's intake policy: the message ends ``filtered`` with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,9 @@ class Router:
         self.routes = tuple(r for r in routes if r.name != UNMATCHED)
 
     def route(self, envelope: Envelope) -> RoutingOutcome:
+        dropped_at_intake = envelope.metadata.get(DROP_REASON)
+        if dropped_at_intake:
+            return RoutingOutcome(MessageState.FILTERED, f"dropped at intake: {dropped_at_intake}")
         matched: list[str] = []
         deliveries: dict[str, str] = {}
         for route in self.routes:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from typing import NamedTuple
 
 from channels.mllp.config import MllpDestinationConfig
 from channels.mllp.framing import FrameDecoder, encode_frame
@@ -51,8 +52,17 @@ def _get(fields: list[str], n: int) -> str:
     return fields[n] if n < len(fields) else ""
 
 
-def parse_ack(ack: bytes) -> tuple[str, str, str]:
-    """Return (MSA-1 code, MSA-2 control id, patient-free detail text) of an ACK frame.
+class AckReply(NamedTuple):
+    """What an ACK said: MSA-1, MSA-2, a patient-free detail text, and the ERR-3 codes."""
+
+    code: str
+    control_id: str
+    detail: str
+    error_codes: tuple[str, ...]
+
+
+def parse_ack(ack: bytes) -> AckReply:
+    """Read the MSA and ERR segments of an ACK frame.
 
     Raises:
         ParseError: no readable MSH, no MSA segment, or an MSA-1 that is not an ACK code.
@@ -72,9 +82,12 @@ def parse_ack(ack: bytes) -> tuple[str, str, str]:
         )
     d = header.delimiters
     details = [unescape(_get(msa, 3), d)] if _get(msa, 3) else []
+    error_codes: list[str] = []
     for err in (s for s in segments if s[0] == "ERR"):
         code_parts = _get(err, 3).split(d.component)
         err_code = code_parts[0]
+        if err_code:
+            error_codes.append(err_code)
         text = unescape(_get(err, 8), d) or unescape(_get(code_parts, 1), d)
         if not err_code and _get(err, 1):  # v2.3 style: ERR-1 is an ELD (seg^seq^field^code)
             text = text or unescape(_get(err, 1), d)
@@ -82,7 +95,7 @@ def parse_ack(ack: bytes) -> tuple[str, str, str]:
         parts = [f"ERR {err_code}" if err_code else "", location, text]
         details.append(" ".join(p for p in parts if p))
     detail = "; ".join(x for x in details if x)
-    return code, _get(msa, 2), detail[:_MAX_DETAIL]
+    return AckReply(code, _get(msa, 2), detail[:_MAX_DETAIL], tuple(error_codes))
 
 
 @destination("mllp", config=MllpDestinationConfig)
@@ -121,7 +134,7 @@ class MllpDestination(Destination[MllpDestinationConfig]):
         async with self._lock:
             try:
                 answer = await self._exchange(frame)
-                code, acked, detail = parse_ack(answer)
+                code, acked, detail, error_codes = parse_ack(answer)
             except (OSError, TimeoutError, ChannelError, ParseError) as exc:
                 reason = self._describe(exc)  # before _drop: it tells connect from ACK wait
                 await self._drop()
@@ -136,6 +149,9 @@ class MllpDestination(Destination[MllpDestinationConfig]):
                     f"{self._target()}: ACK is for control id {acked[:20]!r}, "
                     f"not {control_id[:20]!r}"
                 )
+        if code in ("AR", "CR") and "207" in error_codes:
+            # a reject for an internal error of the receiver (e.g. its store failed): resend
+            raise RetryableDeliveryError(f"{self._target()} answered {code}: {detail or code}")
         if code in REFUSED:
             raise PermanentDeliveryError(f"{self._target()} answered {code}: {detail or code}")
         return f"ACK {code}"
@@ -209,4 +225,4 @@ class MllpDestination(Destination[MllpDestinationConfig]):
             writer.transport.abort()
 
 
-__all__ = ["MllpDestination", "parse_ack"]
+__all__ = ["AckReply", "MllpDestination", "parse_ack"]

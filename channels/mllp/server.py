@@ -24,15 +24,15 @@ from channels.mllp.config import MllpSourceConfig
 from channels.mllp.framing import FrameDecoder, encode_frame
 from channels.mllp.tls import server_context, subject_common_name
 from engine.components import Intake, Source
-from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError, PasserelleError
+from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError
 from engine.formats.hl7v2 import AckError, Header, build_ack, read_header
+from engine.intake.hl7v2 import Hl7IntakeOptions, receive
 from engine.message import HL7V2
 from engine.registry import source
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = HL7V2
-STORE_FAILED_TEXT = "message could not be stored, please resend"
 READ_CHUNK = 64 * 1024
 CLOSE_TIMEOUT = 5.0  # bound on a TLS close_notify exchange before the socket is aborted
 LINGER = 1.0  # after an oversize AR, input is drained this long so the peer can read the AR
@@ -89,6 +89,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = False
         self._stopped = asyncio.Event()
         self._codec = config.default_codec
+        self._options = Hl7IntakeOptions(default_codec=config.default_codec)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -239,7 +240,8 @@ class MllpSource(Source[MllpSourceConfig]):
             for frame in frames:
                 if self._stopping:
                     return  # not committed, not ACKed: the sender will resend it
-                if not await self._send(conn, await self._process(conn, frame)):
+                ack = await self._process(conn, frame)
+                if ack is not None and not await self._send(conn, ack):
                     return
             if decoder.error is not None:
                 await self._framing_failed(conn, decoder.error)
@@ -251,47 +253,10 @@ class MllpSource(Source[MllpSourceConfig]):
             elif frame_deadline is None or frames:
                 frame_deadline = loop.time() + self.config.frame_timeout
 
-    async def _process(self, conn: _Connection, frame: bytes) -> bytes:
-        """Commit one frame and return the ACK to send (AA, AE or AR)."""
+    async def _process(self, conn: _Connection, frame: bytes) -> bytes | None:
+        """Commit one frame and return the ACK to send (None when the sender wants none)."""
         assert self._intake is not None
-        try:
-            header = read_header(frame, default_codec=self._codec)
-        except ParseError as exc:
-            return await self._refuse(conn, frame, exc)
-        extra = {"channel": self.name, "peer": conn.peer, "control_id": header.control_id}
-        metadata = {**header.metadata(), **conn.metadata}
-        try:
-            envelope = await self._intake.accept(self.name, frame, CONTENT_TYPE, metadata)
-        except Exception as exc:  # StoreError by contract; anything else is still no commit
-            log.error(
-                "Message could not be stored: %s: %s.",
-                type(exc).__name__,
-                exc,
-                extra=extra,
-                exc_info=not isinstance(exc, PasserelleError),
-            )
-            err = AckError(207, STORE_FAILED_TEXT)
-            return build_ack(header, "AE", [err], text=STORE_FAILED_TEXT)
-        log.debug("Frame committed.", extra={**extra, "message_id": envelope.id})
-        return build_ack(header, "AA")
-
-    async def _refuse(self, conn: _Connection, frame: bytes, exc: ParseError) -> bytes:
-        """Record a frame whose MSH is unusable and return the AR answering it."""
-        assert self._intake is not None
-        header = self._lenient_header(frame)
-        control_id = header.control_id if header is not None else ""
-        extra = {"channel": self.name, "peer": conn.peer, "control_id": control_id}
-        reason = str(exc)
-        metadata = {**(header.metadata() if header is not None else {}), **conn.metadata}
-        log.warning("Message refused: %s.", reason, extra=extra)
-        try:
-            await self._intake.reject(self.name, frame, CONTENT_TYPE, metadata, reason)
-        except Exception as store_exc:
-            log.error(
-                "Refused message could not be recorded: %s.", type(store_exc).__name__, extra=extra
-            )
-        err = AckError(exc.code, reason, segment=exc.segment, field=exc.field)
-        return build_ack(header, "AR", [err], text=reason)
+        return await receive(self._intake, self.name, frame, self._options, conn.metadata)
 
     async def _framing_failed(self, conn: _Connection, exc: FramingError) -> None:
         """Answer an oversize frame with AR (then drain briefly); log anything else."""
@@ -339,4 +304,4 @@ class MllpSource(Source[MllpSourceConfig]):
             pass
 
 
-__all__ = ["CONTENT_TYPE", "STORE_FAILED_TEXT", "MllpSource", "close_writer"]
+__all__ = ["CONTENT_TYPE", "MllpSource", "close_writer"]

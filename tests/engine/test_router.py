@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.message import HL7V2, Envelope, MessageState
-from engine.router import CompiledRoute, Router, condition
+from engine.router import DROP_REASON, CompiledRoute, Router, condition
 
 
 def env(event: str = "A01", channel: str = "in", **meta: str) -> Envelope:
@@ -73,6 +73,7 @@ def test_list_values_and_channel_filter() -> None:
     assert r.route(env("A08")).state is MessageState.UNMATCHED
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.sampled_from(["A01", "A02", "A03", "A08"]), max_size=4),
     st.sampled_from(["A01", "A02", "A03", "A08"]),
@@ -87,3 +88,18 @@ def test_every_message_gets_exactly_one_explicit_state(events: list[str], event:
         ]
     else:
         assert out.state is MessageState.UNMATCHED and not out.deliveries
+
+
+def test_intake_drop_marker_filters_before_any_route() -> None:
+    r = Router([route("all", ("x",))])
+    out = r.route(_dropped())
+    assert (out.state, out.reason, tuple(out.deliveries)) == (
+        MessageState.FILTERED,
+        "dropped at intake: event A08 is not used in PAM-FR",
+        (),
+    )
+
+
+def _dropped() -> Envelope:
+    metadata = {"hl7.message_type": "ADT", DROP_REASON: "event A08 is not used in PAM-FR"}
+    return Envelope.new(channel="in", raw=b"", content_type=HL7V2, metadata=metadata)

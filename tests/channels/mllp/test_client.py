@@ -130,13 +130,18 @@ async def test_reconnects_after_the_server_closed_an_idle_connection(
     assert len({e.metadata["peer"] for e in intake.accepted}) == 2
 
 
-async def test_ae_from_the_source_is_permanent(
+async def test_receiver_store_failure_is_retryable_then_delivered(
     start_server: StartServer, make_dest: MakeDest
 ) -> None:
-    src = await start_server(intake_=RecordingIntake(fail_accept=True))
+    # Given a receiver whose store fails: it answers AR with ERR 207 ("resend later")
+    failing = RecordingIntake(fail_accept=True)
+    src = await start_server(intake_=failing)
     dest = await make_dest(src.address)
-    with pytest.raises(PermanentDeliveryError, match=r"answered AE.*could not be stored"):
+    with pytest.raises(RetryableDeliveryError, match=r"answered AR.*could not be stored"):
         await dest.send(Payload(message("E1"), HL7V2), CTX)
+    # When its store recovers, Then the retry is accepted
+    failing.fail_accept = False
+    assert await dest.send(Payload(message("E1"), HL7V2), CTX) == "ACK AA"
 
 
 async def test_ar_for_a_bad_message_is_permanent(
@@ -227,11 +232,11 @@ async def test_payload_with_block_characters_is_permanent(make_dest: MakeDest) -
 def test_parse_ack() -> None:
     header = read_header(message("X9"))
     ack = build_ack(header, "AE", [AckError(207, "disk full")], text="try again")
-    code, control_id, detail = parse_ack(ack)
+    code, control_id, detail, _ = parse_ack(ack)
     assert (code, control_id) == ("AE", "X9")
     assert detail == "try again; ERR 207 disk full"
     v23 = b"MSH|^~\\&|B|F|A|F|2024||ACK|1|P|2.3\rMSA|AR|X9\rERR|MSH^1^10^101&missing\r"
-    assert parse_ack(v23) == ("AR", "X9", "MSH^1^10^101&missing")
+    assert parse_ack(v23)[:3] == ("AR", "X9", "MSH^1^10^101&missing")
 
 
 async def test_tls_handshake_without_answer_hits_connect_timeout(

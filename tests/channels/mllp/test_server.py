@@ -10,8 +10,9 @@ import pytest
 
 from channels.mllp.config import MllpSourceConfig
 from channels.mllp.framing import encode_frame
-from channels.mllp.server import STORE_FAILED_TEXT, MllpSource
+from channels.mllp.server import MllpSource
 from engine.errors import ChannelError
+from engine.intake.hl7v2 import STORE_FAILED_TEXT
 from engine.message import HL7V2
 from tests.channels.mllp.conftest import StartServer
 from tests.channels.mllp.support import Peer, RecordingIntake, message, segments
@@ -130,12 +131,14 @@ async def test_default_charset_applies_when_msh18_is_empty(
     await peer.close()
 
 
-async def test_store_failure_answers_ae(start_server: StartServer) -> None:
+async def test_store_failure_answers_ar_207_so_the_sender_resends(
+    start_server: StartServer,
+) -> None:
     failing = RecordingIntake(fail_accept=True)
     src = await start_server(intake_=failing)
     peer = await Peer.connect(src.address)
     ack = segments(await peer.request(message("S1")))
-    assert ack["MSA"][1:3] == ["AE", "S1"]
+    assert ack["MSA"][1:3] == ["AR", "S1"]
     assert ack["ERR"][3].startswith("207^") and ack["ERR"][8] == STORE_FAILED_TEXT
     failing.fail_accept = False  # the sender resends on the same connection
     assert segments(await peer.request(message("S1")))["MSA"][1] == "AA"

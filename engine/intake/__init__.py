@@ -1,0 +1,1 @@
+"""Protocol-independent intake decisions: what to store, and what to answer the sender."""

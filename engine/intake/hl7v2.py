@@ -1,0 +1,148 @@
+"""HL7v2 intake: examine a received message, commit it, and build the acknowledgement.
+
+Any channel that receives HL7v2 (MLLP today; files and HTTP later) calls :func:`receive`
+with the frame bytes. The decision itself is :func:`examine`, a pure function that
+``passerelle test`` also uses, so a YAML test case sees exactly the ACK a sender would.
+
+Verdicts:
+    accept  committed in state ``received`` and queued; positive ACK (AA/CA).
+    drop    committed, then ended ``filtered`` with the reason by the router (e.g. an event
+            the channel is configured to ignore); positive ACK — the sender must not resend.
+    reject  recorded in state ``rejected`` with the reason; negative ACK (AE/AR/CE/CR) with
+            ERR segments, so the sender knows the message was not taken.
+
+A store failure during accept or drop is answered AR/CR with ERR 207 ("resend later"),
+since nothing was committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from engine.components import Intake
+from engine.errors import ParseError, PasserelleError
+from engine.formats.hl7v2.ack import AckError, AckOutcome, acknowledge, outcome_for_code
+from engine.formats.hl7v2.header import Header, read_header
+from engine.message import HL7V2
+from engine.router import DROP_REASON
+
+log = logging.getLogger(__name__)
+
+STORE_FAILED_TEXT = "message could not be stored, please resend"
+
+
+class Verdict(StrEnum):
+    ACCEPT = "accept"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Hl7IntakeOptions:
+    """Per-channel intake settings."""
+
+    default_codec: str = "utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Examination:
+    """The intake decision for one message (no I/O done yet).
+
+    Attributes:
+        header: MSH as read (leniently for refused messages); None when unreadable.
+        verdict: accept, drop or reject.
+        reason: why it is dropped or rejected ("" when accepted).
+        metadata: facts for the envelope (MSH fields, profile facts); patient-free.
+        errors: ERR segments for the ACK (errors when rejected, warnings otherwise).
+        outcome: the acknowledgement outcome the verdict calls for.
+    """
+
+    header: Header | None
+    verdict: Verdict
+    reason: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    errors: tuple[AckError, ...] = ()
+    outcome: AckOutcome = AckOutcome.ACCEPTED
+
+    def ack(self, *, text: str = "") -> bytes | None:
+        """The ACK for this decision, or None when MSH-15 asks for none."""
+        return acknowledge(self.header, self.outcome, self.errors, text=text or self.reason)
+
+
+def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
+    """Decide what to do with one HL7v2 message. Never raises for bad content."""
+    try:
+        header = read_header(frame, default_codec=options.default_codec)
+    except ParseError as exc:
+        lenient = _lenient_header(frame, options)
+        error = AckError(exc.code, str(exc), segment=exc.segment, field=exc.field)
+        return Examination(
+            header=lenient,
+            verdict=Verdict.REJECT,
+            reason=str(exc),
+            metadata=lenient.metadata() if lenient else {},
+            errors=(error,),
+            outcome=AckOutcome.REJECTED,
+        )
+    return Examination(header=header, verdict=Verdict.ACCEPT, metadata=header.metadata())
+
+
+def _lenient_header(frame: bytes, options: Hl7IntakeOptions) -> Header | None:
+    try:
+        return read_header(frame, default_codec=options.default_codec, require=False)
+    except ParseError:
+        return None
+
+
+async def receive(
+    intake: Intake,
+    channel: str,
+    frame: bytes,
+    options: Hl7IntakeOptions,
+    connection_metadata: Mapping[str, str] | None = None,
+) -> bytes | None:
+    """Examine ``frame``, commit it according to the verdict, and return the ACK to send.
+
+    The positive ACK is built only after the commit returned. Returns None when the
+    sender asked for no acknowledgement (enhanced mode, MSH-15).
+    """
+    exam = examine(frame, options)
+    metadata = {**exam.metadata, **(connection_metadata or {})}
+    extra = {"channel": channel, "control_id": metadata.get("hl7.control_id", "")}
+    if exam.verdict is Verdict.REJECT:
+        log.warning("Message refused: %s.", exam.reason, extra=extra)
+        try:
+            await intake.reject(channel, frame, HL7V2, metadata, exam.reason)
+        except Exception as exc:  # the refusal stands even if it cannot be recorded
+            log.error("Refused message could not be recorded: %s.", type(exc).__name__, extra=extra)
+        return exam.ack()
+    if exam.verdict is Verdict.DROP:
+        metadata[DROP_REASON] = exam.reason
+    try:
+        envelope = await intake.accept(channel, frame, HL7V2, metadata)
+    except Exception as exc:  # StoreError by contract; anything else is still no commit
+        log.error(
+            "Message could not be stored: %s: %s.",
+            type(exc).__name__,
+            exc,
+            extra=extra,
+            exc_info=not isinstance(exc, PasserelleError),
+        )
+        error = AckError(207, STORE_FAILED_TEXT)
+        return acknowledge(exam.header, outcome_for_code(207), [error], text=STORE_FAILED_TEXT)
+    log.debug("Message committed.", extra={**extra, "message_id": envelope.id})
+    return exam.ack(text="")
+
+
+__all__ = [
+    "DROP_REASON",
+    "STORE_FAILED_TEXT",
+    "Examination",
+    "Hl7IntakeOptions",
+    "Verdict",
+    "examine",
+    "receive",
+]
