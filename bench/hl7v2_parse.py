@@ -7,7 +7,7 @@ Two workloads on the same messages, best of several rounds:
   CX.5 type) and PID-5 family/given names, unescaped.
 
 Datasets: a ~2 KB PAM-FR ADT^A01 written below (fictional patient), and every message of
-the shared corpus (``/work/shared/corpus/hl7v2``) when it is present.
+the shared corpus (``../shared/corpus/hl7v2`` or ``$PASSERELLE_CORPUS``) when present.
 
 python-hl7 is given its best case: the text is decoded and its terminators normalised to
 CR before timing (it cannot read bytes with LF terminators); our parser's timing includes
@@ -19,6 +19,7 @@ Usage: ``python -m bench.hl7v2_parse [n]`` (n = messages per round, default 500)
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -29,7 +30,14 @@ import hl7
 
 from engine.formats.hl7v2 import Message, parse, split_batch
 
-CORPUS = Path("/work/shared/corpus/hl7v2")
+CORPUS = (
+    Path(
+        os.environ.get(
+            "PASSERELLE_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"
+        )
+    )
+    / "hl7v2"
+)
 ROUNDS = 3
 
 SAMPLE_ADT_A01 = "\r".join(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS = Path("/work/shared/corpus/hl7v2")
+from tests.support.corpus import corpus_root
+
+CORPUS = corpus_root() / "hl7v2"
 
 # PAM-FR ADT^A01 (fictional patient), CR terminators, escapes, repetitions, sub-components.
 ADT_A01_SEGMENTS = [

@@ -24,7 +24,7 @@ from engine.formats.hl7v2 import Message, Segment, parse, split_batch, unescape
 from tests.engine.formats.hl7v2.samples import ADT_A01, CORPUS, corpus_hl7_files
 
 FILES = corpus_hl7_files() if CORPUS.is_dir() else []
-NO_CORPUS = "shared corpus /work/shared/corpus/hl7v2 is absent"
+NO_CORPUS = f"shared corpus not found at {CORPUS}"
 PARAMS = [pytest.param(p, id=str(p.relative_to(CORPUS))) for p in FILES] or [
     pytest.param(None, marks=pytest.mark.skip(reason=NO_CORPUS), id="no-corpus")
 ]
