@@ -1,0 +1,71 @@
+"""``python -m bench``: Passerelle's benchmark report (a table and a JSON file).
+
+Figures, not tests: they are measured on this machine in one run, the engine beside the
+practical limit (a minimal server with the same durability), so the ratio means something
+even on a noisy machine. See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import ingest, memory, micro
+
+
+def _table(report: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "MLLP ingest (ACK after commit, ~1.9 KB ADT^A01)",
+        f"{'scenario':<26}{'msg/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
+    ]
+    for key, fig in report["ingest"].items():
+        if isinstance(fig, dict):
+            lines.append(
+                f"{key:<26}{fig['msg_per_s']:>10}{fig['p50_ms']:>9}"
+                f"{fig['p95_ms']:>9}{fig['p99_ms']:>9}"
+            )
+    ing = report["ingest"]
+    lines.append(
+        f"engine / practical limit: 1 conn {ing['ratio_1conn']}, 8 conn {ing['ratio_8conn']}"
+    )
+    lines += ["", "Micro"]
+    lines += [f"  {k:<40}{v}" for k, v in report["micro"].items()]
+    lines += ["", "Memory"]
+    lines += [f"  {k:<40}{v}" for k, v in report["memory"].items()]
+    lines.append(f"  {'engine peak RSS during ingest (MB)':<40}{ing['engine_peak_rss_mb']:.1f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--messages", type=int, default=3000, help="per ingest scenario")
+    parser.add_argument("--paced-rate", type=float, default=300.0, help="msg/s offered")
+    parser.add_argument(
+        "--store-messages",
+        type=int,
+        default=100_000,
+        help="messages preloaded for the memory figure",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "ingest": ingest.run(args.messages, args.paced_rate, int(args.paced_rate * 10)),
+        "micro": micro.run(),
+        "memory": memory.run(args.store_messages),
+    }
+    print(_table(report))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nJSON report: {path}")
+
+
+if __name__ == "__main__":
+    main()

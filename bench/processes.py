@@ -1,0 +1,82 @@
+"""Start the engine and the baseline server as subprocesses; read their memory use."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ENGINE_CONFIG = """\
+version: 1
+engine: {{home: {home}, workers: 4, shutdown_grace: 5s}}
+store: {{backend: sqlite, path: {home}/store.db}}
+channels:
+  mllp_in: {{type: mllp, listen: "127.0.0.1:{port}", max_connections: 64}}
+destinations:
+  archive: {{type: file, directory: {home}/out}}
+routes:
+  - {{name: all, to: [archive]}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_engine(home: Path, port: int) -> subprocess.Popen[bytes]:
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "routes.yaml"
+    config.write_text(ENGINE_CONFIG.format(home=home, port=port))
+    log = (home / "engine.log").open("ab")
+    cmd = [sys.executable, "-m", "engine.cli", "--log-level", "WARNING", "run", "-c", str(config)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
+    wait_port(port, proc)
+    return proc
+
+
+def start_baseline(home: Path, port: int) -> subprocess.Popen[bytes]:
+    home.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "bench.baseline", str(port), str(home / "baseline.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+__all__ = ["free_port", "rss_mb", "start_baseline", "start_engine", "stop", "wait_port"]
