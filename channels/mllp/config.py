@@ -15,6 +15,7 @@ from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration, HostPort
 from engine.errors import ParseError
 from engine.formats.hl7v2 import codec_for
+from engine.intake.config import Hl7IntakeConfig
 
 TlsVersion = Literal["1.2", "1.3"]
 
@@ -128,6 +129,14 @@ class MllpSourceConfig(ComponentConfig):
         default=None,
         description="Serve MLLP over TLS (and mutual TLS with client_ca_file).",
         examples=[{"cert_file": "server.crt", "key_file": "server.key"}],
+    )
+    hl7: Hl7IntakeConfig = Field(
+        default_factory=Hl7IntakeConfig,
+        description=(
+            "How messages are examined before the ACK: PAM-FR profile, validation mode "
+            "and unknown events (see docs/pam-fr.md)."
+        ),
+        examples=[{"profile": "pam_fr", "validation": "strict", "unknown_events": "refuse"}],
     )
 
     @field_validator("default_charset")

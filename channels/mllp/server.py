@@ -6,7 +6,10 @@ listener; what each kind gets is listed in ``docs/mllp.md``:
 
 * unreadable or incomplete MSH → AR with an ERR built from the ParseError, recorded with
   :meth:`Intake.reject`; the connection stays open;
-* commit failure → AE, ERR 207 "message could not be stored, please resend";
+* commit failure → AR (CR in enhanced mode), ERR 207 "message could not be stored, please
+  resend";
+* PAM-FR (``hl7:`` settings): unknown event → AA and dropped, or AE ERR 201; strict
+  validation error → AE with one ERR per finding (``docs/pam-fr.md``);
 * frame over ``max_frame_size`` → AR, ERR 207, then the connection closes;
 * bytes outside a frame, idle/frame timeout, EOF mid-frame → logged, connection closed.
 
@@ -89,7 +92,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = False
         self._stopped = asyncio.Event()
         self._codec = config.default_codec
-        self._options = Hl7IntakeOptions(default_codec=config.default_codec)
+        self._options: Hl7IntakeOptions = config.hl7.options(config.default_codec)
 
     @property
     def address(self) -> tuple[str, int]:

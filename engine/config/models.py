@@ -39,29 +39,46 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 RouteName = Annotated[str, StringConstraints(pattern=r"^(_unmatched|[a-z0-9]+(_[a-z0-9]+)*)$")]
 NameList = Annotated[tuple[Name, ...], Field(min_length=1)]
 
-#: ``when`` keys read from ``Envelope.metadata``: when key -> metadata key.
+#: ``when`` keys read from ``Envelope.metadata``: when key -> metadata key (MSH facts
+#: ``hl7.*``; PAM-FR facts set at intake, see docs/pam-fr.md).
 WHEN_METADATA: Final[Mapping[str, str]] = MappingProxyType(
     {
-        key: f"hl7.{key}"
-        for key in (
-            "message_type",
-            "trigger_event",
-            "message_structure",
-            "sending_application",
-            "sending_facility",
-            "receiving_application",
-            "receiving_facility",
-            "processing_id",
-            "version",
-        )
+        **{
+            key: f"hl7.{key}"
+            for key in (
+                "message_type",
+                "trigger_event",
+                "message_structure",
+                "sending_application",
+                "sending_facility",
+                "receiving_application",
+                "receiving_facility",
+                "processing_id",
+                "version",
+            )
+        },
+        "pam_event": "pam.event",
+        "movement_action": "pam.movement_action",
+        "original_event": "pam.original_event",
+        "historic": "pam.historic",
+        "ins_change": "pam.ins_change",
+        "merge": "pam.merge",
+        "identity_status": "identity.status",
+        "ins_kind": "ins.kind",
+        "ins_test": "ins.test",
+        "ins_qualified": "ins.qualified",
+        "dmp_status": "dmp.status",
+        "dmp_opposition": "dmp.opposition",
+        "dmp_consultation": "dmp.consultation",
     }
 )
 #: ``when`` keys read from the envelope itself: when key -> ``Envelope`` attribute.
 WHEN_ENVELOPE: Final[Mapping[str, str]] = MappingProxyType(
     {"content_type": "content_type", "channel": "channel"}
 )
-#: Every ``when`` key -> the key a router compares: a metadata key (all start with
-#: ``hl7.``) or, for ``content_type`` and ``channel``, the ``Envelope`` attribute name.
+#: Every ``when`` key -> the key a router compares: a metadata key (``hl7.``, ``pam.``,
+#: ``ins.``, ``identity.``, ``dmp.``) or, for ``content_type`` and ``channel``, the
+#: ``Envelope`` attribute name.
 WHEN_FIELDS: Final[Mapping[str, str]] = MappingProxyType({**WHEN_METADATA, **WHEN_ENVELOPE})
 
 
@@ -88,8 +105,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _cond(source: str) -> Any:
-    return Field(None, description=f"Matches {source}.", examples=["ADT", ["A01", "A04"]])
+def _cond(source: str, *examples: Any) -> Any:
+    shown = list(examples) or ["ADT", ["A01", "A04"]]
+    return Field(None, description=f"Matches {source}.", examples=shown)
 
 
 class When(_Model):
@@ -106,6 +124,23 @@ class When(_Model):
     version: Values | None = _cond("MSH-12.1, the HL7 version (2.5, 2.5.1)")
     content_type: Values | None = _cond("the media type given by the channel")
     channel: Values | None = _cond("the name of the channel that received the message")
+    pam_event: Values | None = _cond("the PAM-FR event (pam.event; set for PAM-FR ADT)", "A01")
+    movement_action: Values | None = _cond(
+        "ZBE-4, the movement action (INSERT, UPDATE, CANCEL)", "CANCEL", ["INSERT", "UPDATE"]
+    )
+    original_event: Values | None = _cond("ZBE-6, the event an UPDATE or CANCEL acts on", "A01")
+    historic: Values | None = _cond('ZBE-5 = Y, a historic movement ("true"/"false")', "true")
+    ins_change: Values | None = _cond("what an A47 does to the INS (none, change, removal)", "none")
+    merge: Values | None = _cond('an A40 merge ("true"/"false")', "true")
+    identity_status: Values | None = _cond("PID-32, the identity status (VALI, PROV...)", "VALI")
+    ins_kind: Values | None = _cond("the kind of INS in PID-3 (nir, nia, none)", "nir")
+    ins_test: Values | None = _cond('a test or demo INS OID ("true"/"false")', "false")
+    ins_qualified: Values | None = _cond(
+        'an INS with a valid key and PID-32 VALI ("true"/"false")', "true"
+    )
+    dmp_status: Values | None = _cond("ZFA-1, the DMP status (ACTIF, FERME, INEXISTANT)", "ACTIF")
+    dmp_opposition: Values | None = _cond('ZFA-9 = IO, feeding opposed ("true"/"false")', "true")
+    dmp_consultation: Values | None = _cond("ZFA-11, DMP consultation consent (IC, INC, NA)", "IC")
 
     def conditions(self) -> dict[str, tuple[str, ...]]:
         """The keys that were given, each with its accepted values, in WHEN_FIELDS order."""

@@ -13,6 +13,22 @@ Verdicts:
 
 A store failure during accept or drop is answered AR/CR with ERR 207 ("resend later"),
 since nothing was committed.
+
+PAM-FR (``profile="pam_fr"``, ADT messages only; see ``docs/pam-fr.md``):
+
+* an event PAM-FR does not use (A08 included) is dropped with AA (``unknown_events=
+  "accept"``, PAM-FR §5.3.2: unknown events are ignored) or refused with AE and ERR 201
+  (``"refuse"``);
+* the routing facts (``pam.*``, ``ins.*``, ``identity.*``, ``dmp.*``) join the metadata;
+* ``validation="warn"``: accepted; the findings are counted and listed in the metadata
+  (``validation.findings``, ``validation.errors``, ``validation.report``) and sent as ERR
+  segments of severity W in the AA; ``"strict"``: a message with an error finding is
+  refused with AE and one ERR per finding (segment, field, 0357 code) and recorded
+  rejected with the same metadata; ``"off"``: facts only.
+
+AE, not AR, for refusals on content: HL7 v2.5 §2.9.2 keeps AR for messages refused for
+reasons unrelated to their content (and senders commonly resend after an AR); a
+PAM-FR error is in the content and resending the same bytes cannot fix it.
 """
 
 from __future__ import annotations
@@ -21,17 +37,27 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 from engine.components import Intake
 from engine.errors import ParseError, PasserelleError
 from engine.formats.hl7v2.ack import AckError, AckOutcome, acknowledge, outcome_for_code
 from engine.formats.hl7v2.header import Header, read_header
+from engine.formats.hl7v2.pamfr.findings import Finding, Severity
+from engine.intake.pam_fr import PamReview, review
 from engine.message import HL7V2
 from engine.router import DROP_REASON
 
 log = logging.getLogger(__name__)
 
 STORE_FAILED_TEXT = "message could not be stored, please resend"
+MAX_ACK_ERRORS = 20
+"""At most this many ERR segments in one ACK (the metadata report keeps more)."""
+UNSUPPORTED_EVENT = 201
+
+Profile = Literal["pam_fr", "none"]
+ValidationMode = Literal["off", "warn", "strict"]
+UnknownEvents = Literal["accept", "refuse"]
 
 
 class Verdict(StrEnum):
@@ -42,9 +68,21 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Hl7IntakeOptions:
-    """Per-channel intake settings."""
+    """Per-channel intake settings.
+
+    Attributes:
+        default_codec: codec used when MSH-18 is empty.
+        profile: ``pam_fr`` applies the PAM-FR rules to ADT messages; ``none`` only reads MSH.
+        validation: ``off``, ``warn`` (accept, record the findings) or ``strict`` (refuse
+            a message with an error finding, AE).
+        unknown_events: an event PAM-FR does not use (A08 included) is dropped with AA
+            (``accept``) or refused with AE and ERR 201 (``refuse``).
+    """
 
     default_codec: str = "utf-8"
+    profile: Profile = "pam_fr"
+    validation: ValidationMode = "warn"
+    unknown_events: UnknownEvents = "accept"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +125,41 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
             errors=(error,),
             outcome=AckOutcome.REJECTED,
         )
+    if options.profile == "pam_fr" and header.message_type == "ADT":
+        return _examine_pam_fr(frame, header, options)
     return Examination(header=header, verdict=Verdict.ACCEPT, metadata=header.metadata())
+
+
+def _examine_pam_fr(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
+    validated = options.validation != "off"
+    pam = review(frame, header, validated=validated)
+    metadata = {**header.metadata(), **pam.metadata(validated)}
+    if pam.event is None:
+        if options.unknown_events == "accept":
+            return Examination(header, Verdict.DROP, pam.unknown_reason, metadata)
+        error = AckError(UNSUPPORTED_EVENT, pam.unknown_reason, segment="MSH", field=9)
+        return Examination(
+            header, Verdict.REJECT, pam.unknown_reason, metadata, (error,), AckOutcome.ERROR
+        )
+    if options.validation == "strict" and pam.errors:
+        return _refusal(header, pam, metadata)
+    warnings = tuple(f.ack_error(Severity.WARNING) for f in pam.findings[:MAX_ACK_ERRORS])
+    return Examination(header, Verdict.ACCEPT, metadata=metadata, errors=warnings)
+
+
+def _refusal(header: Header, pam: PamReview, metadata: dict[str, str]) -> Examination:
+    """Strict mode: refuse with one ERR per finding (errors first, warnings as W)."""
+    errors = tuple(f.ack_error() for f in pam.findings[:MAX_ACK_ERRORS])
+    outcome = AckOutcome.ERROR
+    if pam.parse_error is not None:
+        outcome = outcome_for_code(pam.parse_error.code)
+    return Examination(header, Verdict.REJECT, _reason(pam.errors), metadata, errors, outcome)
+
+
+def _reason(errors: tuple[Finding, ...]) -> str:
+    first = errors[0]
+    where = f" at {first.location}" if first.location else ""
+    return f"PAM-FR validation failed: {len(errors)} error(s), first{where}: {first.text}"
 
 
 def _lenient_header(frame: bytes, options: Hl7IntakeOptions) -> Header | None:
@@ -120,6 +192,7 @@ async def receive(
             log.error("Refused message could not be recorded: %s.", type(exc).__name__, extra=extra)
         return exam.ack()
     if exam.verdict is Verdict.DROP:
+        log.info("Message dropped at intake: %s.", exam.reason, extra=extra)
         metadata[DROP_REASON] = exam.reason
     try:
         envelope = await intake.accept(channel, frame, HL7V2, metadata)
@@ -139,9 +212,14 @@ async def receive(
 
 __all__ = [
     "DROP_REASON",
+    "MAX_ACK_ERRORS",
     "STORE_FAILED_TEXT",
+    "UNSUPPORTED_EVENT",
     "Examination",
     "Hl7IntakeOptions",
+    "Profile",
+    "UnknownEvents",
+    "ValidationMode",
     "Verdict",
     "examine",
     "receive",

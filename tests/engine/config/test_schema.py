@@ -73,3 +73,18 @@ def test_route_and_when_use_the_file_spelling() -> None:
     )
     assert set(defs["When"]["properties"]) == set(WHEN_FIELDS)
     assert defs["RetryPolicy"]["properties"]["max_backoff"]["default"] == "5m"
+
+
+def test_pam_fr_when_keys_and_channel_settings_are_documented() -> None:
+    defs = routes_json_schema()["$defs"]
+    when = defs["When"]["properties"]
+    for key in ("pam_event", "movement_action", "identity_status", "ins_qualified", "ins_kind"):
+        assert when[key]["description"].startswith("Matches ") and when[key]["examples"]
+    assert when["dmp_opposition"]["examples"] == ["true"] and "dmp_status" in when
+    hl7 = defs["Hl7IntakeConfig"]
+    assert hl7["additionalProperties"] is False
+    assert {k: v["enum"] for k, v in hl7["properties"].items()} == {
+        "profile": ["pam_fr", "none"],
+        "validation": ["off", "warn", "strict"],
+        "unknown_events": ["accept", "refuse"],
+    }
