@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
+from channels import fhir as fhir
 from channels import file as file
 from channels import mllp as mllp

@@ -1,8 +1,10 @@
 """The running engine: it owns the store, the queue, the workers, sources and destinations.
 
-Start order: store → destinations → recovery of unfinished work → workers → sources.
-Stop order is the reverse: sources stop accepting (in-flight acknowledgements finish),
-workers finish or release their tasks, destinations and the store close. The engine is
+Start order: store → destinations → recovery of unfinished work → workers → store poller
+→ sources. Stop order is the reverse: sources stop accepting (in-flight acknowledgements
+finish), the poller stops, workers finish or release their tasks, destinations and the
+store close. The poller (every ``poll_interval`` seconds) picks up work that appears in the
+store from elsewhere, such as ``passerelle replay`` run while the engine is up. The engine is
 the :class:`~engine.components.Intake` its sources call.
 """
 
@@ -20,6 +22,8 @@ from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
 from engine.queue.memory import InProcessQueue
+from engine.queue.ordering import OrderingRule
+from engine.queue.poller import StorePoller
 from engine.retry import RetryPolicy
 from engine.router import Router
 from engine.store.base import Store
@@ -44,6 +48,8 @@ class Engine:
         workers: int = 4,
         shutdown_grace: float = 10.0,
         transforms: Mapping[str, Transform] | None = None,
+        orderings: Mapping[str, OrderingRule] | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.queue = queue or InProcessQueue()
@@ -57,8 +63,10 @@ class Engine:
             policies or {},
             default_policy,
             transforms,
+            orderings,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
+        self.poller = StorePoller(store, self.queue, poll_interval)
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
         self._stopped = asyncio.Event()
@@ -109,6 +117,7 @@ class Engine:
                 await dest.open()
             await self._recover()
             self.workers.start()
+            self.poller.start()
             for source in self.sources:
                 await source.start(self)
                 self._started_sources.append(source)
@@ -149,6 +158,7 @@ class Engine:
                 await source.stop()
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        await self.poller.stop()
         await self.workers.stop(self.shutdown_grace)
         await self.queue.close()
         for dest in self.destinations.values():

@@ -14,6 +14,7 @@ from engine.components import Destination, Source
 from engine.config.models import WHEN_FIELDS, Config
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
+from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
@@ -81,6 +82,11 @@ def build_engine(config: Config) -> Engine:
         destinations=destinations,
         policies={name: _policy(config.retry_for(name)) for name in config.destinations},
         default_policy=_policy(config.retry),
+        orderings={
+            name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
+            for name, spec in config.destinations.items()
+            if spec.ordering is not None
+        },
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
     )

@@ -3,11 +3,20 @@
 Every handler is idempotent, because a task may run twice (after a crash, or a queue that
 redelivers): :meth:`Pipeline.process` skips finished messages and the store ignores
 deliveries that already exist; :meth:`Pipeline.deliver` skips finished deliveries, and a
-destination must absorb a repeated send (see ``Destination.send``).
+destination must absorb a repeated send (see ``Destination.send``). One engine never runs
+the same task twice at the same time: a task queued again while it runs is run once more
+after it ends.
+
+Ordering: a destination with an :class:`~engine.queue.ordering.OrderingRule` gets the
+message's key digest on its delivery at routing time. A delivery is attempted only when no
+earlier delivery (by message id) of the same destination and key holds the key (pending,
+retrying, or dead and not released) and no earlier message with the same key is still
+unrouted. When a delivery stops holding its key, the next one of the key is queued.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -24,9 +33,10 @@ from engine.errors import (
 )
 from engine.message import DeliveryState, Envelope, utcnow
 from engine.queue.base import Task, TaskKind, WorkQueue
+from engine.queue.ordering import OrderingRule
 from engine.retry import RetryPolicy
 from engine.router import Router
-from engine.store.base import DeliveryRecord, Store
+from engine.store.base import DeliveryRecord, RoutingOutcome, Store
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -60,6 +70,7 @@ class Pipeline:
 
     ``transforms`` maps a route name to the transform its deliveries apply. It is applied
     at delivery time, so a replay after a mapping fix uses the current rules.
+    ``orderings`` maps a destination name to its ordering rule (absent: unordered).
     """
 
     def __init__(
@@ -71,6 +82,7 @@ class Pipeline:
         policies: Mapping[str, RetryPolicy],
         default_policy: RetryPolicy | None = None,
         transforms: Mapping[str, Transform] | None = None,
+        orderings: Mapping[str, OrderingRule] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -79,13 +91,31 @@ class Pipeline:
         self.policies = policies
         self.default_policy = default_policy or RetryPolicy()
         self.transforms = dict(transforms or {})
+        self.orderings = dict(orderings or {})
+        self._running: set[Task] = set()
+        self._again: set[Task] = set()
+        self._after_routing: dict[str, set[str]] = {}  # unrouted message -> waiting deliveries
 
     async def handle(self, task: Task) -> None:
-        """Run one task. Never raises except on cancellation or store failure."""
-        if task.kind is TaskKind.PROCESS:
-            await self.process(task.id)
-        else:
-            await self.deliver(task.id)
+        """Run one task. Never raises except on cancellation or store failure.
+
+        A task that is already running here is not run beside itself: it is queued again
+        when the running one ends (its outcome may have changed what the task has to do).
+        """
+        if task in self._running:
+            self._again.add(task)
+            return
+        self._running.add(task)
+        try:
+            if task.kind is TaskKind.PROCESS:
+                await self.process(task.id)
+            else:
+                await self.deliver(task.id)
+        finally:
+            self._running.discard(task)
+            if task in self._again:
+                self._again.discard(task)
+                await self.queue.put(task)
 
     async def process(self, message_id: str) -> None:
         try:
@@ -96,10 +126,11 @@ class Pipeline:
         if stored is None:
             return
         try:
-            outcome = self.router.route(stored.envelope)
+            outcome = self._with_order_keys(stored.envelope, self.router.route(stored.envelope))
         except PasserelleError as exc:
             await self.store.fail_message(message_id, f"routing failed: {exc}")
             log.warning("Routing failed.", extra={"message_id": message_id, "error": str(exc)})
+            await self._wake_waiters(message_id)
             return
         pending = await self.store.finish_routing(message_id, outcome)
         log.info(
@@ -113,6 +144,50 @@ class Pipeline:
         )
         for delivery in pending:
             await self.schedule(delivery)
+        await self._wake_waiters(message_id)
+
+    def _with_order_keys(self, envelope: Envelope, outcome: RoutingOutcome) -> RoutingOutcome:
+        keys: dict[str, str] = {}
+        for destination, _ in outcome.deliveries:
+            rule = self.orderings.get(destination)
+            key = rule.key_of(envelope) if rule is not None else None
+            if key is not None:
+                keys[destination] = key
+        return dataclasses.replace(outcome, order_keys=keys) if keys else outcome
+
+    async def _wake_waiters(self, message_id: str) -> None:
+        """Queue the deliveries that waited for this message to be routed."""
+        for delivery_id in sorted(self._after_routing.pop(message_id, ())):
+            await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
+
+    async def _wake_next(self, delivery: DeliveryRecord) -> None:
+        """Queue the delivery now at the head of this one's ordering key, if any."""
+        if delivery.order_key is None:
+            return
+        head = await self.store.next_in_order(delivery.destination, delivery.order_key)
+        if head is not None:
+            await self.schedule(head)
+
+    async def _blocked(self, delivery: DeliveryRecord) -> bool:
+        """True when an earlier delivery or message of the same key must go first."""
+        if delivery.order_key is None:
+            return False
+        rule = self.orderings.get(delivery.destination)
+        blocker = await self.store.order_blocker(delivery, rule.key_of if rule else None)
+        if blocker is None:
+            return False
+        if blocker.delivery_id is None:
+            self._after_routing.setdefault(blocker.message_id, set()).add(delivery.id)
+        log.debug(
+            "Delivery waits for an earlier message of its key.",
+            extra={
+                "delivery_id": delivery.id,
+                "message_id": delivery.message_id,
+                "waits_for": blocker.message_id,
+                "waits_state": blocker.state,
+            },
+        )
+        return True
 
     async def schedule(self, delivery: DeliveryRecord) -> None:
         """Queue a delivery task, delayed until its next attempt time if that is later."""
@@ -134,11 +209,11 @@ class Pipeline:
             return
         destination = self.destinations.get(delivery.destination)
         if destination is None:
-            await self.store.record_attempt(
-                delivery_id,
-                DeliveryState.DEAD,
-                f"destination '{delivery.destination}' is not configured any more",
+            await self._dead(
+                delivery, f"destination '{delivery.destination}' is not configured any more"
             )
+            return
+        if await self._blocked(delivery):
             return
         message = await self.store.get_message(delivery.message_id)
         envelope = message.envelope
@@ -148,7 +223,7 @@ class Pipeline:
         try:
             payload = self.transforms.get(delivery.route, raw_payload)(envelope)
         except MappingError as exc:
-            await self.store.record_attempt(delivery_id, DeliveryState.DEAD, f"mapping: {exc}")
+            await self._dead(delivery, f"mapping: {exc}")
             log.warning(
                 "Mapping failed; dead letter.",
                 extra={"message_id": envelope.id, "delivery_id": delivery.id, "error": str(exc)},
@@ -163,7 +238,7 @@ class Pipeline:
         try:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
-            await self.store.record_attempt(delivery_id, DeliveryState.DEAD, f"refused: {exc}")
+            await self._dead(delivery, f"refused: {exc}")
             log.warning("Delivery refused; dead letter.", extra={**extra, "error": str(exc)})
         except RetryableDeliveryError as exc:
             await self._retry(delivery, attempt, str(exc), exc.retry_after, extra)
@@ -173,6 +248,20 @@ class Pipeline:
         else:
             await self.store.record_attempt(delivery_id, DeliveryState.SENT, detail, dedupe_key=key)
             log.info("Delivered.", extra={**extra, "detail": detail})
+            await self._wake_next(delivery)
+
+    async def _dead(self, delivery: DeliveryRecord, reason: str) -> None:
+        """Dead-letter the delivery; with ``on_dead: continue`` its key is released."""
+        rule = self.orderings.get(delivery.destination)
+        release = rule is None or rule.on_dead == "continue"
+        await self.store.record_attempt(delivery.id, DeliveryState.DEAD, reason, release=release)
+        if release:
+            await self._wake_next(delivery)
+        elif delivery.order_key is not None:
+            log.warning(
+                "Dead letter holds its ordering key; later messages of the key wait.",
+                extra={"delivery_id": delivery.id, "message_id": delivery.message_id},
+            )
 
     async def _retry(
         self,
@@ -183,12 +272,12 @@ class Pipeline:
         extra: dict[str, Any],
     ) -> None:
         policy = self.policies.get(delivery.destination, self.default_policy)
-        if policy.exhausted(attempt):
-            reason = f"gave up after {attempt} attempts: {error}"
-            await self.store.record_attempt(delivery.id, DeliveryState.DEAD, reason)
+        budget_used = attempt - delivery.attempts_at_replay
+        if policy.exhausted(budget_used):
+            await self._dead(delivery, f"gave up after {budget_used} attempts: {error}")
             log.warning("Delivery abandoned; dead letter.", extra={**extra, "error": error})
             return
-        delay = policy.delay(attempt, retry_after)
+        delay = policy.delay(budget_used, retry_after)
         next_at = utcnow() + timedelta(seconds=delay)
         updated = await self.store.record_attempt(
             delivery.id, DeliveryState.RETRYING, error, next_attempt_at=next_at

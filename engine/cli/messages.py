@@ -147,7 +147,11 @@ def show(config: Path, message_id: str, raw: bool) -> None:
     async def fetch(store: Store) -> tuple[StoredMessage, list[Any], list[Any]]:
         m = await store.get_message(message_id)
         ds = await store.deliveries(message_id)
-        return m, await store.history(message_id), [(d, await store.attempts(d.id)) for d in ds]
+        rows = []
+        for d in ds:
+            waits = await store.order_blocker(d) if d.order_key and not d.state.finished else None
+            rows.append((d, await store.attempts(d.id), waits))
+        return m, await store.history(message_id), rows
 
     m, history, deliveries = _with_store(config, fetch)
     env = m.envelope
@@ -165,8 +169,12 @@ def show(config: Path, message_id: str, raw: bool) -> None:
         reason = f"  {t.reason}" if t.reason else ""
         click.echo(f"  {_local(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
     click.echo("Deliveries" if deliveries else "Deliveries   none")
-    for d, attempts in deliveries:
+    for d, attempts, waits in deliveries:
         click.echo(f"  {d.destination} (route {d.route}): {d.state.value}, {d.attempts} attempt(s)")
+        if waits is not None:
+            click.echo(f"    waiting for  message {waits.message_id} ({waits.state}), same key")
+        if d.holds_key and d.state is DeliveryState.DEAD:
+            click.echo("    holds key    later messages of its key wait: replay or release it")
         if d.state is DeliveryState.SENT and d.detail:
             click.echo(f"    delivered    {d.detail}")
         if d.last_error:

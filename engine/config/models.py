@@ -22,12 +22,14 @@ from pydantic import (
     SerializeAsAny,
     StringConstraints,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
 from engine.components import ComponentConfig
 from engine.config.diagnostics import Diagnostic
 from engine.config.types import Duration
+from engine.queue.ordering import check_key
 
 #: Channel, destination and route names.
 NAME_PATTERN: Final = r"^[a-z0-9]+(_[a-z0-9]+)*$"
@@ -242,12 +244,40 @@ class ChannelSpec(_Model):
     config: SerializeAsAny[ComponentConfig]
 
 
+class Ordering(_Model):
+    """Deliver the messages that share a key one at a time, in the order received."""
+
+    key: str = Field(
+        description=(
+            "`patient` (PID-3: the IPP, i.e. the repetition typed PI, with its assigning "
+            "authority) or an HL7v2 path such as `PV1-19.1` (per visit). Messages without a "
+            "key are not ordered."
+        ),
+        examples=["patient", "PV1-19.1"],
+    )
+    on_dead: Literal["block", "continue"] = Field(
+        "block",
+        description=(
+            "`block`: a dead letter holds its key until it is replayed or released "
+            "(`passerelle replay` / `passerelle release`); `continue`: later messages go on."
+        ),
+        examples=["block"],
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, value: str) -> str:
+        return check_key(value)
+
+
 class DestinationSpec(_Model):
-    """A configured destination; ``retry`` is the override as written, or None."""
+    """A configured destination; ``retry`` is the override as written, or None;
+    ``ordering`` makes it deliver in order per key (see docs/fhir.md)."""
 
     type: str
     config: SerializeAsAny[ComponentConfig]
     retry: RetryOverride | None = None
+    ordering: Ordering | None = None
 
 
 _SECTIONS = ("engine", "store", "retry", "channels", "destinations", "routes")
@@ -324,6 +354,7 @@ __all__ = [
     "DestinationSpec",
     "EngineSettings",
     "Name",
+    "Ordering",
     "RetryOverride",
     "RetryPolicy",
     "Route",

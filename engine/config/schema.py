@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from engine import registry
-from engine.config.models import Config, Name, RetryOverride
+from engine.config.models import Config, Name, Ordering, RetryOverride
 
 SCHEMA_FILE = "routes.schema.json"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -45,6 +45,10 @@ def _variants(kind: registry.Kind) -> list[type[BaseModel]]:
             fields["retry"] = (
                 RetryOverride | None,
                 Field(None, description="Changes to the top-level retry policy."),
+            )
+            fields["ordering"] = (
+                Ordering | None,
+                Field(None, description="Deliver in order per key (patient, visit...)."),
             )
         variant = create_model(
             f"{_camel(ctype.name)}{suffix}",

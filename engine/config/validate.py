@@ -25,7 +25,10 @@ from engine.config.document import DataPath, Document
 from engine.config.models import Config, When
 
 _SECTIONS: dict[str, registry.Kind] = {"channels": "source", "destinations": "destination"}
-_ENTRY_KEYS: dict[str, tuple[str, ...]] = {"channels": ("type",), "destinations": ("type", "retry")}
+_ENTRY_KEYS: dict[str, tuple[str, ...]] = {
+    "channels": ("type",),
+    "destinations": ("type", "retry", "ordering"),
+}
 _LABELS = {"channels": "channel", "destinations": "destination"}
 
 
@@ -67,8 +70,9 @@ def _component(doc: Document, section: str, name: str, entry: Any) -> Any:
     known = [t.name for t in registry.types_of(kind)]
     known_text = ", ".join(known) if known else "none registered"
     built: dict[str, Any] = {"type": "", "config": ComponentConfig()}
-    if "retry" in entry and section == "destinations":
-        built["retry"] = entry["retry"]
+    for engine_key in ("retry", "ordering"):
+        if engine_key in entry and section == "destinations":
+            built[engine_key] = entry[engine_key]
     type_name = entry.get("type")
     if "type" not in entry:
         doc.error(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from engine.store.base import (
     Attempt,
+    Blocker,
     DeliveryRecord,
+    KeyFunction,
     MessageQuery,
+    ReplayResult,
     RoutingOutcome,
     Store,
     StoredMessage,
@@ -15,8 +18,11 @@ from engine.store.base import (
 
 __all__ = [
     "Attempt",
+    "Blocker",
     "DeliveryRecord",
+    "KeyFunction",
     "MessageQuery",
+    "ReplayResult",
     "RoutingOutcome",
     "Store",
     "StoredMessage",

@@ -1,22 +1,32 @@
 """SQLite schema and row conversions for :mod:`engine.store.sqlite`.
 
 Times are stored as UNIX seconds (REAL, UTC); the raw message as a BLOB; metadata as JSON.
-``PRAGMA user_version`` carries the schema version.
+``PRAGMA user_version`` carries the schema version: :data:`DDL_V1` creates version 1 and
+each entry of :data:`MIGRATIONS` moves a store one version up, so a new store and an old
+one that is migrated end with the same schema.
+
+Version 2 (delivery ordering and replay): ``deliveries.order_key`` (digest of the ordering
+key, NULL when the destination is unordered), ``deliveries.released`` (a dead delivery that
+no longer holds its key), ``deliveries.attempts_at_replay`` (attempts made before the last
+operator replay) and ``messages.replay_scope`` (JSON, set while a replayed message waits to
+be routed again).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-DDL = """
+DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
     id            TEXT PRIMARY KEY,
     channel       TEXT NOT NULL,
@@ -77,10 +87,49 @@ CREATE TABLE IF NOT EXISTS dedupe (
 );
 """
 
+#: version reached -> statements that reach it from the version before.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE deliveries ADD COLUMN order_key TEXT",
+        "ALTER TABLE deliveries ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deliveries ADD COLUMN attempts_at_replay INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN replay_scope TEXT",
+        "CREATE INDEX deliveries_order ON deliveries(destination, order_key, message_id)"
+        " WHERE order_key IS NOT NULL",
+    ),
+}
+
+
+def migrate(conn: sqlite3.Connection, path: object) -> None:
+    """Bring the database of ``conn`` to :data:`SCHEMA_VERSION` in one transaction.
+
+    Raises:
+        StoreError: the store was written by a newer engine.
+        sqlite3.Error: a migration statement failed (nothing was changed).
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} has schema {version}, newer than this engine")
+    if version == SCHEMA_VERSION:
+        return
+    script = [DDL_V1] if version == 0 else []
+    for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+        script.extend(f"{statement};" for statement in MIGRATIONS[target])
+    body = "\n".join(script)
+    try:
+        conn.executescript(
+            f"BEGIN IMMEDIATE;\n{body}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        )
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 MESSAGE_COLUMNS = "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at"
 DELIVERY_COLUMNS = (
     "id, message_id, destination, route, state, attempts, last_error, next_attempt_at, "
-    "created_at, updated_at, detail"
+    "created_at, updated_at, detail, order_key, released, attempts_at_replay"
 )
 
 
@@ -118,6 +167,9 @@ def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
         created,
         updated,
         detail,
+        order_key,
+        released,
+        attempts_at_replay,
     ) = row
     return DeliveryRecord(
         id=str(id_),
@@ -131,6 +183,9 @@ def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
         created_at=dt(float(created)),
         updated_at=dt(float(updated)),
         detail=str(detail),
+        order_key=str(order_key) if order_key is not None else None,
+        released=bool(released),
+        attempts_at_replay=int(attempts_at_replay),
     )
 
 

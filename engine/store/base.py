@@ -9,7 +9,7 @@ on backend failure and :class:`~engine.errors.NotFound` for an unknown id.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,6 +45,19 @@ class DeliveryRecord:
     created_at: datetime
     updated_at: datetime
     detail: str
+    order_key: str | None = None
+    """Digest of the ordering key when the destination delivers in order per key."""
+    released: bool = False
+    """A dead delivery that no longer holds its ordering key (later ones may go on)."""
+    attempts_at_replay: int = 0
+    """Attempts made before the last operator replay; the retry budget counts the rest."""
+
+    @property
+    def holds_key(self) -> bool:
+        """True while later deliveries of the same (destination, key) must wait for it."""
+        if self.order_key is None:
+            return False
+        return not self.state.finished or (self.state is DeliveryState.DEAD and not self.released)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,8 @@ class RoutingOutcome:
     state: MessageState
     reason: str
     deliveries: Sequence[tuple[str, str]] = ()
+    order_keys: Mapping[str, str] = field(default_factory=dict)
+    """destination -> ordering key digest, for the destinations that deliver in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +95,39 @@ class Unfinished:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocker:
+    """Why an ordered delivery may not be attempted yet.
+
+    Attributes:
+        message_id: the earlier message it waits for.
+        delivery_id: that message's delivery holding the key, or None when the earlier
+            message is not routed yet.
+        state: the holding delivery's state (``pending``, ``retrying``, ``dead``), or
+            ``unrouted``.
+    """
+
+    message_id: str
+    delivery_id: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What :meth:`Store.request_replay` did with one message."""
+
+    message_id: str
+    replayed: bool
+    note: str
+
+
+KeyFunction = Callable[[Envelope], str | None]
+"""Computes a message's ordering key digest for one destination (None: unordered)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageQuery:
-    """Filter for listing messages, newest first. All criteria are optional (AND)."""
+    """Filter for listing messages, newest first. All criteria are optional (AND);
+    ``limit`` None means no limit."""
 
     channel: str | None = None
     state: MessageState | None = None
@@ -90,7 +136,7 @@ class MessageQuery:
     control_id: str | None = None
     destination: str | None = None
     delivery_state: DeliveryState | None = None
-    limit: int = 50
+    limit: int | None = 50
 
 
 class Store(ABC):
@@ -145,16 +191,68 @@ class Store(ABC):
         *,
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
+        release: bool = False,
     ) -> DeliveryRecord:
         """Record one delivery attempt and the delivery's new state.
 
         ``outcome`` is ``sent`` (then ``dedupe_key`` is recorded), ``retrying`` (with
-        ``next_attempt_at``) or ``dead``. Returns the updated delivery.
+        ``next_attempt_at``) or ``dead`` (``release`` true: it does not hold its ordering
+        key). Returns the updated delivery.
         """
 
     @abstractmethod
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
-        """Put a dead or sent delivery back to ``pending`` (operator replay)."""
+        """Put a delivery back to ``pending``, due now, with a fresh retry budget; the
+        reason is recorded as an attempt with outcome ``pending`` (operator replay)."""
+
+    @abstractmethod
+    async def release_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
+        """Let the deliveries queued behind a dead one go on; it stays ``dead``.
+
+        Raises:
+            StoreError: the delivery is not dead.
+        """
+
+    @abstractmethod
+    async def request_replay(
+        self,
+        message_id: str,
+        *,
+        destination: str | None = None,
+        resend_sent: bool = False,
+        reason: str = "replayed by operator",
+    ) -> ReplayResult:
+        """Mark a finished message for a new routing run (state back to ``received``).
+
+        When it is routed again, its deliveries in scope (every destination, or only
+        ``destination``) that are dead (and sent ones if ``resend_sent``) go back to
+        ``pending`` with a fresh retry budget, new ones are created, and dead ones the
+        new routing no longer names are released. Messages still in progress and
+        messages rejected at intake are left alone (``replayed`` False, with a note).
+        """
+
+    # --- ordering ---------------------------------------------------------------------
+    @abstractmethod
+    async def order_blocker(
+        self, delivery: DeliveryRecord, key_of: KeyFunction | None = None
+    ) -> Blocker | None:
+        """The earlier work an ordered delivery must wait for, or None if it may go.
+
+        It waits for the earliest delivery (by message id) of the same destination and
+        ordering key that holds the key, and, when ``key_of`` is given, for any earlier
+        message not routed yet whose key is the same. Both are read in one snapshot.
+        """
+
+    @abstractmethod
+    async def next_in_order(self, destination: str, order_key: str) -> DeliveryRecord | None:
+        """The delivery now at the head of (destination, key), if it is pending or
+        retrying (a dead head that holds the key returns None)."""
+
+    @abstractmethod
+    async def runnable(self, now: datetime, limit: int = 1000) -> Unfinished:
+        """Work the engine should have queued: messages in ``received`` or ``processing``,
+        and deliveries pending or retrying that are due and not waiting behind an
+        earlier delivery of their ordering key. Oldest first, at most ``limit`` each."""
 
     # --- reading ----------------------------------------------------------------------
     @abstractmethod
@@ -180,6 +278,10 @@ class Store(ABC):
     @abstractmethod
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         """Messages matching the query, newest first."""
+
+    @abstractmethod
+    async def message_ids(self, query: MessageQuery) -> list[str]:
+        """Ids of the messages matching the query, oldest first."""
 
     @abstractmethod
     async def count_by_state(self) -> dict[MessageState, int]:

@@ -8,7 +8,6 @@ default, so an acknowledged message survives power loss, not only a process cras
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -16,16 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from engine.errors import NotFound, StoreError
-from engine.message import DeliveryState, Envelope, MessageState, new_id
+from engine.errors import StoreError
+from engine.message import DeliveryState, Envelope, MessageState
+from engine.store import _sqlite_ops as ops
+from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
     Attempt,
+    Blocker,
     DeliveryRecord,
+    KeyFunction,
     MessageQuery,
+    ReplayResult,
     RoutingOutcome,
     Store,
     StoredMessage,
@@ -76,11 +80,11 @@ class SqliteStore(Store):
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema {version}, newer than this engine")
-        conn.executescript(schema.DDL)
-        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+        try:
+            schema.migrate(conn, self.path)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -123,20 +127,20 @@ class SqliteStore(Store):
 
     # --- intake -----------------------------------------------------------------------
     async def accept(self, envelope: Envelope) -> None:
-        await self._writer.run(_insert_op(envelope, MessageState.RECEIVED, ""))
+        await self._writer.run(ops.insert_op(envelope, MessageState.RECEIVED, ""))
 
     async def reject(self, envelope: Envelope, reason: str) -> None:
-        await self._writer.run(_insert_op(envelope, MessageState.REJECTED, reason))
+        await self._writer.run(ops.insert_op(envelope, MessageState.REJECTED, reason))
 
     # --- processing -------------------------------------------------------------------
     async def start_processing(self, message_id: str) -> StoredMessage | None:
         def op(conn: sqlite3.Connection) -> StoredMessage | None:
-            row = _message_row(conn, message_id)
+            row = ops.message_row(conn, message_id)
             current = MessageState(row[6])
             if current.finished:
                 return None
             reason = "resumed after restart" if current is MessageState.PROCESSING else ""
-            _transition(conn, message_id, current, MessageState.PROCESSING, reason)
+            ops.transition(conn, message_id, current, MessageState.PROCESSING, reason)
             return schema.message_from_row(
                 (*row[:6], MessageState.PROCESSING.value, reason, row[8])
             )
@@ -146,31 +150,13 @@ class SqliteStore(Store):
     async def finish_routing(
         self, message_id: str, outcome: RoutingOutcome
     ) -> list[DeliveryRecord]:
-        now = time.time()
-
-        def op(conn: sqlite3.Connection) -> list[DeliveryRecord]:
-            current = MessageState(_message_row(conn, message_id)[6])
-            if current is not outcome.state:
-                _transition(conn, message_id, current, outcome.state, outcome.reason)
-            for destination, route in outcome.deliveries:
-                conn.execute(
-                    "INSERT OR IGNORE INTO deliveries (id, message_id, destination, route, state,"
-                    " created_at, updated_at) VALUES (?,?,?,?,'pending',?,?)",
-                    (new_id(), message_id, destination, route, now, now),
-                )
-            rows = conn.execute(
-                f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ?"
-                " AND state IN ('pending', 'retrying') ORDER BY id",
-                (message_id,),
-            ).fetchall()
-            return [schema.delivery_from_row(r) for r in rows]
-
-        return await self._writer.run(op)
+        return await self._writer.run(lambda c: replay.finish_routing(c, message_id, outcome))
 
     async def fail_message(self, message_id: str, reason: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
-            current = MessageState(_message_row(conn, message_id)[6])
-            _transition(conn, message_id, current, MessageState.ERROR, reason)
+            current = MessageState(ops.message_row(conn, message_id)[6])
+            ops.transition(conn, message_id, current, MessageState.ERROR, reason)
+            conn.execute("UPDATE messages SET replay_scope=NULL WHERE id=?", (message_id,))
 
         await self._writer.run(op)
 
@@ -182,17 +168,18 @@ class SqliteStore(Store):
         *,
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
+        release: bool = False,
     ) -> DeliveryRecord:
         now = time.time()
         next_at = schema.ts(next_attempt_at) if next_attempt_at else None
 
         def op(conn: sqlite3.Connection) -> DeliveryRecord:
-            d = _delivery(conn, delivery_id)
+            d = ops.delivery(conn, delivery_id)
             number = d.attempts + 1
             sent = outcome is DeliveryState.SENT
             conn.execute(
                 "UPDATE deliveries SET state=?, attempts=?, last_error=?, next_attempt_at=?,"
-                " updated_at=?, detail=? WHERE id=?",
+                " updated_at=?, detail=?, released=? WHERE id=?",
                 (
                     outcome.value,
                     number,
@@ -200,6 +187,7 @@ class SqliteStore(Store):
                     next_at,
                     now,
                     detail if sent else d.detail,
+                    int(release and outcome is DeliveryState.DEAD),
                     delivery_id,
                 ),
             )
@@ -214,79 +202,80 @@ class SqliteStore(Store):
                     " VALUES (?,?,?,?)",
                     (d.destination, dedupe_key, delivery_id, now),
                 )
-            return _delivery(conn, delivery_id)
+            return ops.delivery(conn, delivery_id)
 
         return await self._writer.run(op)
 
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
-        now = time.time()
-
         def op(conn: sqlite3.Connection) -> DeliveryRecord:
-            d = _delivery(conn, delivery_id)
-            conn.execute(
-                "UPDATE deliveries SET state='pending', next_attempt_at=NULL, updated_at=?"
-                " WHERE id=?",
-                (now, delivery_id),
-            )
-            conn.execute(
-                "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
-                " VALUES (?,?,?,'pending',?)",
-                (delivery_id, d.attempts, now, reason),
-            )
-            return _delivery(conn, delivery_id)
+            d = ops.delivery(conn, delivery_id)
+            ops.reset(conn, d, reason, time.time(), route=d.route, order_key=d.order_key)
+            return ops.delivery(conn, delivery_id)
 
         return await self._writer.run(op)
 
+    async def release_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
+        return await self._writer.run(lambda c: replay.release(c, delivery_id, reason))
+
+    async def request_replay(
+        self,
+        message_id: str,
+        *,
+        destination: str | None = None,
+        resend_sent: bool = False,
+        reason: str = "replayed by operator",
+    ) -> ReplayResult:
+        return await self._writer.run(
+            lambda c: replay.request_replay(c, message_id, destination, resend_sent, reason)
+        )
+
+    # --- ordering ---------------------------------------------------------------------
+    async def order_blocker(
+        self, delivery: DeliveryRecord, key_of: KeyFunction | None = None
+    ) -> Blocker | None:
+        return await self._read(lambda c: replay.order_blocker(c, delivery, key_of))
+
+    async def next_in_order(self, destination: str, order_key: str) -> DeliveryRecord | None:
+        return await self._read(lambda c: replay.next_in_order(c, destination, order_key))
+
+    async def runnable(self, now: datetime, limit: int = 1000) -> Unfinished:
+        return await self._read(lambda c: replay.runnable(c, schema.ts(now), limit))
+
     # --- reading ----------------------------------------------------------------------
     async def get_message(self, message_id: str) -> StoredMessage:
-        return await self._read(lambda c: schema.message_from_row(_message_row(c, message_id)))
+        return await self._read(lambda c: schema.message_from_row(ops.message_row(c, message_id)))
 
     async def history(self, message_id: str) -> list[Transition]:
-        def q(c: sqlite3.Connection) -> list[Transition]:
-            rows = c.execute(
-                "SELECT at, from_state, to_state, reason FROM transitions WHERE message_id=?"
-                " ORDER BY seq",
-                (message_id,),
-            ).fetchall()
-            if not rows:
-                _message_row(c, message_id)
-            return [schema.transition_from_row(r) for r in rows]
-
-        return await self._read(q)
+        return await self._read(lambda c: ops.history(c, message_id))
 
     async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
-        def q(c: sqlite3.Connection) -> list[DeliveryRecord]:
-            rows = c.execute(
-                f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id=? ORDER BY id",
-                (message_id,),
-            ).fetchall()
-            return [schema.delivery_from_row(r) for r in rows]
-
-        return await self._read(q)
+        return await self._read(lambda c: ops.deliveries_of(c, message_id))
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord:
-        return await self._read(lambda c: _delivery(c, delivery_id))
+        return await self._read(lambda c: ops.delivery(c, delivery_id))
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
-        def q(c: sqlite3.Connection) -> list[Attempt]:
-            rows = c.execute(
-                "SELECT delivery_id, number, at, outcome, detail FROM attempts"
-                " WHERE delivery_id=? ORDER BY seq",
-                (delivery_id,),
-            ).fetchall()
-            return [schema.attempt_from_row(r) for r in rows]
-
-        return await self._read(q)
+        return await self._read(lambda c: ops.attempts(c, delivery_id))
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
-        where, args = _where(query)
+        where, args = ops.where(query)
         sql = (
             f"SELECT {', '.join('m.' + c.strip() for c in schema.MESSAGE_COLUMNS.split(','))}"
             f" FROM messages m {where} ORDER BY m.id DESC LIMIT ?"
         )
 
         def q(c: sqlite3.Connection) -> list[StoredMessage]:
-            return [schema.message_from_row(r) for r in c.execute(sql, (*args, query.limit))]
+            rows = c.execute(sql, (*args, ops.limit_value(query.limit)))
+            return [schema.message_from_row(r) for r in rows]
+
+        return await self._read(q)
+
+    async def message_ids(self, query: MessageQuery) -> list[str]:
+        where, args = ops.where(query)
+        sql = f"SELECT m.id FROM messages m {where} ORDER BY m.id LIMIT ?"
+
+        def q(c: sqlite3.Connection) -> list[str]:
+            return [str(r[0]) for r in c.execute(sql, (*args, ops.limit_value(query.limit)))]
 
         return await self._read(q)
 
@@ -298,23 +287,7 @@ class SqliteStore(Store):
         return await self._read(q)
 
     async def unfinished(self) -> Unfinished:
-        def q(c: sqlite3.Connection) -> Unfinished:
-            ids = [
-                r[0]
-                for r in c.execute(
-                    "SELECT id FROM messages WHERE state IN ('received', 'processing') ORDER BY id"
-                )
-            ]
-            deliveries = [
-                (r[0], schema.dt(r[1]) if r[1] is not None else None)
-                for r in c.execute(
-                    "SELECT id, next_attempt_at FROM deliveries"
-                    " WHERE state IN ('pending', 'retrying') ORDER BY id"
-                )
-            ]
-            return Unfinished(ids, deliveries)
-
-        return await self._read(q)
+        return await self._read(ops.unfinished)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         def q(c: sqlite3.Connection) -> bool:
@@ -329,104 +302,6 @@ class SqliteStore(Store):
     def commit_stats(self) -> tuple[int, int]:
         """(batches committed, operations committed): operations/batches = group size."""
         return self._writer.batches, self._writer.operations
-
-
-def _insert_op(
-    envelope: Envelope, state: MessageState, reason: str
-) -> Callable[[sqlite3.Connection], None]:
-    received = schema.ts(envelope.received_at)
-    values = (
-        envelope.id,
-        envelope.channel,
-        received,
-        envelope.content_type,
-        envelope.raw,
-        json.dumps(dict(envelope.metadata), separators=(",", ":")),
-        envelope.metadata.get("hl7.control_id"),
-        state.value,
-        reason,
-        received,
-    )
-
-    def op(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
-            " control_id, state, reason, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            values,
-        )
-        conn.execute(
-            "INSERT INTO transitions (message_id, at, from_state, to_state, reason)"
-            " VALUES (?,?,NULL,?,?)",
-            (envelope.id, received, state.value, reason),
-        )
-
-    return op
-
-
-def _message_row(conn: sqlite3.Connection, message_id: str) -> tuple[Any, ...]:
-    row = conn.execute(
-        f"SELECT {schema.MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no message {message_id}")
-    return tuple(row)
-
-
-def _delivery(conn: sqlite3.Connection, delivery_id: str) -> DeliveryRecord:
-    row = conn.execute(
-        f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (delivery_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
-    return schema.delivery_from_row(row)
-
-
-def _transition(
-    conn: sqlite3.Connection,
-    message_id: str,
-    from_state: MessageState,
-    to_state: MessageState,
-    reason: str,
-) -> None:
-    now = time.time()
-    conn.execute(
-        "UPDATE messages SET state=?, reason=?, updated_at=? WHERE id=?",
-        (to_state.value, reason, now, message_id),
-    )
-    conn.execute(
-        "INSERT INTO transitions (message_id, at, from_state, to_state, reason) VALUES (?,?,?,?,?)",
-        (message_id, now, from_state.value, to_state.value, reason),
-    )
-
-
-def _where(q: MessageQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    args: list[object] = []
-    if q.channel:
-        clauses.append("m.channel = ?")
-        args.append(q.channel)
-    if q.state:
-        clauses.append("m.state = ?")
-        args.append(q.state.value)
-    if q.since:
-        clauses.append("m.received_at >= ?")
-        args.append(schema.ts(q.since))
-    if q.until:
-        clauses.append("m.received_at < ?")
-        args.append(schema.ts(q.until))
-    if q.control_id:
-        clauses.append("m.control_id = ?")
-        args.append(q.control_id)
-    if q.destination or q.delivery_state:
-        sub = ["d.message_id = m.id"]
-        if q.destination:
-            sub.append("d.destination = ?")
-            args.append(q.destination)
-        if q.delivery_state:
-            sub.append("d.state = ?")
-            args.append(q.delivery_state.value)
-        clauses.append(f"EXISTS (SELECT 1 FROM deliveries d WHERE {' AND '.join(sub)})")
-    return ("WHERE " + " AND ".join(clauses) if clauses else "", args)
 
 
 __all__ = ["SqliteStore"]

@@ -251,6 +251,31 @@ async def test_route_transform_shapes_the_payload_and_mapping_errors_dead_letter
         await engine.stop()
 
 
+async def test_the_dedupe_key_is_recorded_only_when_the_delivery_succeeds(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(tmp_path, Scripted([permanent, transient]))
+    await engine.start()
+    try:
+        refused = await accept(engine, "DD1")
+
+        async def dead() -> bool:
+            return await delivery_state(engine, refused.id) is DeliveryState.DEAD
+
+        await wait_for(dead)
+        assert not await engine.store.was_delivered("scripted", "HIS_CHU-X_DD1")
+        retried = await accept(engine, "DD2")  # fails once, then goes through
+
+        async def sent() -> bool:
+            return await delivery_state(engine, retried.id) is DeliveryState.SENT
+
+        await wait_for(sent)
+        assert await engine.store.was_delivered("scripted", "HIS_CHU-X_DD2")
+        assert not await engine.store.was_delivered("scripted", "HIS_CHU-X_DD1")
+    finally:
+        await engine.stop()
+
+
 class Recording(Destination[ComponentConfig]):
     def __init__(self) -> None:
         super().__init__("recording", ComponentConfig())

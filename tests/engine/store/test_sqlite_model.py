@@ -71,13 +71,35 @@ class StoreMachine(RuleBasedStateMachine):
         dests = data.draw(st.lists(st.sampled_from(DESTINATIONS), unique=True))
         if state is MessageState.FILTERED:
             dests = []
+        existing = {v[1]: d for d, v in self.deliveries.items() if v[0] == mid}
         pending = self.run(
             self.store.finish_routing(mid, RoutingOutcome(state, "r", [(d, "r") for d in dests]))
         )
         self.messages[mid] = state
-        assert sorted(d.destination for d in pending) == sorted(dests)
+        # a replayed message: dead deliveries it still routes to are pending again, sent
+        # ones are kept, and the ones it no longer routes to are superseded (dead)
+        for dest, did in existing.items():
+            m, _, current, attempts = self.deliveries[did]
+            if current is not DeliveryState.SENT:
+                again = DeliveryState.PENDING if dest in dests else DeliveryState.DEAD
+                self.deliveries[did] = (m, dest, again, attempts)
         for d in pending:
-            self.deliveries[d.id] = (mid, d.destination, DeliveryState.PENDING, 0)
+            if d.destination not in existing:
+                self.deliveries[d.id] = (mid, d.destination, DeliveryState.PENDING, 0)
+        expected = sorted(
+            v[1] for v in self.deliveries.values() if v[0] == mid and not v[2].finished
+        )
+        assert sorted(d.destination for d in pending) == expected
+
+    @precondition(lambda self: self.messages)
+    @rule(data=st.data())
+    def replay(self, data: st.DataObject) -> None:
+        mid = data.draw(st.sampled_from(sorted(self.messages)))
+        result = self.run(self.store.request_replay(mid))
+        current = self.messages[mid]
+        assert result.replayed == (current.finished and current is not MessageState.REJECTED)
+        if result.replayed:
+            self.messages[mid] = MessageState.RECEIVED
 
     @precondition(lambda self: self.deliveries)
     @rule(data=st.data(), outcome=st.sampled_from(list(DeliveryState)))

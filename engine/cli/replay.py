@@ -1,0 +1,163 @@
+"""``passerelle replay`` and ``passerelle release``: operator actions on finished messages.
+
+Both work through the store only, so they can run while the engine runs in another
+process: the engine's store poller (every second by default) or its next start picks the
+work up. ``replay`` puts messages back to ``received``; the engine routes them again with
+the current routes, and the transforms (maps) are applied again at delivery time, so a
+fixed map is used. ``release`` lets the messages queued behind a dead letter of an
+ordered destination go on without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from engine.cli.common import config_option, load_or_exit
+from engine.errors import NotFound, StoreError
+from engine.message import DeliveryState, MessageState
+from engine.store.base import MessageQuery, ReplayResult, Store
+
+T = TypeVar("T")
+_FINISHED = [s.value for s in MessageState if s.finished]
+
+
+def with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store, run ``action``, close it; store errors exit 1."""
+    from engine.assembly import build_store
+
+    store = build_store(load_or_exit(config_path))
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from exc
+
+
+@click.command()
+@click.argument("message_ids", nargs=-1)
+@config_option
+@click.option("--channel", help="messages received on this channel")
+@click.option("--state", type=click.Choice(_FINISHED), help="messages in this state")
+@click.option("--destination", help="only this destination's deliveries (messages that have one)")
+@click.option("--dead", is_flag=True, help="messages with a dead delivery (to --destination)")
+@click.option("--since", type=click.DateTime(), help="received at or after (local time)")
+@click.option("--until", type=click.DateTime(), help="received before (local time)")
+@click.option("--resend", is_flag=True, help="also send again deliveries that were sent")
+@click.option("--limit", type=int, default=None, help="at most this many messages (oldest first)")
+@click.option("--dry-run", is_flag=True, help="list the messages; change nothing")
+def replay(
+    message_ids: tuple[str, ...],
+    config: Path,
+    channel: str | None,
+    state: str | None,
+    destination: str | None,
+    dead: bool,
+    since: datetime | None,
+    until: datetime | None,
+    resend: bool,
+    limit: int | None,
+    dry_run: bool,
+) -> None:
+    """Route messages again with the current rules and deliver them again.
+
+    Give message ids, or select with filters: `--destination X --dead` replays every dead
+    letter of X. Dead deliveries go back to pending with a fresh retry budget; sent ones
+    are kept unless --resend. The history of each message records the replay.
+    """
+    filters = (channel, state, destination, dead or None, since, until)
+    if not message_ids and all(f is None for f in filters):
+        raise click.UsageError("give message ids or at least one filter (see --help)")
+    query = MessageQuery(
+        channel=channel,
+        state=MessageState(state) if state else None,
+        since=since.astimezone() if since else None,
+        until=until.astimezone() if until else None,
+        destination=destination,
+        delivery_state=DeliveryState.DEAD if dead else None,
+        limit=limit,
+    )
+
+    async def run(store: Store) -> list[ReplayResult]:
+        ids = list(message_ids) if message_ids else await store.message_ids(query)
+        results: list[ReplayResult] = []
+        for message_id in ids:
+            if dry_run:
+                current = await store.get_message(message_id)
+                results.append(ReplayResult(message_id, False, f"would replay ({current.state})"))
+                continue
+            try:
+                result = await store.request_replay(
+                    message_id, destination=destination, resend_sent=resend
+                )
+            except NotFound:
+                result = ReplayResult(message_id, False, "no such message")
+            results.append(result)
+        return results
+
+    results = with_store(config, run)
+    for r in results:
+        click.echo(f"{r.message_id}  {'replayed' if r.replayed else 'skipped'}: {r.note}")
+    done = sum(r.replayed for r in results)
+    if dry_run:
+        click.echo(f"{len(results)} message(s) selected; nothing changed (--dry-run)")
+        return
+    click.echo(
+        f"{done} message(s) queued for replay"
+        + (f", {len(results) - done} skipped" if len(results) > done else "")
+        + (
+            "; a running engine picks them up within seconds, else at its next start"
+            if done
+            else ""
+        )
+    )
+    if message_ids and done < len(results):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("message_id")
+@config_option
+@click.option("--destination", help="the destination of the dead delivery (if several)")
+def release(config: Path, message_id: str, destination: str | None) -> None:
+    """Let later messages of an ordered destination go on past this message's dead letter.
+
+    The delivery stays dead (replay it later if needed); only the messages of the same
+    ordering key that waited behind it are released.
+    """
+
+    async def run(store: Store) -> list[str]:
+        dead = [
+            d
+            for d in await store.deliveries(message_id)
+            if d.state is DeliveryState.DEAD and destination in (None, d.destination)
+        ]
+        if len(dead) != 1:
+            names = ", ".join(d.destination for d in dead) or "none"
+            raise click.ClickException(
+                f"message {message_id} needs exactly one dead delivery to release"
+                f" (dead: {names}); use --destination"
+            )
+        d = await store.release_delivery(dead[0].id, "released by operator")
+        return [d.destination]
+
+    (name,) = with_store(config, run)
+    click.echo(f"{message_id}  released at {name}: later messages of its key go on")
+
+
+COMMANDS = [replay, release]

@@ -1,0 +1,218 @@
+"""Operations of :class:`~engine.store.sqlite.SqliteStore` that run on one connection.
+
+Write operations run in the group-commit writer thread, inside the batch's transaction
+(one SAVEPOINT each); read helpers run on a reader connection. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import NotFound
+from engine.message import DeliveryState, Envelope, MessageState
+from engine.store import _sqlite_schema as schema
+from engine.store.base import Attempt, DeliveryRecord, MessageQuery, Transition, Unfinished
+
+
+def holds_key(alias: str = "") -> str:
+    """SQL condition: the delivery (table alias ``alias``) holds its ordering key, i.e. it is
+    unfinished, or dead and not released."""
+    p = f"{alias}." if alias else ""
+    return f"({p}state IN ('pending', 'retrying') OR ({p}state = 'dead' AND {p}released = 0))"
+
+
+def insert_op(
+    envelope: Envelope, state: MessageState, reason: str
+) -> Callable[[sqlite3.Connection], None]:
+    received = schema.ts(envelope.received_at)
+    values = (
+        envelope.id,
+        envelope.channel,
+        received,
+        envelope.content_type,
+        envelope.raw,
+        json.dumps(dict(envelope.metadata), separators=(",", ":")),
+        envelope.metadata.get("hl7.control_id"),
+        state.value,
+        reason,
+        received,
+    )
+
+    def op(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
+            " control_id, state, reason, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            values,
+        )
+        conn.execute(
+            "INSERT INTO transitions (message_id, at, from_state, to_state, reason)"
+            " VALUES (?,?,NULL,?,?)",
+            (envelope.id, received, state.value, reason),
+        )
+
+    return op
+
+
+def message_row(conn: sqlite3.Connection, message_id: str) -> tuple[Any, ...]:
+    row = conn.execute(
+        f"SELECT {schema.MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    return tuple(row)
+
+
+def delivery(conn: sqlite3.Connection, delivery_id: str) -> DeliveryRecord:
+    row = conn.execute(
+        f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE id=?", (delivery_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return schema.delivery_from_row(row)
+
+
+def deliveries_of(conn: sqlite3.Connection, message_id: str) -> list[DeliveryRecord]:
+    rows = conn.execute(
+        f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id=? ORDER BY id",
+        (message_id,),
+    ).fetchall()
+    return [schema.delivery_from_row(r) for r in rows]
+
+
+def transition(
+    conn: sqlite3.Connection,
+    message_id: str,
+    from_state: MessageState,
+    to_state: MessageState,
+    reason: str,
+) -> None:
+    now = time.time()
+    conn.execute(
+        "UPDATE messages SET state=?, reason=?, updated_at=? WHERE id=?",
+        (to_state.value, reason, now, message_id),
+    )
+    conn.execute(
+        "INSERT INTO transitions (message_id, at, from_state, to_state, reason) VALUES (?,?,?,?,?)",
+        (message_id, now, from_state.value, to_state.value, reason),
+    )
+
+
+def note(
+    conn: sqlite3.Connection, d: DeliveryRecord, outcome: DeliveryState, text: str, now: float
+) -> None:
+    """Record an operator or engine action in the delivery's attempt list (not an attempt:
+    it carries the current attempt count)."""
+    conn.execute(
+        "INSERT INTO attempts (delivery_id, number, at, outcome, detail) VALUES (?,?,?,?,?)",
+        (d.id, d.attempts, now, outcome.value, text),
+    )
+
+
+def reset(
+    conn: sqlite3.Connection,
+    d: DeliveryRecord,
+    reason: str,
+    now: float,
+    *,
+    route: str,
+    order_key: str | None,
+) -> None:
+    """Back to ``pending``, due now, with a fresh retry budget, holding its key again."""
+    conn.execute(
+        "UPDATE deliveries SET state='pending', next_attempt_at=NULL, released=0,"
+        " attempts_at_replay=attempts, route=?, order_key=?, updated_at=? WHERE id=?",
+        (route, order_key, now, d.id),
+    )
+    note(conn, d, DeliveryState.PENDING, reason, now)
+
+
+def history(conn: sqlite3.Connection, message_id: str) -> list[Transition]:
+    rows = conn.execute(
+        "SELECT at, from_state, to_state, reason FROM transitions WHERE message_id=? ORDER BY seq",
+        (message_id,),
+    ).fetchall()
+    if not rows:
+        message_row(conn, message_id)  # NotFound for an unknown message
+    return [schema.transition_from_row(r) for r in rows]
+
+
+def attempts(conn: sqlite3.Connection, delivery_id: str) -> list[Attempt]:
+    rows = conn.execute(
+        "SELECT delivery_id, number, at, outcome, detail FROM attempts"
+        " WHERE delivery_id=? ORDER BY seq",
+        (delivery_id,),
+    ).fetchall()
+    return [schema.attempt_from_row(r) for r in rows]
+
+
+def unfinished(conn: sqlite3.Connection) -> Unfinished:
+    ids = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT id FROM messages WHERE state IN ('received', 'processing') ORDER BY id"
+        )
+    ]
+    deliveries = [
+        (str(r[0]), schema.dt(r[1]) if r[1] is not None else None)
+        for r in conn.execute(
+            "SELECT id, next_attempt_at FROM deliveries"
+            " WHERE state IN ('pending', 'retrying') ORDER BY id"
+        )
+    ]
+    return Unfinished(ids, deliveries)
+
+
+def where(q: MessageQuery) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    args: list[object] = []
+    if q.channel:
+        clauses.append("m.channel = ?")
+        args.append(q.channel)
+    if q.state:
+        clauses.append("m.state = ?")
+        args.append(q.state.value)
+    if q.since:
+        clauses.append("m.received_at >= ?")
+        args.append(schema.ts(q.since))
+    if q.until:
+        clauses.append("m.received_at < ?")
+        args.append(schema.ts(q.until))
+    if q.control_id:
+        clauses.append("m.control_id = ?")
+        args.append(q.control_id)
+    if q.destination or q.delivery_state:
+        sub = ["d.message_id = m.id"]
+        if q.destination:
+            sub.append("d.destination = ?")
+            args.append(q.destination)
+        if q.delivery_state:
+            sub.append("d.state = ?")
+            args.append(q.delivery_state.value)
+        clauses.append(f"EXISTS (SELECT 1 FROM deliveries d WHERE {' AND '.join(sub)})")
+    return ("WHERE " + " AND ".join(clauses) if clauses else "", args)
+
+
+def limit_value(limit: int | None) -> int:
+    """SQLite's LIMIT: -1 means none."""
+    return -1 if limit is None else limit
+
+
+__all__ = [
+    "attempts",
+    "deliveries_of",
+    "delivery",
+    "history",
+    "holds_key",
+    "insert_op",
+    "limit_value",
+    "message_row",
+    "note",
+    "reset",
+    "transition",
+    "unfinished",
+    "where",
+]
