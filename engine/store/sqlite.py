@@ -3,6 +3,8 @@
 Writes go through one :class:`GroupCommitWriter` thread; reads use a small pool of
 read-only connections (WAL lets them run beside the writer). ``synchronous=FULL`` by
 default, so an acknowledged message survives power loss, not only a process crash.
+Pipeline bookkeeping (routing results, delivery attempts) is written without an fsync of
+its own; the next durable commit persists it (see ``_sqlite_writer``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class SqliteStore(Store):
     ) -> None:
         self.path = Path(path)
         self._synchronous = synchronous.upper()
-        self._writer = GroupCommitWriter(self._connect_writer)
+        self._writer = GroupCommitWriter(self._connect_writer, synchronous=self._synchronous)
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-read")
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -145,12 +147,14 @@ class SqliteStore(Store):
                 (*row[:6], MessageState.PROCESSING.value, reason, row[8])
             )
 
-        return await self._writer.run(op)
+        return await self._writer.run(op, durable=False)
 
     async def finish_routing(
         self, message_id: str, outcome: RoutingOutcome
     ) -> list[DeliveryRecord]:
-        return await self._writer.run(lambda c: replay.finish_routing(c, message_id, outcome))
+        return await self._writer.run(
+            lambda c: replay.finish_routing(c, message_id, outcome), durable=False
+        )
 
     async def fail_message(self, message_id: str, reason: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -158,7 +162,7 @@ class SqliteStore(Store):
             ops.transition(conn, message_id, current, MessageState.ERROR, reason)
             conn.execute("UPDATE messages SET replay_scope=NULL WHERE id=?", (message_id,))
 
-        await self._writer.run(op)
+        await self._writer.run(op, durable=False)
 
     async def record_attempt(
         self,
@@ -204,7 +208,7 @@ class SqliteStore(Store):
                 )
             return ops.delivery(conn, delivery_id)
 
-        return await self._writer.run(op)
+        return await self._writer.run(op, durable=False)
 
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
         def op(conn: sqlite3.Connection) -> DeliveryRecord:

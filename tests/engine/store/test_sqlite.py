@@ -190,3 +190,18 @@ async def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError):
         await SqliteStore(blocker / "sub" / "s.db").open()
+
+
+async def test_bookkeeping_batches_skip_the_fsync_and_durable_ones_restore_it(
+    store: SqliteStore,
+) -> None:
+    # Given a routed message, When only bookkeeping is written, Then the writer's
+    # connection runs at NORMAL; an intake right after brings it back to FULL.
+    env = envelope("D1")
+    await store.accept(env)
+    await store.start_processing(env.id)
+    assert store._writer._level == "NORMAL"
+    await store.accept(envelope("D2"))
+    assert store._writer._level == "FULL"
+    # and the bookkeeping is there, committed, for any reader
+    assert (await store.get_message(env.id)).state is MessageState.PROCESSING
