@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from channels import directory as directory
+from channels import dmp as dmp
 from channels import fhir as fhir
 from channels import file as file
+from channels import http as http
 from channels import mllp as mllp

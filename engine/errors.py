@@ -15,6 +15,7 @@ third-party exception type.
     ├── MessageError                 the content of one message is unusable
     │   ├── ParseError               not parseable (not HL7, mandatory MSH field missing...)
     │   ├── ValidationFailed         parseable, but refused by validation rules
+    │   ├── DocumentError            an XML/CDA document is unusable (malformed, attack, too big)
     │   └── MappingError             a mapping rule failed on this message
     ├── RoutingError                 the router could not evaluate a route
     ├── DeliveryError                a destination did not take a payload
@@ -87,6 +88,19 @@ class ValidationFailed(MessageError):
     """The message parsed but was refused by validation rules."""
 
 
+class DocumentError(MessageError):
+    """An XML document (CDA, SOAP) is unusable; ``kind`` says why, for status codes.
+
+    Kinds: ``oversize`` (over the size limit), ``attack`` (DTD, entities: refused unread),
+    ``malformed`` (not well-formed XML), ``not-cda`` (well-formed, but not a CDA R2
+    document), ``invalid`` (a CDA that breaks a schema or a rule that is required).
+    """
+
+    def __init__(self, message: str, *, kind: str = "malformed") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class MappingError(MessageError):
     """A mapping rule failed; the message names the map, the rule and the source path."""
 
@@ -123,6 +137,7 @@ __all__ = [
     "ChannelError",
     "ConfigError",
     "DeliveryError",
+    "DocumentError",
     "FrameTooLarge",
     "FramingError",
     "MappingError",

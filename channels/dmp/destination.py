@@ -1,0 +1,218 @@
+"""The ``dmp_xds`` destination: ITI-41 Provide and Register Document Set-b to the DMP.
+
+For each payload (one CDA, or the documents of an ORU/MDM prepared by
+``dmp_submission_from_hl7``): read every CDA safely, gate (qualified INS, traits, no
+opposition: :mod:`engine.formats.xds.gating`), check the header rules and optionally the
+XSD, build the XDS metadata from the tables, add the RPLC association for a new version,
+wrap it in SOAP 1.2 + WS-Addressing + a freshly signed VIHF, send it as MTOM over mutual
+TLS, and turn the RegistryResponse into the delivery outcome (``channels.dmp.outcome``).
+
+Idempotency: the SubmissionSet ids derive from the delivery's dedupe key and the
+DocumentEntry ids from the document uniqueId, so a redelivery sends the same identifiers;
+a registry that already has the document answers XDSDuplicateUniqueIdInRegistry, which is
+recorded as delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from lxml import etree
+
+from channels.dmp import mtom, soap
+from channels.dmp.config import DmpDestinationConfig
+from channels.dmp.outcome import interpret
+from channels.dmp.vihf import SigningIdentity, signed_assertion
+from engine.components import DeliveryContext, Destination, Payload
+from engine.errors import (
+    ChannelError,
+    ConfigError,
+    DocumentError,
+    MappingError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from engine.formats.cda import Action, CdaDocument, check_header, load_schema, read_cda, validate
+from engine.formats.xds import constants as c
+from engine.formats.xds.ebrim import provide_and_register
+from engine.formats.xds.from_cda import PreparedDocument, SubmissionSettings, build_submission
+from engine.formats.xds.gating import DmpRefusal, GatePolicy, check_cda, check_facts, refuse
+from engine.formats.xds.model import Submission
+from engine.formats.xds.payload import DmpRequest, decode
+from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
+from engine.registry import destination
+
+log = logging.getLogger(__name__)
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+@destination("dmp_xds", config=DmpDestinationConfig)
+class DmpDestination(Destination[DmpDestinationConfig]):
+    """Publishes CDA documents to the DMP (IHE XDS.b ITI-41, VIHF, MTOM, mutual TLS)."""
+
+    def __init__(self, name: str, config: DmpDestinationConfig) -> None:
+        super().__init__(name, config)
+        self._client: httpx.AsyncClient | None = None
+        self._identity: SigningIdentity | None = None
+        self._tables: XdsTables | None = None
+        self._policy = GatePolicy(frozenset(config.accepted_ins_oids))
+
+    async def open(self) -> None:
+        """Load certificates, keys and tables; build the mTLS client. Raises ChannelError."""
+        cfg = self.config
+        try:
+            self._tables = load_tables(cfg.tables_dir)
+            if self._tables.get(CONTENT_TYPES, cfg.content_type_code) is None:
+                raise ChannelError(
+                    f"dmp destination '{self.name}': content_type_code "
+                    f"{cfg.content_type_code!r} is not in xds_content_type_codes.yaml"
+                )
+            if cfg.cda_schema is not None:
+                load_schema(cfg.cda_schema)
+        except ConfigError as exc:
+            raise ChannelError(f"dmp destination '{self.name}': {exc}") from exc
+        self._identity = SigningIdentity.load(cfg.vihf)
+        try:
+            context = ssl.create_default_context(cafile=cfg.tls.ca_file)
+            context.minimum_version = _VERSIONS[cfg.tls.min_version]
+            context.load_cert_chain(cfg.tls.cert_file, cfg.tls.key_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ChannelError(f"dmp destination '{self.name}': TLS: {exc}") from exc
+        timeout = httpx.Timeout(cfg.timeout, connect=cfg.connect_timeout)
+        self._client = httpx.AsyncClient(verify=context, timeout=timeout)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def send(self, payload: Payload, context: DeliveryContext) -> str:
+        try:
+            request = decode(payload.body, payload.content_type, payload.metadata)
+        except DocumentError as exc:
+            raise PermanentDeliveryError(f"payload: {exc}") from exc
+        if not request.destined:
+            return "not sent: the message does not ask for the DMP (DESTDMP=N)"
+        submission = self.prepare(request, key=context.dedupe_key)
+        extra = {
+            "destination": self.name,
+            "delivery_id": context.delivery_id,
+            "documents": len(submission.entries),
+            "replacements": len(submission.replacements),
+        }
+        log.info("Submitting documents to the DMP.", extra=extra)
+        return await self._post(submission)
+
+    def prepare(self, request: DmpRequest, *, key: str) -> Submission:
+        """Read, gate and describe the documents. Raises PermanentDeliveryError."""
+        assert self._tables is not None, "open() first"
+        refusals = check_facts(request.facts)
+        prepared: list[PreparedDocument] = []
+        for n, doc in enumerate(request.documents, start=1):
+            try:
+                cda = read_cda(doc.content, max_bytes=self.config.max_document_size)
+            except DocumentError as exc:
+                raise PermanentDeliveryError(f"document {n} is not usable: {exc}") from exc
+            if doc.action is Action.DELETE:
+                raise PermanentDeliveryError(
+                    f"document {n}: deletion asked (OBX-11 D / MDM T04); a DMP deletion is an "
+                    "ITI-57 metadata update, which this destination does not send"
+                )
+            refusals += check_cda(cda.header, self._policy)
+            replaces = cda.header.replaces.unique_id if cda.header.replaces else doc.replaces
+            if doc.action is Action.REPLACE and not replaces:
+                refusals.append(
+                    DmpRefusal(
+                        "900",
+                        f"document {n} is a replacement without the id of the version it "
+                        "replaces (no relatedDocument RPLC, no TXA-13)",
+                    )
+                )
+            self._check_document(cda, n)
+            prepared.append(PreparedDocument(cda, replaces, doc.confidentiality))
+        refuse(list(dict.fromkeys(refusals)))
+        settings = SubmissionSettings(
+            source_id=self.config.source_id,
+            content_type=request.content_type or self.config.content_type_code,
+            default_facility_type=self.config.default_facility_type,
+            default_practice_setting=self.config.default_practice_setting,
+        )
+        try:
+            return build_submission(prepared, settings, self._tables, key=key)
+        except MappingError as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
+
+    def _check_document(self, cda: CdaDocument, n: int) -> None:
+        if self.config.header_rules != "off":
+            findings = [
+                f
+                for f in check_header(cda.header, cda.level)
+                if f.severity == "error" and not f.rule.startswith("FR-INS")
+            ]
+            if findings and self.config.header_rules == "enforce":
+                listed = "; ".join(str(f) for f in findings)
+                raise PermanentDeliveryError(f"document {n} breaks header rules: {listed}")
+        if self.config.cda_schema is not None and cda.element is not None:
+            problems = validate(cda.element, self.config.cda_schema)
+            if problems:
+                raise PermanentDeliveryError(
+                    f"document {n} is not valid against the CDA schema: {problems[0]}"
+                )
+
+    def request_bytes(self, submission: Submission) -> tuple[bytes, str]:
+        """The MTOM HTTP body and Content-Type of the ITI-41 request for ``submission``."""
+        assert self._identity is not None, "open() first"
+        body, attachments = provide_and_register(submission, xop=True)
+        assertion = signed_assertion(
+            self.config.vihf,
+            self._identity,
+            resource_id=submission.submission_set.patient_id,
+            now=datetime.now(UTC),
+        )
+        envelope = soap.envelope(
+            body,
+            action=c.ITI41_ACTION,
+            to=self.config.url,
+            message_id=f"urn:uuid:{uuid.uuid4()}",
+            security=assertion,
+        )
+        types = {
+            cid: entry.mime_type
+            for entry in submission.entries
+            for cid in attachments
+            if cid.startswith(entry.entry_uuid.removeprefix("urn:uuid:"))
+        }
+        raw = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        return mtom.encode(raw, attachments, action=c.ITI41_ACTION, types=types)
+
+    async def _post(self, submission: Submission) -> str:
+        assert self._client is not None, "open() first"
+        body, content_type = self.request_bytes(submission)
+        limit = self.config.max_response_size
+        try:
+            async with self._client.stream(
+                "POST", self.config.url, content=body, headers={"Content-Type": content_type}
+            ) as response:
+                data = b""
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > limit:
+                        raise RetryableDeliveryError(f"DMP answer larger than {limit} bytes")
+        except httpx.HTTPError as exc:
+            raise RetryableDeliveryError(
+                f"DMP unreachable: {type(exc).__name__}: {exc}".rstrip(": ")
+            ) from exc
+        return interpret(
+            response.status_code,
+            data,
+            response.headers.get("content-type", ""),
+            retry_after=response.headers.get("retry-after"),
+            max_bytes=limit,
+        )
+
+
+__all__ = ["DmpDestination"]
