@@ -8,3 +8,4 @@ from channels import fhir as fhir
 from channels import file as file
 from channels import http as http
 from channels import mllp as mllp
+from channels import mssante as mssante
