@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import LoadResult, run_load
-from bench.processes import free_port, rss_mb, start_baseline, start_engine, stop
+from bench.processes import (
+    free_port,
+    rss_mb,
+    start_baseline,
+    start_engine,
+    start_sink,
+    stop,
+)
 
 
 def _figures(r: LoadResult) -> dict[str, float]:
@@ -36,15 +43,26 @@ def run(total: int, paced_rate: float, paced_total: int) -> dict[str, Any]:
                 out[f"baseline_{conns}conn"] = _figures(r)
         finally:
             stop(baseline)
+        sink_port = free_port()
+        sink = start_sink(sink_port)
         port = free_port()
-        engine = start_engine(Path(tmp) / "engine", port)
-        try:
+        engine = start_engine(Path(tmp) / "engine", port, sink=sink_port)
+        try:  # the engine delivering every message to an MLLP peer (network, not disk)
             for conns in (1, 8):
                 r = asyncio.run(run_load(port, total, conns, f"E{conns}"))
                 out[f"engine_{conns}conn"] = _figures(r)
             r = asyncio.run(run_load(port, paced_total, 4, "P", rate=paced_rate))
             out[f"engine_paced_{int(paced_rate)}"] = _figures(r)
             out["engine_rss_mb"], out["engine_peak_rss_mb"] = rss_mb(engine.pid)
+        finally:
+            stop(engine)
+            stop(sink)
+        port = free_port()
+        engine = start_engine(Path(tmp) / "engine_file", port)
+        try:  # the same with the file destination: its fsyncs share the store's disk
+            for conns in (1, 8):
+                r = asyncio.run(run_load(port, total, conns, f"F{conns}"))
+                out[f"engine_to_file_{conns}conn"] = _figures(r)
         finally:
             stop(engine)
     for conns in (1, 8):

@@ -16,10 +16,12 @@ store: {{backend: sqlite, path: {home}/store.db}}
 channels:
   mllp_in: {{type: mllp, listen: "127.0.0.1:{port}", max_connections: 64}}
 destinations:
-  archive: {{type: file, directory: {home}/out}}
+  {destination}
 routes:
-  - {{name: all, to: [archive]}}
+  - {{name: all, to: [out]}}
 """
+FILE_DESTINATION = "out: {{type: file, directory: {home}/out}}"
+MLLP_DESTINATION = 'out: {{type: mllp, address: "127.0.0.1:{sink}"}}'
 
 
 def free_port() -> int:
@@ -41,10 +43,15 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def start_engine(home: Path, port: int) -> subprocess.Popen[bytes]:
+def start_engine(home: Path, port: int, sink: int | None = None) -> subprocess.Popen[bytes]:
+    """The engine with one route to a file destination, or to the MLLP sink on ``sink``."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "routes.yaml"
-    config.write_text(ENGINE_CONFIG.format(home=home, port=port))
+    if sink is None:
+        destination = FILE_DESTINATION.format(home=home)
+    else:
+        destination = MLLP_DESTINATION.format(sink=sink)
+    config.write_text(ENGINE_CONFIG.format(home=home, port=port, destination=destination))
     log = (home / "engine.log").open("ab")
     cmd = [sys.executable, "-m", "engine.cli", "--log-level", "WARNING", "run", "-c", str(config)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
@@ -55,6 +62,13 @@ def start_engine(home: Path, port: int) -> subprocess.Popen[bytes]:
 def start_baseline(home: Path, port: int) -> subprocess.Popen[bytes]:
     home.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "bench.baseline", str(port), str(home / "baseline.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "bench.sink", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     return proc
@@ -79,4 +93,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-__all__ = ["free_port", "rss_mb", "start_baseline", "start_engine", "stop", "wait_port"]
+__all__ = [
+    "free_port",
+    "rss_mb",
+    "start_baseline",
+    "start_engine",
+    "start_sink",
+    "stop",
+    "wait_port",
+]

@@ -34,13 +34,17 @@ _Item = tuple[Operation, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 log = logging.getLogger(__name__)
 
 
-def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+def _resolve_all(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class GroupCommitWriter:
@@ -157,10 +161,13 @@ class GroupCommitWriter:
             results = [(None, failure)] * len(batch)
         self.batches += 1
         self.operations += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for (_, future, loop, _), (result, error) in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result, error))
+        for loop, outcomes in by_loop.items():  # one wake-up per loop, not per operation
             # RuntimeError: the caller's loop is closed, so nobody is waiting any more
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future, result, error)
+                loop.call_soon_threadsafe(_resolve_all, outcomes)
 
 
 __all__ = ["GroupCommitWriter"]

@@ -63,6 +63,8 @@ class SqliteStore(Store):
         self._synchronous = synchronous.upper()
         self._writer = GroupCommitWriter(self._connect_writer, synchronous=self._synchronous)
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-read")
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -99,6 +101,18 @@ class SqliteStore(Store):
                 self._reader_connections.append(conn)
         return conn
 
+    def _read_now(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a primary-key read on the caller's thread: in WAL mode a reader never waits
+        for the writer, and such a lookup costs less than a hop to a reader thread."""
+        with self._inline_lock:
+            if self._inline is None:
+                self._inline = self._connect()
+                self._inline.execute("PRAGMA query_only = ON")
+            try:
+                return query(self._inline)
+            except sqlite3.Error as exc:
+                raise StoreError(f"store read: {exc}") from exc
+
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             try:
@@ -122,6 +136,10 @@ class SqliteStore(Store):
         self._opened = False
         await asyncio.to_thread(self._writer.stop)
         self._readers.shutdown(wait=True)
+        with self._inline_lock:
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
         with self._lock:
             for conn in self._reader_connections:
                 conn.close()
@@ -247,7 +265,7 @@ class SqliteStore(Store):
 
     # --- reading ----------------------------------------------------------------------
     async def get_message(self, message_id: str) -> StoredMessage:
-        return await self._read(lambda c: schema.message_from_row(ops.message_row(c, message_id)))
+        return self._read_now(lambda c: schema.message_from_row(ops.message_row(c, message_id)))
 
     async def history(self, message_id: str) -> list[Transition]:
         return await self._read(lambda c: ops.history(c, message_id))
@@ -256,7 +274,7 @@ class SqliteStore(Store):
         return await self._read(lambda c: ops.deliveries_of(c, message_id))
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord:
-        return await self._read(lambda c: ops.delivery(c, delivery_id))
+        return self._read_now(lambda c: ops.delivery(c, delivery_id))
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         return await self._read(lambda c: ops.attempts(c, delivery_id))

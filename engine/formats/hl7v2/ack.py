@@ -22,6 +22,7 @@ Which ACK to send (HL7 v2.5 ch. 2 §2.9-2.10, implemented by :func:`decide_ack`)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -189,8 +190,16 @@ def acknowledge(
     )
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
 def _timestamp() -> str:
-    return datetime.now().astimezone().strftime("%Y%m%d%H%M%S%z")
+    """MSH-7 of an ACK: local time to the second with its offset, formatted once a second."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, datetime.fromtimestamp(second).astimezone().strftime("%Y%m%d%H%M%S%z"))
+    return _stamp[1]
 
 
 def _err_segment(err: AckError, d: Delimiters, coding: ErrCoding) -> str:

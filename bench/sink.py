@@ -1,0 +1,41 @@
+"""A minimal MLLP peer for benchmarks: answers AA to every frame, echoing MSH-10, stores
+nothing. Used as the destination of the engine when the network, not the disk, should be
+on the delivery side.
+
+Run: ``python -m bench.sink PORT`` (prints ``ready`` once listening).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from channels.mllp.framing import FrameDecoder, encode_frame
+
+
+def ack_for(frame: bytes) -> bytes:
+    first = frame.split(b"\r", 1)[0]
+    fields = first.split(first[3:4]) if len(first) > 3 else []
+    control = fields[9] if len(fields) > 9 else b""
+    return b"MSH|^~\\&|SINK||||20260101000000||ACK|1|P|2.5\rMSA|AA|" + control + b"\r"
+
+
+async def serve(port: int) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder(1 << 20)
+        try:
+            while chunk := await reader.read(65536):
+                for frame in decoder.feed(chunk):
+                    writer.write(encode_frame(ack_for(frame)))
+                await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(int(sys.argv[1])))
