@@ -14,6 +14,7 @@ from engine.components import Destination, Source
 from engine.config.models import WHEN_FIELDS, Config
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
+from engine.mapping.routes import build_transforms
 from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
 from engine.retry import RetryPolicy
@@ -61,7 +62,8 @@ def build_engine(config: Config) -> Engine:
 
     Raises:
         ConfigError: a channel or destination type is not registered (cannot happen with a
-            config that came from ``load_config``, which checks the types).
+            config that came from ``load_config``, which checks the types), or a route's
+            map cannot be compiled (``load_config`` reports that too).
     """
     sources: list[Source[Any]] = []
     for name, spec in config.channels.items():
@@ -89,6 +91,7 @@ def build_engine(config: Config) -> Engine:
         },
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
+        transforms=build_transforms(config),
     )
 
 

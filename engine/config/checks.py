@@ -25,6 +25,9 @@ def check_graph(doc: Document) -> None:
     data = doc.data
     if not isinstance(data, dict):
         return
+    from engine.mapping.routes import check_route_maps  # maps: missing or with errors
+
+    check_route_maps(doc)
     channels = _names(data.get("channels"))
     destinations = _names(data.get("destinations"))
     routes = data.get("routes")

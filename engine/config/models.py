@@ -153,8 +153,9 @@ class When(_Model):
 class Route(_Model):
     """One routing rule; routes are tried in order and the first match wins.
 
-    ``from`` and ``continue`` are Python keywords: the attributes are ``from_`` and
-    ``continue_``, and only the file spelling is accepted as input.
+    ``from`` and ``continue`` are Python keywords (and ``validate`` a pydantic method): the
+    attributes are ``from_``, ``continue_`` and ``validate_``, and only the file spelling is
+    accepted as input.
     """
 
     name: RouteName = Field(description="Unique route name; `_unmatched` is reserved.")
@@ -176,6 +177,14 @@ class Route(_Model):
             "mappings/); omitted means the raw message is delivered unchanged."
         ),
         examples=["pam_fr_adt_to_fr_core"],
+    )
+    validate_: bool = Field(
+        True,
+        alias="validate",
+        description=(
+            "Check the map's output with the FHIR R4B models before delivery; an invalid "
+            "output is dead-lettered. Ignored without `map`."
+        ),
     )
 
     @property
@@ -226,6 +235,14 @@ class EngineSettings(_Model):
     )
     workers: int = Field(4, ge=1, description="Concurrent worker tasks.")
     shutdown_grace: Duration = _backoff("10s", "Time given to in-flight work at shutdown.")
+    mappings: Path = Field(
+        Path("mappings"),
+        description=(
+            "Directory of the maps routes name with `map:` (`<name>.yaml`) and of their code "
+            "tables (`tables/`)."
+        ),
+        examples=["mappings", "/etc/passerelle/mappings"],
+    )
 
 
 class StoreSettings(_Model):
