@@ -1,31 +1,22 @@
 """Finding what a mailbox channel already committed, so a mail handled again after a crash
 creates no duplicate.
 
-Each message the channel records carries ``mssante.dedupe_key`` = ``<Message-ID>#<document
-uniqueId>`` (``#refused`` and ``#receipt`` for refusals and receipts). The engine's
-:class:`~engine.components.Intake` has no lookup, so this reads the store the running
-:class:`~engine.app.Engine` exposes as ``.store`` (read-only: ``message_ids`` over the
-channel since shortly before the mail arrived, then ``get_message``). It is only asked
-about mails that may have been half handled (the IMAP keyword ``$PasserelleIntake`` is
-set before the first commit), so the scan is rare. An intake without a store (tests,
-other engines) gets :attr:`StoreIndex.available` False and the caller logs it.
-
-Proposed to the store owner: an indexed ``intake_key`` column and ``Store.find_intake_key``
-(or an idempotent ``Intake.accept(..., intake_key=...)``), which would replace this scan.
+Each message the channel records carries ``intake.key`` = ``<Message-ID>#<document
+uniqueId>`` (``#refused`` and ``#receipt`` for refusals and receipts); the store indexes
+that key per channel (:meth:`~engine.store.base.Store.intake_keys`). The engine's
+:class:`~engine.components.Intake` exposes its store as ``.store``; an intake without one
+(tests, other engines) gets :attr:`StoreIndex.available` False and the caller logs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from engine.components import Intake
 from engine.errors import NotFound
-from engine.store.base import MessageQuery, Store
+from engine.store.base import INTAKE_KEY, Store
 
-DEDUPE_KEY = "mssante.dedupe_key"
-CLOCK_SLACK = timedelta(hours=12)
-"""How far before the mail's IMAP arrival time to look (clock skew between servers)."""
+DEDUPE_KEY = INTAKE_KEY
 
 
 def document_key(message_id: str, document: str) -> str:
@@ -52,22 +43,11 @@ class StoreIndex:
     def available(self) -> bool:
         return self._store is not None
 
-    async def keys_for(self, message_id: str, arrived: datetime) -> set[str]:
+    async def keys_for(self, message_id: str) -> set[str]:
         """Dedupe keys already recorded for the mail ``message_id`` on this channel."""
         if self._store is None:
             return set()
-        query = MessageQuery(channel=self.channel, since=arrived - CLOCK_SLACK, limit=None)
-        prefix = f"{message_id}#"
-        found: set[str] = set()
-        for stored_id in await self._store.message_ids(query):
-            try:
-                stored = await self._store.get_message(stored_id)
-            except NotFound:
-                continue
-            key = stored.envelope.metadata.get(DEDUPE_KEY, "")
-            if key.startswith(prefix):
-                found.add(key)
-        return found
+        return await self._store.intake_keys(self.channel, f"{message_id}#")
 
     async def delivery(self, delivery_id: str, message_id: str) -> DeliveryMatch | None:
         """Whether the delivery exists and its detail names ``message_id``; None when
@@ -81,4 +61,4 @@ class StoreIndex:
         return DeliveryMatch(True, bool(message_id) and message_id in record.detail)
 
 
-__all__ = ["CLOCK_SLACK", "DEDUPE_KEY", "DeliveryMatch", "StoreIndex", "document_key"]
+__all__ = ["DEDUPE_KEY", "DeliveryMatch", "StoreIndex", "document_key"]

@@ -249,7 +249,7 @@ class MssanteSource(Source[MssanteSourceConfig]):
         done: set[str] = set()
         if INTAKE_FLAG in s.flags or not mailbox.keywords:
             if self._index.available:
-                done = await self._index.keys_for(message_id, s.arrived)
+                done = await self._index.keys_for(message_id)
             elif INTAKE_FLAG in s.flags:
                 log.warning(
                     "Mail handled again but the intake offers no store to check for duplicates.",

@@ -15,7 +15,14 @@ from typing import Any
 from engine.errors import NotFound
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_schema as schema
-from engine.store.base import Attempt, DeliveryRecord, MessageQuery, Transition, Unfinished
+from engine.store.base import (
+    INTAKE_KEY,
+    Attempt,
+    DeliveryRecord,
+    MessageQuery,
+    Transition,
+    Unfinished,
+)
 
 
 def holds_key(alias: str = "") -> str:
@@ -37,6 +44,7 @@ def insert_op(
         envelope.raw,
         json.dumps(dict(envelope.metadata), separators=(",", ":")),
         envelope.metadata.get("hl7.control_id"),
+        envelope.metadata.get(INTAKE_KEY),
         state.value,
         reason,
         received,
@@ -45,7 +53,8 @@ def insert_op(
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
-            " control_id, state, reason, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " control_id, intake_key, state, reason, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             values,
         )
         conn.execute(

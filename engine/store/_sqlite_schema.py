@@ -24,7 +24,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -96,6 +96,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE messages ADD COLUMN replay_scope TEXT",
         "CREATE INDEX deliveries_order ON deliveries(destination, order_key, message_id)"
         " WHERE order_key IS NOT NULL",
+    ),
+    3: (
+        "ALTER TABLE messages ADD COLUMN intake_key TEXT",
+        "CREATE INDEX messages_intake_key ON messages(channel, intake_key)"
+        " WHERE intake_key IS NOT NULL",
     ),
 }
 

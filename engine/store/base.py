@@ -15,6 +15,10 @@ from datetime import datetime
 
 from engine.message import DeliveryState, Envelope, MessageState
 
+INTAKE_KEY = "intake.key"
+"""Envelope metadata a source may set so it can find what it already committed after a
+crash (:meth:`Store.intake_keys`, indexed per channel)."""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
@@ -290,6 +294,11 @@ class Store(ABC):
     @abstractmethod
     async def unfinished(self) -> Unfinished:
         """Messages in received/processing and deliveries in pending/retrying."""
+
+    @abstractmethod
+    async def intake_keys(self, channel: str, prefix: str) -> set[str]:
+        """The ``intake.key`` metadata values starting with ``prefix`` that ``channel``
+        committed: how a source finds what it already stored after a crash (indexed)."""
 
     @abstractmethod
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:

@@ -311,6 +311,17 @@ class SqliteStore(Store):
     async def unfinished(self) -> Unfinished:
         return await self._read(ops.unfinished)
 
+    async def intake_keys(self, channel: str, prefix: str) -> set[str]:
+        def q(c: sqlite3.Connection) -> set[str]:
+            rows = c.execute(
+                "SELECT intake_key FROM messages WHERE channel=? AND intake_key >= ?"
+                " AND intake_key < ?",
+                (channel, prefix, prefix + "\U0010ffff"),
+            )
+            return {r[0] for r in rows}
+
+        return await self._read(q)
+
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         def q(c: sqlite3.Connection) -> bool:
             row = c.execute(

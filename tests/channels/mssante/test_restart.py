@@ -65,7 +65,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 
 async def documents(engine: Engine) -> list[str]:
     stored = await engine.store.list_messages(MessageQuery(channel="mss_in", limit=None))
-    return sorted(m.envelope.metadata["mssante.dedupe_key"] for m in stored)
+    return sorted(m.envelope.metadata["intake.key"] for m in stored)
 
 
 TWO_DOCS = (cda(), cda("1.2.250.1.999.1.1.2", extension="D2"))
@@ -184,9 +184,7 @@ def stored_keys(db: Path) -> list[str]:
         return []
     try:
         with sqlite3.connect(db, timeout=5) as conn:
-            rows = conn.execute(
-                "SELECT json_extract(metadata, '$.\"mssante.dedupe_key\"') FROM messages"
-            )
+            rows = conn.execute("SELECT intake_key FROM messages")
             return [str(r[0]) for r in rows]
     except sqlite3.OperationalError:  # the schema is not created yet
         return []

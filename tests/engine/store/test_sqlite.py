@@ -205,3 +205,21 @@ async def test_bookkeeping_batches_skip_the_fsync_and_durable_ones_restore_it(
     assert store._writer._level == "FULL"
     # and the bookkeeping is there, committed, for any reader
     assert (await store.get_message(env.id)).state is MessageState.PROCESSING
+
+
+async def test_intake_keys_find_what_a_channel_committed_by_prefix(store: SqliteStore) -> None:
+    # Given documents of two mails committed by a mailbox channel, one by another channel
+    def doc(channel: str, key: str) -> Envelope:
+        return Envelope.new(
+            channel=channel, raw=b"<x/>", content_type="application/xml",
+            metadata={"intake.key": key},
+        )  # fmt: skip
+
+    for channel, key in [("mss", "<m1@a>#1.2.3"), ("mss", "<m1@a>#1.2.4"),
+                         ("mss", "<m10@a>#9"), ("other", "<m1@a>#1.2.5")]:  # fmt: skip
+        await store.accept(doc(channel, key))
+    await store.reject(doc("mss", "<m2@a>#refused"), "zip bomb")
+    # Then a prefix lookup returns exactly that mail's keys on that channel
+    assert await store.intake_keys("mss", "<m1@a>#") == {"<m1@a>#1.2.3", "<m1@a>#1.2.4"}
+    assert await store.intake_keys("mss", "<m2@a>#") == {"<m2@a>#refused"}
+    assert await store.intake_keys("mss", "<m3@a>#") == set()

@@ -1,4 +1,4 @@
-"""The SQLite store's ordering, replay and release operations, and the v1 → v2 migration."""
+"""The SQLite store's ordering, replay and release operations, and the migrations."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) 
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert "deliveries_order" in indexes
+    assert {"deliveries_order", "messages_intake_key"} <= indexes
 
 
 async def test_a_newer_store_is_refused(tmp_path: Path) -> None:
