@@ -1,8 +1,9 @@
 """Building a running :class:`~engine.app.Engine` from a validated :class:`Config`.
 
 This is the only place that turns configuration into objects: registered types are looked
-up by name (no if/elif on type names), routes are compiled for the router, retry settings
-become :class:`~engine.retry.RetryPolicy` values.
+up by name (no if/elif on type names), routes are compiled for the router, a route's
+``map`` or ``transform`` becomes its transform, retry settings become
+:class:`~engine.retry.RetryPolicy` values.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from engine.config.models import WHEN_FIELDS, Config
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
 from engine.mapping.routes import build_transforms
+from engine.pipeline import Transform
 from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
 from engine.store.sqlite import SqliteStore
+from engine.transforms import lookup_transform
 
 
 def build_store(config: Config) -> Store:
@@ -49,6 +52,26 @@ def build_router(config: Config) -> Router:
     return Router(routes)
 
 
+def build_route_transforms(config: Config) -> dict[str, Transform]:
+    """Every route's transform by route name: its compiled ``map`` or its named ``transform``.
+
+    Raises:
+        ConfigError: a map cannot be compiled, a transform is not registered, or a route
+            gives both ``map`` and ``transform`` (``load_config`` reports all of these).
+    """
+    transforms = build_transforms(config)
+    for route in config.routes:
+        if route.transform is None:
+            continue
+        if route.map is not None:
+            raise ConfigError(f"route '{route.name}': give 'map' or 'transform', not both")
+        kind = lookup_transform(route.transform)
+        if kind is None:
+            raise ConfigError(f"route '{route.name}': unknown transform '{route.transform}'")
+        transforms[route.name] = kind.create()
+    return transforms
+
+
 def _policy(settings: RetrySettings) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.max_attempts,
@@ -63,7 +86,7 @@ def build_engine(config: Config) -> Engine:
     Raises:
         ConfigError: a channel or destination type is not registered (cannot happen with a
             config that came from ``load_config``, which checks the types), or a route's
-            map cannot be compiled (``load_config`` reports that too).
+            map or transform cannot be built (``load_config`` reports that too).
     """
     sources: list[Source[Any]] = []
     for name, spec in config.channels.items():
@@ -91,8 +114,8 @@ def build_engine(config: Config) -> Engine:
         },
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
-        transforms=build_transforms(config),
+        transforms=build_route_transforms(config),
     )
 
 
-__all__ = ["build_engine", "build_router", "build_store"]
+__all__ = ["build_engine", "build_route_transforms", "build_router", "build_store"]

@@ -7,8 +7,9 @@ Every problem is collected; nothing stops at the first one.
 Errors: unknown channel in ``from`` or ``when.channel``, unknown destination in ``to``,
 duplicate route names, misuse of ``_unmatched`` (has ``when``/``from``/``drop``/
 ``continue``, or is not last), ``drop`` with ``to``, ``drop`` with ``continue``, no
-destination without ``drop``. Warnings: routes after a catch-all (unreachable),
-destinations no route uses, the same destination twice in ``to``, no routes at all.
+destination without ``drop``, unknown ``transform``, ``map`` with ``transform``.
+Warnings: routes after a catch-all (unreachable), destinations no route uses, the same
+destination twice in ``to``, no routes at all.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def check_graph(doc: Document) -> None:
             )
             doc.warning(path, "unreachable-route", message)
         _check_channels(doc, path, label, route, channels)
+        _check_transform(doc, path, label, route)
         used.update(_check_targets(doc, path, label, route, destinations))
         if name == UNMATCHED:
             _check_unmatched(doc, path, route, is_last=i == last)
@@ -133,6 +135,26 @@ def _check_targets(
             doc.warning(at, "duplicate-destination", f"{label} sends to {target!r} twice")
         seen.add(target)
     return seen
+
+
+def _check_transform(doc: Document, path: DataPath, label: str, route: dict[str, Any]) -> None:
+    """``transform`` names a registered transform, and is not given with ``map``."""
+    if "map" in route and "transform" in route:
+        message = f"{label} has both 'map' and 'transform': a route applies one of them"
+        doc.error(path, "map-and-transform", message)
+    name = route.get("transform")
+    if not isinstance(name, str) or not name:
+        return
+    from engine.transforms import lookup_transform, transform_names  # loads the built-ins
+
+    if lookup_transform(name) is None:
+        known = transform_names()
+        listed = ", ".join(known) if known else "none"
+        message = (
+            f"{label} uses unknown transform {name!r}{did_you_mean(name, known)}"
+            f" (built-in transforms: {listed})"
+        )
+        doc.error((*path, "transform"), "unknown-transform", message)
 
 
 def _check_unmatched(

@@ -174,9 +174,18 @@ class Route(_Model):
         None,
         description=(
             "Mapping applied to the message for this route's destinations (a map from "
-            "mappings/); omitted means the raw message is delivered unchanged."
+            "mappings/); omitted (and no `transform`) means the raw message is delivered "
+            "unchanged."
         ),
         examples=["pam_fr_adt_to_fr_core"],
+    )
+    transform: Name | None = Field(
+        None,
+        description=(
+            "Built-in Python transform applied to the message for this route's destinations "
+            "(`dmp_from_hl7`, `dmp_from_cda`; see docs/configuration.md); excludes `map`."
+        ),
+        examples=["dmp_from_hl7", "dmp_from_cda"],
     )
     validate_: bool = Field(
         True,

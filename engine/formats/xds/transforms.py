@@ -1,4 +1,5 @@
-"""Route transforms that prepare DMP submissions (register them on a route's ``map``).
+"""Route transforms that prepare DMP submissions, named in ``routes.yaml`` with
+``transform: dmp_from_hl7`` / ``transform: dmp_from_cda`` (registered at import).
 
 * :func:`dmp_submission_from_hl7` turns an ORU^R01 / MDM^T02/T04/T10 carrying CDA documents
   into a ``DMP_DOCUMENTS`` payload: the documents with their action (OBX-11, MDM event),
@@ -28,6 +29,7 @@ from engine.formats.hl7v2 import parse
 from engine.formats.xds.gating import FACT_OPPOSITION, hl7_facts
 from engine.formats.xds.payload import DMP_DOCUMENTS, DmpRequest, RequestedDocument, encode
 from engine.message import Envelope
+from engine.transforms import transform as register
 
 Transform = Callable[[Envelope], Payload]
 """Same shape as ``engine.pipeline.Transform`` (not imported, to keep formats light)."""
@@ -43,6 +45,7 @@ MASKING_FLAGS = {
 """``MetaDMPMSS`` flag → confidentialityCode added when the flag is ``Y``."""
 
 
+@register("dmp_from_hl7", summary="ORU^R01 / MDM^T02/T04/T10 carrying CDA documents → DMP")
 def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
     """A transform for routes that send HL7-carried CDA documents to a ``dmp_xds`` destination.
 
@@ -91,6 +94,7 @@ def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
     return transform
 
 
+@register("dmp_from_cda", summary="a CDA document (directory, http) → DMP, unchanged")
 def dmp_submission_from_cda() -> Transform:
     """A transform for CDA envelopes (file, HTTP intake): the bytes, unchanged."""
 

@@ -68,9 +68,17 @@ def test_every_registered_type_is_a_variant() -> None:
 
 def test_route_and_when_use_the_file_spelling() -> None:
     defs = routes_json_schema()["$defs"]
-    assert {"name", "from", "when", "to", "drop", "continue", "map", "validate"} == set(
-        defs["Route"]["properties"]
-    )
+    assert {
+        "name",
+        "from",
+        "when",
+        "to",
+        "drop",
+        "continue",
+        "map",
+        "transform",
+        "validate",
+    } == set(defs["Route"]["properties"])
     assert "mappings" in defs["EngineSettings"]["properties"]
     assert set(defs["When"]["properties"]) == set(WHEN_FIELDS)
     assert defs["RetryPolicy"]["properties"]["max_backoff"]["default"] == "5m"
