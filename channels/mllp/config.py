@@ -133,8 +133,8 @@ class MllpSourceConfig(ComponentConfig):
     hl7: Hl7IntakeConfig = Field(
         default_factory=Hl7IntakeConfig,
         description=(
-            "How messages are examined before the ACK: PAM-FR profile, validation mode "
-            "and unknown events (see docs/pam-fr.md)."
+            "How messages are examined before the ACK: PAM-FR profile, validation mode, "
+            "unknown events and DMP gating (see docs/pam-fr.md)."
         ),
         examples=[{"profile": "pam_fr", "validation": "strict", "unknown_events": "refuse"}],
     )

@@ -11,7 +11,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from engine.components import ComponentConfig
-from engine.intake.hl7v2 import Hl7IntakeOptions, Profile, UnknownEvents, ValidationMode
+from engine.intake.hl7v2 import (
+    DmpGating,
+    Hl7IntakeOptions,
+    Profile,
+    UnknownEvents,
+    ValidationMode,
+)
 
 
 class Hl7IntakeConfig(ComponentConfig):
@@ -45,6 +51,20 @@ class Hl7IntakeConfig(ComponentConfig):
         ),
         examples=["accept", "refuse"],
     )
+    dmp_gating: DmpGating = Field(
+        default="off",
+        description=(
+            "For a channel feeding the DMP. `refuse`: an ORU or MDM carrying CDA documents "
+            "(OBX ED XML) not flagged `DESTDMP=N` (an absent flag counts as DMP-bound) is "
+            "checked before the ACK with the DMP gating rules: qualified INS-NIR (PID-32 "
+            "VALI), CDA INS equal to PID-3, complete INS traits in the CDA header, no "
+            "opposition (ZFA-9 IO), DMP not closed (ZFA-1). A refused message is answered AE "
+            "with one ERR per refusal (ERR-3 207, ERR-5 the ANS code 903, 904, 905 or 906) "
+            "and recorded `rejected` with the reason. `off`: not checked at intake (the "
+            "`dmp_xds` destination still refuses to the dead letter)."
+        ),
+        examples=["off", "refuse"],
+    )
 
     def options(self, default_codec: str) -> Hl7IntakeOptions:
         """The intake options for a channel whose default codec is ``default_codec``."""
@@ -53,6 +73,7 @@ class Hl7IntakeConfig(ComponentConfig):
             profile=self.profile,
             validation=self.validation,
             unknown_events=self.unknown_events,
+            dmp_gating=self.dmp_gating,
         )
 
 

@@ -26,6 +26,11 @@ PAM-FR (``profile="pam_fr"``, ADT messages only; see ``docs/pam-fr.md``):
   refused with AE and one ERR per finding (segment, field, 0357 code) and recorded
   rejected with the same metadata; ``"off"``: facts only.
 
+DMP gating (``dmp_gating="refuse"``, ORU and MDM only; see :mod:`engine.intake.dmp_gate`):
+a message carrying CDA documents for the DMP whose identity or documents the DMP gating
+refuses is answered AE with one ERR per refusal (ERR-3 207, ERR-5 the ANS code 903-906,
+ANS coding-system names) and recorded rejected. ``"off"`` (default): no extra parsing.
+
 AE, not AR, for refusals on content: HL7 v2.5 §2.9.2 keeps AR for messages refused for
 reasons unrelated to their content (and senders commonly resend after an AR); a
 PAM-FR error is in the content and resending the same bytes cannot fix it.
@@ -41,9 +46,18 @@ from typing import Literal
 
 from engine.components import Intake
 from engine.errors import ParseError, PasserelleError
-from engine.formats.hl7v2.ack import AckError, AckOutcome, acknowledge, outcome_for_code
+from engine.formats.hl7v2.ack import (
+    ANS_CODING,
+    HL7_CODING,
+    AckError,
+    AckOutcome,
+    ErrCoding,
+    acknowledge,
+    outcome_for_code,
+)
 from engine.formats.hl7v2.header import Header, read_header
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
+from engine.intake import dmp_gate
 from engine.intake.pam_fr import PamReview, review
 from engine.message import HL7V2
 from engine.router import DROP_REASON
@@ -58,6 +72,7 @@ UNSUPPORTED_EVENT = 201
 Profile = Literal["pam_fr", "none"]
 ValidationMode = Literal["off", "warn", "strict"]
 UnknownEvents = Literal["accept", "refuse"]
+DmpGating = Literal["off", "refuse"]
 
 
 class Verdict(StrEnum):
@@ -77,12 +92,15 @@ class Hl7IntakeOptions:
             a message with an error finding, AE).
         unknown_events: an event PAM-FR does not use (A08 included) is dropped with AA
             (``accept``) or refused with AE and ERR 201 (``refuse``).
+        dmp_gating: ``refuse`` answers AE (ERR-5 ANS 903-906) to an ORU/MDM whose CDA
+            documents the DMP gating refuses; ``off`` does not look.
     """
 
     default_codec: str = "utf-8"
     profile: Profile = "pam_fr"
     validation: ValidationMode = "warn"
     unknown_events: UnknownEvents = "accept"
+    dmp_gating: DmpGating = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,7 @@ class Examination:
         metadata: facts for the envelope (MSH fields, profile facts); patient-free.
         errors: ERR segments for the ACK (errors when rejected, warnings otherwise).
         outcome: the acknowledgement outcome the verdict calls for.
+        coding: coding-system names for ERR-3.3/ERR-5.3 (ANS ones for DMP refusals).
     """
 
     header: Header | None
@@ -104,10 +123,13 @@ class Examination:
     metadata: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[AckError, ...] = ()
     outcome: AckOutcome = AckOutcome.ACCEPTED
+    coding: ErrCoding = HL7_CODING
 
     def ack(self, *, text: str = "") -> bytes | None:
         """The ACK for this decision, or None when MSH-15 asks for none."""
-        return acknowledge(self.header, self.outcome, self.errors, text=text or self.reason)
+        return acknowledge(
+            self.header, self.outcome, self.errors, text=text or self.reason, coding=self.coding
+        )
 
 
 def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
@@ -127,7 +149,26 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
         )
     if options.profile == "pam_fr" and header.message_type == "ADT":
         return _examine_pam_fr(frame, header, options)
+    if options.dmp_gating == "refuse" and header.message_type in dmp_gate.GATED_TYPES:
+        refused = _dmp_refusal(frame, header)
+        if refused is not None:
+            return refused
     return Examination(header=header, verdict=Verdict.ACCEPT, metadata=header.metadata())
+
+
+def _dmp_refusal(frame: bytes, header: Header) -> Examination | None:
+    """The AE for an ORU/MDM the DMP gating refuses; None when it may pass (unchanged)."""
+    gate = dmp_gate.review(frame, header)
+    if not gate.refusals and gate.parse_error is None:
+        return None
+    metadata = {**header.metadata()}
+    outcome, coding = AckOutcome.ERROR, ANS_CODING
+    if gate.parse_error is not None:
+        outcome, coding = outcome_for_code(gate.parse_error.code), HL7_CODING
+    else:
+        metadata[dmp_gate.REFUSALS] = ",".join(r.code for r in gate.refusals)
+    errors = gate.ack_errors(MAX_ACK_ERRORS)
+    return Examination(header, Verdict.REJECT, gate.reason, metadata, errors, outcome, coding)
 
 
 def _examine_pam_fr(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
@@ -215,6 +256,7 @@ __all__ = [
     "MAX_ACK_ERRORS",
     "STORE_FAILED_TEXT",
     "UNSUPPORTED_EVENT",
+    "DmpGating",
     "Examination",
     "Hl7IntakeOptions",
     "Profile",

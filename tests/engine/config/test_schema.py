@@ -96,4 +96,5 @@ def test_pam_fr_when_keys_and_channel_settings_are_documented() -> None:
         "profile": ["pam_fr", "none"],
         "validation": ["off", "warn", "strict"],
         "unknown_events": ["accept", "refuse"],
+        "dmp_gating": ["off", "refuse"],
     }
