@@ -114,6 +114,7 @@ def build_engine(config: Config) -> Engine:
         },
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
+        poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),
     )
 

@@ -244,6 +244,11 @@ class EngineSettings(_Model):
     )
     workers: int = Field(4, ge=1, description="Concurrent worker tasks.")
     shutdown_grace: Duration = _backoff("10s", "Time given to in-flight work at shutdown.")
+    poll_interval: Duration = _backoff(
+        "1s",
+        "How often the engine looks in the store for work it was not told about: replays "
+        "and releases requested with the CLI, retries whose time has come.",
+    )
     mappings: Path = Field(
         Path("mappings"),
         description=(
