@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, memory, micro
+from bench import end_to_end, ingest, memory, micro
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -32,6 +32,25 @@ def _table(report: dict[str, Any]) -> str:
     ing = report["ingest"]
     lines.append(
         f"engine / practical limit: 1 conn {ing['ratio_1conn']}, 8 conn {ing['ratio_8conn']}"
+    )
+    e2e = report["end_to_end"]
+    lines += [
+        "",
+        f"End to end (MLLP → map → FHIR), {e2e['messages']} msg per scenario; "
+        "latency send → delivered",
+        f"{'scenario':<26}{'msg/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'ACK p50':>9}{'ACK p99':>9}{'missing':>9}",
+    ]
+    for key, fig in e2e.items():
+        if isinstance(fig, dict):
+            lines.append(
+                f"{key:<26}{fig['delivered_msg_per_s']!s:>8}{fig['p50_ms']:>9}{fig['p95_ms']:>9}"
+                f"{fig['p99_ms']:>9}{fig['ack_p50_ms']:>9}{fig['ack_p99_ms']:>9}"
+                f"{fig['missing']:>9}"
+            )
+    lines.append(
+        f"engine peak RSS (MB): validation off {e2e['validate_off_engine_peak_rss_mb']}, "
+        f"on {e2e['validate_on_engine_peak_rss_mb']}"
     )
     lines += ["", "Micro"]
     lines += [f"  {k:<40}{v}" for k, v in report["micro"].items()]
@@ -51,12 +70,17 @@ def main() -> None:
         default=100_000,
         help="messages preloaded for the memory figure",
     )
+    parser.add_argument("--e2e-messages", type=int, default=2000, help="per end-to-end scenario")
+    parser.add_argument(
+        "--e2e-rate", type=float, default=100.0, help="msg/s offered end to end (paced)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "ingest": ingest.run(args.messages, args.paced_rate, int(args.paced_rate * 10)),
+        "end_to_end": end_to_end.run(args.e2e_messages, args.e2e_rate),
         "micro": micro.run(),
         "memory": memory.run(args.store_messages),
     }

@@ -2,6 +2,13 @@
 
 Each message is the same ~2 KB PAM-FR ADT^A01 with a unique MSH-10, so an engine that
 names files after the control id writes one file per message. Latency is send → ACK.
+
+With ``correlate=True`` (the end-to-end bench) message n is made traceable after mapping:
+its IPP (PID-3 typed PI) is :func:`ipp` ``(n, run)``, so the FHIR sink can tell which
+message a Bundle came from; its visit number is moved to PV1-19 (the sample has it in
+PV1-18) and made unique, as is the movement id (ZBE-1), so the PAM-FR → FR Core map yields
+a full Bundle (Patient, venue Encounter, movement Encounter) rather than a Patient alone.
+The send wall time (``time.time()``) of every message is kept in ``LoadResult.sent_wall``.
 """
 
 from __future__ import annotations
@@ -15,11 +22,25 @@ from channels.mllp.framing import FrameDecoder, encode_frame
 
 _TEMPLATE: bytes = SAMPLE_ADT_A01
 _CONTROL = b"|3975|"
+_IPP = b"|000003^^^CHU-X&"
+_VISIT_18 = b"||||000897406^^^CHU-X&000897406&M^VN^^20210409|"
+_MOVEMENT = b"ZBE|312^CHU-X^000897406|"
 
 
-def message(n: int, run: str) -> bytes:
-    """The sample A01 with MSH-10 = ``<run>-<n>``."""
-    return _TEMPLATE.replace(_CONTROL, f"|{run}-{n:07d}|".encode(), 1)
+def ipp(n: int, run: str) -> str:
+    """The IPP of message ``n`` of ``run`` when correlating (letters and digits only)."""
+    return f"{run}{n:07d}"
+
+
+def message(n: int, run: str, *, correlate: bool = False) -> bytes:
+    """The sample A01 with MSH-10 = ``<run>-<n>`` (and, correlating, see the module doc)."""
+    out = _TEMPLATE.replace(_CONTROL, f"|{run}-{n:07d}|".encode(), 1)
+    if not correlate:
+        return out
+    key = ipp(n, run)
+    out = out.replace(_IPP, f"|{key}^^^CHU-X&".encode(), 1)
+    out = out.replace(_VISIT_18, f"|||||V{key}^^^CHU-X&000897406&M^VN^^20210409|".encode(), 1)
+    return out.replace(_MOVEMENT, f"ZBE|M{key}^CHU-X^000897406|".encode(), 1)
 
 
 @dataclass
@@ -29,6 +50,8 @@ class LoadResult:
     negative: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    sent_wall: dict[int, float] = field(default_factory=dict)
+    """Message number n → wall time (``time.time()``) its frame was written."""
 
     @property
     def rate(self) -> float:
@@ -42,17 +65,22 @@ class LoadResult:
 
 
 async def _connection(
-    port: int, messages: list[bytes], result: LoadResult, pace: float | None, start: float
+    port: int,
+    messages: list[tuple[int, bytes]],
+    result: LoadResult,
+    pace: float | None,
+    start: float,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     decoder = FrameDecoder(1 << 20)
     try:
-        for i, msg in enumerate(messages):
+        for i, (n, msg) in enumerate(messages):
             if pace is not None:  # open loop: message i is due at start + i * pace
                 delay = start + i * pace - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent_at = time.perf_counter()
+            result.sent_wall[n] = time.time()
             writer.write(encode_frame(msg))
             result.sent += 1
             frames: list[bytes] = []
@@ -70,15 +98,25 @@ async def _connection(
 
 
 async def run_load(
-    port: int, total: int, connections: int, run: str, rate: float | None = None
+    port: int,
+    total: int,
+    connections: int,
+    run: str,
+    rate: float | None = None,
+    *,
+    correlate: bool = False,
 ) -> LoadResult:
     """Send ``total`` messages over ``connections`` connections and wait for every ACK.
 
     With ``rate`` (messages per second, all connections together) the load is paced
-    (open loop); without it each connection sends as fast as ACKs come back.
+    (open loop); without it each connection sends as fast as ACKs come back. With
+    ``correlate`` the messages carry unique IPPs (see :func:`message`).
     """
     result = LoadResult()
-    per_conn = [[message(n, run) for n in range(c, total, connections)] for c in range(connections)]
+    per_conn = [
+        [(n, message(n, run, correlate=correlate)) for n in range(c, total, connections)]
+        for c in range(connections)
+    ]
     pace = connections / rate if rate else None
     start = time.perf_counter()
     await asyncio.gather(
@@ -91,4 +129,4 @@ async def run_load(
     return result
 
 
-__all__ = ["LoadResult", "message", "run_load"]
+__all__ = ["LoadResult", "ipp", "message", "run_load"]

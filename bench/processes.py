@@ -22,6 +22,18 @@ routes:
 """
 FILE_DESTINATION = "out: {{type: file, directory: {home}/out}}"
 MLLP_DESTINATION = 'out: {{type: mllp, address: "127.0.0.1:{sink}"}}'
+REPO = Path(__file__).resolve().parents[1]
+FHIR_ENGINE_CONFIG = """\
+version: 1
+engine: {{home: {home}, workers: 4, shutdown_grace: 2s, mappings: {mappings}}}
+store: {{backend: sqlite, path: {home}/store.db}}
+channels:
+  mllp_in: {{type: mllp, listen: "127.0.0.1:{port}", max_connections: 64}}
+destinations:
+  out: {{type: fhir, base_url: "http://127.0.0.1:{sink}/fhir", mode: transaction, timeout: 30s}}
+routes:
+  - {{name: adt_to_fhir, map: pam_fr_adt_to_fr_core, validate: {validate}, to: [out]}}
+"""
 
 
 def free_port() -> int:
@@ -52,7 +64,26 @@ def start_engine(home: Path, port: int, sink: int | None = None) -> subprocess.P
     else:
         destination = MLLP_DESTINATION.format(sink=sink)
     config.write_text(ENGINE_CONFIG.format(home=home, port=port, destination=destination))
-    log = (home / "engine.log").open("ab")
+    return _launch(config, port)
+
+
+def start_fhir_engine(home: Path, port: int, sink: int, validate: bool) -> subprocess.Popen[bytes]:
+    """The engine mapping every message to FR Core and POSTing it to the FHIR sink on ``sink``."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "routes.yaml"
+    text = FHIR_ENGINE_CONFIG.format(
+        home=home,
+        port=port,
+        sink=sink,
+        mappings=REPO / "mappings",
+        validate="true" if validate else "false",
+    )
+    config.write_text(text)
+    return _launch(config, port)
+
+
+def _launch(config: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (config.parent / "engine.log").open("ab")
     cmd = [sys.executable, "-m", "engine.cli", "--log-level", "WARNING", "run", "-c", str(config)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
     wait_port(port, proc)
@@ -69,6 +100,13 @@ def start_baseline(home: Path, port: int) -> subprocess.Popen[bytes]:
 
 def start_sink(port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "bench.sink", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return proc
+
+
+def start_fhir_sink(port: int) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "bench.fhir_sink", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, proc)
     return proc
@@ -98,6 +136,8 @@ __all__ = [
     "rss_mb",
     "start_baseline",
     "start_engine",
+    "start_fhir_engine",
+    "start_fhir_sink",
     "start_sink",
     "stop",
     "wait_port",
