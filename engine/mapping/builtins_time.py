@@ -155,4 +155,31 @@ def hl7_instant(value: str, zone: tzinfo | None = None) -> str:
     return _datetime(m, zone or resolve_zone(DEFAULT_ZONE))
 
 
+_UTC_TS = re.compile(r"^((?:[0-9]{2}){2,7})(?:\.[0-9]+)?(?:([+-])([0-9]{2})([0-9]{2}))?$")
+
+
+@builtin("hl7_utc", "value: text")
+def hl7_utc(value: str) -> str:
+    """An HL7 date/time as an XDS ``DTM`` in UTC (``20191203133000+0100`` → ``20191203123000``).
+
+    The precision is kept; a value without an offset, or without the hour, is returned as
+    its digits (it cannot be converted).
+    """
+    if not value:
+        return ""
+    m = _UTC_TS.match(value.strip())
+    if m is None:
+        raise FunctionFailure(_INVALID)
+    digits, sign, hours, minutes = m.groups()
+    if sign is None or len(digits) < 10:
+        return digits
+    padded = (digits + "0101000000"[len(digits) - 4 :])[:14] if len(digits) < 14 else digits
+    try:
+        local = datetime.strptime(padded, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise FunctionFailure(_INVALID) from None
+    offset = timedelta(hours=int(hours), minutes=int(minutes)) * (1 if sign == "+" else -1)
+    return (local - offset).strftime("%Y%m%d%H%M%S")[: len(digits)]
+
+
 __all__ = ["DEFAULT_ZONE", "EuropeanZone", "resolve_zone"]

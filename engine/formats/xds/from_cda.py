@@ -1,8 +1,9 @@
 """CDA header → XDS.b metadata for the DMP (DocumentEntry and SubmissionSet).
 
-Every code is looked up in the ``mappings/tables/xds_*.yaml`` tables (see
-:mod:`engine.formats.xds.tables`); nothing is hard-coded here. Sources, per the ANS volet
-mapping (IGTDC ``mapping.md``) and the notes §5.4:
+What the document says is mapped by the Carte map ``mappings/cda_to_xds_metadata.yaml``
+(compiled once per process), every code being looked up in the ``mappings/tables/xds_*.yaml``
+tables (see :mod:`engine.formats.xds.tables`); nothing is hard-coded here. Sources, per the
+ANS volet mapping (IGTDC ``mapping.md``) and the notes §5.4:
 
 ==========================  ===============================================================
 classCode                   table ``class_by_type`` on the CDA ``code``
@@ -15,20 +16,23 @@ confidentialityCode         CDA ``confidentialityCode`` + masking codes (HL7 ``M
 patientId                   the INS in CX form ``<ins>^^^&<oid>&ISO^NH``
 ==========================  ===============================================================
 
+This module adds what the document does not carry: entryUUID, hash, size, mimeType, the
+configured defaults, the masking codes and the SubmissionSet.
 All problems of a document are reported together in one :class:`MappingError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from engine.errors import MappingError
-from engine.formats.cda.model import CdaDocument, Code, Level
-from engine.formats.cda.rules import XDS_SD
+from engine.formats.cda.model import CdaDocument
 from engine.formats.xds import tables as t
-from engine.formats.xds.datatypes import ce, cx, utc_dtm, xcn, xon
 from engine.formats.xds.model import (
     Author,
     CodedValue,
@@ -42,6 +46,45 @@ from engine.formats.xds.model import (
     sha1_hex,
 )
 from engine.formats.xds.tables import XdsTables
+from engine.mapping import CompiledMap, compile_map
+
+MAP_FILE = "cda_to_xds_metadata.yaml"
+DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parents[3] / "mappings"
+#: The order in which problems are reported (that of the XDS metadata, as before the map).
+_ORDER = (
+    "uniqueId",
+    "patientId",
+    "typeCode",
+    "classCode",
+    "formatCode",
+    "healthcareFacilityTypeCode",
+    "practiceSettingCode",
+    "confidentialityCode",
+    "extraConfidentiality",
+    "creationTime",
+    "serviceStartTime",
+    "serviceStopTime",
+)
+_maps: dict[Path, CompiledMap] = {}
+_maps_lock = threading.Lock()
+
+
+def metadata_map(mappings_dir: str | Path | None = None) -> CompiledMap:
+    """The compiled ``cda_to_xds_metadata`` map of ``mappings_dir`` (tables in its ``tables/``).
+
+    ``mappings_dir`` defaults to the project's ``mappings/``. Compiled once per directory.
+
+    Raises:
+        ConfigError: the map or one of its tables is missing or invalid.
+    """
+    directory = Path(mappings_dir) if mappings_dir is not None else DEFAULT_MAPPINGS_DIR
+    path = (directory / MAP_FILE).resolve()
+    with _maps_lock:
+        compiled = _maps.get(path)
+        if compiled is None:
+            compiled = compile_map(path, tables=path.parent / "tables")
+            _maps[path] = compiled
+        return compiled
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,134 +115,114 @@ class PreparedDocument:
     extra_confidentiality: tuple[str, ...] = field(default=())
 
 
-class _Problems(list[str]):
-    def coded(
-        self, tables: XdsTables, table: str, code: Code | None, what: str
-    ) -> CodedValue | None:
-        if code is None:
-            self.append(f"{what}: missing in the document")
-            return None
-        entry = tables.get(table, code.code)
-        if entry is None or entry.scheme != code.system:
-            self.append(
-                f"{what}: code {code.code!r} of system {code.system or '?'} is not in "
-                f"xds_{table}.yaml"
-            )
-            return None
-        return entry
+def _coded(value: Any) -> CodedValue | None:
+    if not isinstance(value, Mapping):
+        return None
+    return CodedValue(str(value["code"]), str(value["system"]), str(value.get("display", "")))
 
 
-def _format_code(doc: CdaDocument, tables: XdsTables, problems: _Problems) -> CodedValue | None:
-    roots = [XDS_SD] if doc.level is Level.UNSTRUCTURED else []
-    roots += [tid.root for tid in doc.header.template_ids]
-    for root in roots:
-        entry = tables.get(t.FORMAT_BY_TEMPLATE, root)
-        if entry is not None:
-            return entry
-    problems.append("formatCode: no templateId of the document is in xds_format_by_template.yaml")
-    return None
-
-
-def _authors(doc: CdaDocument) -> tuple[Author, ...]:
-    return tuple(
-        Author(
-            person=xcn(a),
-            institutions=(xon(a.organization),) if a.organization else (),
-            specialties=(ce(a.code),) if a.code else (),
-        )
-        for a in doc.header.authors
-    )
-
-
-def _times(value: str, what: str, problems: _Problems) -> str:
-    try:
-        return utc_dtm(value)
-    except ValueError:
-        problems.append(f"{what}: not an HL7 time")
-        return ""
-
-
-def _default(tables: XdsTables, table: str, key: str | None) -> Code | None:
+def _configured(
+    tables: XdsTables, table: str, key: str | None, what: str, problems: dict[str, str]
+) -> CodedValue | None:
+    """The configured default for a code the document lacks, else a problem."""
     entry = tables.get(table, key) if key else None
-    return Code(entry.code, entry.scheme, entry.display) if entry else None
+    if entry is None:
+        problems[what] = f"{what}: missing in the document"
+    return entry
+
+
+def _metadata(doc: CdaDocument, mappings_dir: str | Path | None) -> dict[str, Any]:
+    if doc.element is None:
+        raise MappingError("XDS metadata: the CDA document was not read from XML")
+    output = metadata_map(mappings_dir).apply(doc.element)
+    if not isinstance(output, dict):
+        raise MappingError("XDS metadata: the metadata map gave no object")
+    return output
 
 
 def document_entry(
-    prepared: PreparedDocument, tables: XdsTables, settings: SubmissionSettings | None = None
+    prepared: PreparedDocument,
+    tables: XdsTables,
+    settings: SubmissionSettings | None = None,
+    *,
+    mappings_dir: str | Path | None = None,
 ) -> DocumentEntry:
-    """The DocumentEntry of one CDA. Raises MappingError listing every problem found."""
-    doc, h, problems = prepared.cda, prepared.cda.header, _Problems()
-    patient, ins = h.patient, h.patient.ins if h.patient else None
-    if h.id is None:
-        problems.append("uniqueId: the document has no id")
-    if ins is None:
-        problems.append("patientId: the document carries no INS")
-    type_code = problems.coded(tables, t.TYPE_CODES, h.code, "typeCode")
-    class_code = tables.get(t.CLASS_BY_TYPE, h.code.code) if h.code else None
-    if h.code is not None and class_code is None:
-        problems.append(f"classCode: type {h.code.code!r} is not in xds_class_by_type.yaml")
-    format_code = _format_code(doc, tables, problems)
-    facility = h.encounter.facility_type if h.encounter else None
-    setting = next((s.practice_setting for s in h.service_events if s.practice_setting), None)
-    if setting is None and h.legal_authenticator and h.legal_authenticator.organization:
-        setting = h.legal_authenticator.organization.industry_code
-    if facility is None and settings is not None:
-        facility = _default(tables, t.FACILITY_TYPES, settings.default_facility_type)
-    if setting is None and settings is not None:
-        setting = _default(tables, t.PRACTICE_SETTINGS, settings.default_practice_setting)
-    facility_code = problems.coded(tables, t.FACILITY_TYPES, facility, "healthcareFacilityTypeCode")
-    setting_code = problems.coded(tables, t.PRACTICE_SETTINGS, setting, "practiceSettingCode")
-    confidentiality = [
-        problems.coded(tables, t.CONFIDENTIALITY, h.confidentiality, "confidentialityCode")
-    ]
+    """The DocumentEntry of one CDA. Raises MappingError listing every problem found.
+
+    The document's metadata come from ``<mappings_dir>/cda_to_xds_metadata.yaml``; without
+    ``mappings_dir``, the map beside ``tables`` (``<tables>/../``) when there is one, else the
+    project's ``mappings/``. ``tables`` gives the configured defaults and the masking codes.
+    """
+    doc = prepared.cda
+    if mappings_dir is None and (tables.directory.parent / MAP_FILE).is_file():
+        mappings_dir = tables.directory.parent  # the map beside its tables (tables_dir: …)
+    try:
+        meta = _metadata(doc, mappings_dir)
+    except MappingError as exc:  # a failing rule of the map (MapRuntimeError): no values
+        text = str(exc)
+        message = text if text.startswith("XDS metadata") else f"XDS metadata: {text}"
+        raise MappingError(message) from exc
+    found = meta.get("problems") or {}
+    problems: dict[str, str] = {k: str(v) for k, v in found.items() if v}
+    facility = _coded(meta.get("healthcareFacilityTypeCode"))
+    if facility is None and "healthcareFacilityTypeCode" not in problems:
+        key = settings.default_facility_type if settings else None
+        facility = _configured(
+            tables, t.FACILITY_TYPES, key, "healthcareFacilityTypeCode", problems
+        )
+    setting = _coded(meta.get("practiceSettingCode"))
+    if setting is None and "practiceSettingCode" not in problems:
+        key = settings.default_practice_setting if settings else None
+        setting = _configured(tables, t.PRACTICE_SETTINGS, key, "practiceSettingCode", problems)
+    confidentiality = [c for c in map(_coded, meta.get("confidentialityCode") or []) if c]
+    unknown = []
     for extra in prepared.extra_confidentiality:
         entry = tables.get(t.CONFIDENTIALITY, extra)
-        confidentiality.append(entry)
         if entry is None:
-            problems.append(
+            unknown.append(
                 f"confidentialityCode: {extra!r} is not in xds_confidentiality_codes.yaml"
             )
-    event = h.service_events[0] if h.service_events else None
-    creation = _times(h.effective_time, "creationTime", problems)
-    start = _times(event.low if event else "", "serviceStartTime", problems)
-    stop = _times(event.high if event else "", "serviceStopTime", problems)
+        else:
+            confidentiality.append(entry)
+    if unknown:
+        problems["extraConfidentiality"] = "; ".join(unknown)
     if problems:
-        raise MappingError("XDS metadata: " + "; ".join(problems))
-    assert h.id and ins and patient and type_code and class_code and format_code
-    assert facility_code and setting_code
-    local = patient.local_ids
-    source_patient_id = cx(local[0], "PI") if local else ins.cx
-    name = patient.name
-    info = (
-        f"PID-3|{source_patient_id}",
-        f"PID-5|{name.birth_family}^{name.first_given}^^^^^L",
-        f"PID-7|{patient.birth_time[:8]}",
-        f"PID-8|{patient.gender}",
-        f"PID-11|^^^^^^BDL^^{patient.birthplace_code}" if patient.birthplace_code else "",
-    )
-    legal = xcn(h.legal_authenticator) if h.legal_authenticator else ""
+        listed = [problems[k] for k in _ORDER if k in problems]
+        listed += [v for k, v in problems.items() if k not in _ORDER]
+        raise MappingError("XDS metadata: " + "; ".join(listed))
+    type_code, class_code = _coded(meta.get("typeCode")), _coded(meta.get("classCode"))
+    format_code = _coded(meta.get("formatCode"))
+    assert type_code and class_code and format_code and facility and setting
+    unique_id = str(meta["uniqueId"])
     return DocumentEntry(
-        entry_uuid=entry_uuid_for(h.id.unique_id),
-        unique_id=h.id.unique_id,
-        patient_id=ins.cx,
-        source_patient_id=source_patient_id,
-        source_patient_info=tuple(i for i in info if i and not i.endswith("|")),
+        entry_uuid=entry_uuid_for(unique_id),
+        unique_id=unique_id,
+        patient_id=str(meta["patientId"]),
+        source_patient_id=str(meta["sourcePatientId"]),
+        source_patient_info=tuple(str(i) for i in meta.get("sourcePatientInfo") or ()),
         class_code=class_code,
         type_code=type_code,
         format_code=format_code,
-        healthcare_facility_type=facility_code,
-        practice_setting=setting_code,
-        confidentiality=tuple(c for c in confidentiality if c is not None),
+        healthcare_facility_type=facility,
+        practice_setting=setting,
+        confidentiality=tuple(confidentiality),
         mime_type=doc.mime_type,
         hash=sha1_hex(doc.raw),
         size=len(doc.raw),
-        creation_time=creation,
-        language=h.language or "fr-FR",
-        title=h.title,
-        authors=_authors(doc),
-        legal_authenticator=legal,
-        service_start_time=start,
-        service_stop_time=stop,
+        creation_time=str(meta.get("creationTime", "")),
+        language=str(meta.get("languageCode", "")),
+        title=str(meta.get("title", "")),
+        authors=tuple(
+            Author(
+                person=str(a.get("person", "")),
+                institutions=tuple(str(i) for i in a.get("institutions") or ()),
+                specialties=tuple(str(s) for s in a.get("specialties") or ()),
+            )
+            for a in meta.get("authors") or ()
+        ),
+        legal_authenticator=str(meta.get("legalAuthenticator", "")),
+        service_start_time=str(meta.get("serviceStartTime", "")),
+        service_stop_time=str(meta.get("serviceStopTime", "")),
     )
 
 
@@ -210,10 +233,12 @@ def build_submission(
     *,
     key: str,
     now: datetime | None = None,
+    mappings_dir: str | Path | None = None,
 ) -> Submission:
     """One SubmissionSet holding every document (HasMember), with RPLC where asked.
 
-    ``key`` identifies the submission (e.g. the delivery's dedupe key): the set's entryUUID
+    ``mappings_dir`` holds the metadata map (see :func:`document_entry`). ``key`` identifies
+    the submission (e.g. the delivery's dedupe key): the set's entryUUID
     and uniqueId derive from it, so a redelivery sends the very same identifiers.
 
     Raises:
@@ -222,7 +247,7 @@ def build_submission(
     """
     if not documents:
         raise MappingError("XDS metadata: nothing to submit")
-    entries = [document_entry(d, tables, settings) for d in documents]
+    entries = [document_entry(d, tables, settings, mappings_dir=mappings_dir) for d in documents]
     if len({e.patient_id for e in entries}) > 1:
         raise MappingError("XDS metadata: the documents are not all for the same patient")
     content_type = tables.get(t.CONTENT_TYPES, settings.content_type)
@@ -251,4 +276,12 @@ def build_submission(
     )
 
 
-__all__ = ["PreparedDocument", "SubmissionSettings", "build_submission", "document_entry"]
+__all__ = [
+    "DEFAULT_MAPPINGS_DIR",
+    "MAP_FILE",
+    "PreparedDocument",
+    "SubmissionSettings",
+    "build_submission",
+    "document_entry",
+    "metadata_map",
+]
