@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, NotFound, StoreError
+from engine.store.base import Store
 
 if TYPE_CHECKING:
     from engine.config.models import Config
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
 
 
 def config_option(func: F) -> F:
@@ -41,3 +44,24 @@ def load_or_exit(path: Path) -> Config:
         click.echo(render(exc.diagnostics) if exc.diagnostics else str(exc), err=True)
         click.echo(f"{path}: {summary(exc.diagnostics)}", err=True)
         sys.exit(1)
+
+
+def with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store, run ``action``, close it; store errors exit 1."""
+    from engine.assembly import build_store
+
+    store = build_store(load_or_exit(config_path))
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise click.ClickException(f"store: {exc}") from exc

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from engine.cli.common import config_option, load_or_exit
-from engine.errors import NotFound, StoreError
+from engine.cli.common import config_option, with_store
 from engine.message import DeliveryState, MessageState
 from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
 
 T = TypeVar("T")
-
-
-def _with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
-    from engine.assembly import build_store
-
-    store = build_store(load_or_exit(config_path))
-
-    async def run() -> T:
-        await store.open()
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-    except StoreError as exc:
-        raise click.ClickException(f"store: {exc}") from exc
 
 
 def _local(ts: datetime | None) -> str:
@@ -94,7 +71,7 @@ def list_(
         found = await store.list_messages(query)
         return [(m, await store.deliveries(m.envelope.id)) for m in found]
 
-    rows = _with_store(config, fetch)
+    rows = with_store(config, fetch)
     if as_json:
         for m, ds in rows:
             click.echo(json.dumps(_summary(m, ds), ensure_ascii=False))
@@ -153,7 +130,7 @@ def show(config: Path, message_id: str, raw: bool) -> None:
             rows.append((d, await store.attempts(d.id), waits))
         return m, await store.history(message_id), rows
 
-    m, history, deliveries = _with_store(config, fetch)
+    m, history, deliveries = with_store(config, fetch)
     env = m.envelope
     click.echo(f"Message      {env.id}")
     click.echo(f"Channel      {env.channel}")

@@ -10,43 +10,20 @@ ordered destination go on without it.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from engine.cli.common import config_option, load_or_exit
-from engine.errors import NotFound, StoreError
+from engine.cli.common import config_option, with_store
+from engine.errors import NotFound
 from engine.message import DeliveryState, MessageState
 from engine.store.base import MessageQuery, ReplayResult, Store
 
 T = TypeVar("T")
 _FINISHED = [s.value for s in MessageState if s.finished]
-
-
-def with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the configured store, run ``action``, close it; store errors exit 1."""
-    from engine.assembly import build_store
-
-    store = build_store(load_or_exit(config_path))
-
-    async def run() -> T:
-        await store.open()
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except NotFound as exc:
-        raise click.ClickException(str(exc)) from exc
-    except StoreError as exc:
-        raise click.ClickException(f"store: {exc}") from exc
 
 
 @click.command()
