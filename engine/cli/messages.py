@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from engine.cli.common import config_option, with_store
 from engine.message import DeliveryState, MessageState
 from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
-
-T = TypeVar("T")
 
 
 def _local(ts: datetime | None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
@@ -22,7 +21,6 @@ from engine.errors import NotFound
 from engine.message import DeliveryState, MessageState
 from engine.store.base import MessageQuery, ReplayResult, Store
 
-T = TypeVar("T")
 _FINISHED = [s.value for s in MessageState if s.finished]
 
 
