@@ -14,6 +14,7 @@ from pydantic import Field
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration
 from engine.formats.cda.ins import INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
+from engine.tls import TlsVersion
 
 
 class DmpTlsConfig(ComponentConfig):
@@ -32,7 +33,7 @@ class DmpTlsConfig(ComponentConfig):
         description="PEM CA bundle that verifies the DMP server; the system store when unset.",
         examples=["/etc/passerelle/dmp/igc-sante-ca.crt"],
     )
-    min_version: Literal["1.2", "1.3"] = Field(
+    min_version: TlsVersion = Field(
         default="1.2", description="Lowest TLS version offered.", examples=["1.2"]
     )
 

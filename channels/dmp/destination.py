@@ -16,7 +16,6 @@ recorded as delivered.
 from __future__ import annotations
 
 import logging
-import ssl
 import uuid
 from datetime import UTC, datetime
 
@@ -27,6 +26,7 @@ from channels.dmp import mtom, soap
 from channels.dmp.config import DmpDestinationConfig
 from channels.dmp.outcome import interpret
 from channels.dmp.vihf import SigningIdentity, signed_assertion
+from engine import tls
 from engine.components import DeliveryContext, Destination, Payload
 from engine.errors import (
     ChannelError,
@@ -47,7 +47,6 @@ from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 @destination("dmp_xds", config=DmpDestinationConfig)
@@ -76,12 +75,13 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         except ConfigError as exc:
             raise ChannelError(f"dmp destination '{self.name}': {exc}") from exc
         self._identity = SigningIdentity.load(cfg.vihf)
-        try:
-            context = ssl.create_default_context(cafile=cfg.tls.ca_file)
-            context.minimum_version = _VERSIONS[cfg.tls.min_version]
-            context.load_cert_chain(cfg.tls.cert_file, cfg.tls.key_file)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise ChannelError(f"dmp destination '{self.name}': TLS: {exc}") from exc
+        context = tls.client_context(
+            ca_file=cfg.tls.ca_file,
+            cert_file=cfg.tls.cert_file,
+            key_file=cfg.tls.key_file,
+            min_version=cfg.tls.min_version,
+            error=f"dmp destination '{self.name}': TLS",
+        )
         timeout = httpx.Timeout(cfg.timeout, connect=cfg.connect_timeout)
         self._client = httpx.AsyncClient(verify=context, timeout=timeout)
 

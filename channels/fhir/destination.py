@@ -34,6 +34,7 @@ from channels.fhir.bundle import (
 )
 from channels.fhir.config import FhirDestinationConfig
 from channels.fhir.errors import body_json, status_error, transport_error
+from engine import tls
 from engine.components import DeliveryContext, Destination, Payload
 from engine.errors import ChannelError
 from engine.registry import destination
@@ -47,17 +48,14 @@ def tls_context(config: FhirDestinationConfig) -> ssl.SSLContext | bool:
     Raises:
         ChannelError: a certificate, key or CA file is missing or invalid.
     """
-    tls = config.tls
-    if tls is None:
+    if config.tls is None:
         return True
-    try:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if tls.cert_file is not None and tls.key_file is not None:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise ChannelError(f"cannot load the TLS configuration: {exc}") from exc
-    return ctx
+    return tls.client_context(
+        ca_file=config.tls.ca_file,
+        cert_file=config.tls.cert_file,
+        key_file=config.tls.key_file,
+        error="cannot load the TLS configuration",
+    )
 
 
 @destination("fhir", config=FhirDestinationConfig)

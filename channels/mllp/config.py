@@ -7,7 +7,6 @@ not when the config is validated, so a config can be linted on another machine.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,8 +15,7 @@ from engine.config.types import ByteSize, Duration, HostPort
 from engine.errors import ParseError
 from engine.formats.hl7v2 import codec_for
 from engine.intake.config import Hl7IntakeConfig
-
-TlsVersion = Literal["1.2", "1.3"]
+from engine.tls import TlsVersion
 
 
 class TlsServerConfig(ComponentConfig):

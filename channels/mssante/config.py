@@ -14,12 +14,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from engine import tls
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration, HostPort
-from engine.errors import ChannelError
+from engine.tls import TlsVersion
 
 Security = Literal["tls", "starttls"]
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _FOLDER_FORBIDDEN = set('"\\*%') | {chr(n) for n in range(32)}
 
 
@@ -34,7 +34,7 @@ class ClientTlsConfig(ComponentConfig):
     server_hostname: str | None = Field(
         default=None, description="Name checked in the server certificate; the host if unset."
     )
-    min_version: Literal["1.2", "1.3"] = Field(
+    min_version: TlsVersion = Field(
         default="1.2", description="Lowest TLS version offered (never below 1.2)."
     )
 
@@ -44,13 +44,13 @@ class ClientTlsConfig(ComponentConfig):
         Raises:
             ChannelError: a file is missing or unreadable, or the key does not match.
         """
-        try:
-            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-            ctx.minimum_version = _VERSIONS[self.min_version]
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise ChannelError(f"cannot load the MSSanté TLS configuration: {exc}") from exc
-        return ctx
+        return tls.client_context(
+            ca_file=self.ca_file,
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            min_version=self.min_version,
+            error="cannot load the MSSanté TLS configuration",
+        )
 
 
 class ServerConfig(ComponentConfig):
