@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from channels.mllp.server import MllpSource
 from engine.app import Engine
-from engine.assembly import build_engine
-from engine.config.loader import load_config_text
 from engine.message import DeliveryState
 from engine.store.base import MessageQuery
 from tests.support.corpus import REPO
+from tests.support.engines import mllp_port, running_engine
 from tests.support.fhir_platform import FhirPlatform
 from tests.support.mllp import MllpPeer, msa
 
@@ -56,16 +54,13 @@ def platform() -> Iterator[FhirPlatform]:
 async def engine(tmp_path: Path, platform: FhirPlatform) -> AsyncIterator[Engine]:
     platform.reset()
     text = CONFIG.format(home=tmp_path, mappings=REPO / "mappings", base_url=platform.base_url)
-    eng = build_engine(load_config_text(text))
-    await eng.start()
-    yield eng
-    await eng.stop()
+    async with running_engine(text) as eng:
+        yield eng
 
 
 async def send(engine: Engine, name: str) -> str:
     raw = (SAMPLES / name).read_bytes()
-    port = cast(MllpSource, engine.sources[0]).address[1]
-    async with MllpPeer("127.0.0.1", port) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine)) as peer:
         fields = msa(await peer.exchange(raw))
     assert fields[1] == "AA", fields
     return fields[2]

@@ -6,16 +6,13 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from channels.mllp.server import MllpSource
 from engine.app import Engine
-from engine.assembly import build_engine
-from engine.config.loader import load_config_text
 from engine.message import DeliveryState, MessageState
 from engine.store.base import MessageQuery
+from tests.support.engines import mllp_port, running_engine
 from tests.support.mllp import MllpPeer, adt, msa
 
 CONFIG = """\
@@ -34,14 +31,8 @@ routes:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    eng = build_engine(load_config_text(CONFIG.format(home=tmp_path)))
-    await eng.start()
-    yield eng
-    await eng.stop()
-
-
-def port_of(engine: Engine) -> int:
-    return cast(MllpSource, engine.sources[0]).address[1]
+    async with running_engine(CONFIG.format(home=tmp_path)) as eng:
+        yield eng
 
 
 def control_ids_in_store(db: Path) -> set[str]:
@@ -52,7 +43,7 @@ def control_ids_in_store(db: Path) -> set[str]:
 async def test_each_message_is_stored_before_its_aa_and_written_to_a_file(
     engine: Engine, tmp_path: Path
 ) -> None:
-    port = port_of(engine)
+    port = mllp_port(engine)
     sent = {f"IT{i:04d}": adt(f"IT{i:04d}") for i in range(30)}
     async with MllpPeer("127.0.0.1", port) as peer:
         for control_id, raw in sent.items():
@@ -76,7 +67,7 @@ async def test_each_message_is_stored_before_its_aa_and_written_to_a_file(
 async def test_refused_frames_are_recorded_with_the_reason_and_others_flow(
     engine: Engine, tmp_path: Path
 ) -> None:
-    port = port_of(engine)
+    port = mllp_port(engine)
     async with MllpPeer("127.0.0.1", port) as bad, MllpPeer("127.0.0.1", port) as good:
         ack = await bad.exchange(b"this is not HL7\r")
         assert msa(ack)[1] == "AR"
@@ -92,7 +83,7 @@ async def test_refused_frames_are_recorded_with_the_reason_and_others_flow(
 
 async def test_unmatched_message_is_acked_and_kept_as_unmatched(engine: Engine) -> None:
     oru = adt("ORU1").replace(b"ADT^A01^ADT_A01", b"ORU^R01^ORU_R01")
-    async with MllpPeer("127.0.0.1", port_of(engine)) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine)) as peer:
         assert msa(await peer.exchange(oru))[1] == "AA"
     while True:
         (m,) = await engine.store.list_messages(MessageQuery(control_id="ORU1"))

@@ -14,14 +14,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from channels.mllp.server import MllpSource
 from engine.app import Engine
-from engine.assembly import build_engine
-from engine.config.loader import load_config_text
 from engine.formats.hl7v2 import parse
 from engine.message import MessageState
 from engine.store.base import MessageQuery, StoredMessage
@@ -32,6 +28,7 @@ from tests.engine.formats.hl7v2.pamfr.support import (
     with_event,
     with_segment,
 )
+from tests.support.engines import mllp_port, running_engine
 from tests.support.mllp import MllpPeer, msa
 
 CONFIG = """\
@@ -59,15 +56,8 @@ routes:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    eng = build_engine(load_config_text(CONFIG.format(home=tmp_path)))
-    await eng.start()
-    yield eng
-    await eng.stop()
-
-
-def port(engine: Engine, channel: str) -> int:
-    (src,) = [s for s in engine.sources if s.name == channel]
-    return cast(MllpSource, src).address[1]
+    async with running_engine(CONFIG.format(home=tmp_path)) as eng:
+        yield eng
 
 
 async def finished(engine: Engine, control_id: str) -> StoredMessage:
@@ -81,7 +71,7 @@ async def finished(engine: Engine, control_id: str) -> StoredMessage:
 async def test_latin1_admission_is_read_and_acknowledged_in_8859_1(engine: Engine) -> None:
     raw = sample("adt_a01_admission_latin1.hl7")
     assert "LEFÈVRE".encode("latin-1") in raw
-    async with MllpPeer("127.0.0.1", port(engine, "gam")) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine, "gam")) as peer:
         ack = await peer.exchange(raw)
     # The ACK is in ISO 8859-1 and says so in its MSH-18
     msh = ack.split(b"\r")[0].decode("latin-1").split("|")
@@ -107,7 +97,7 @@ async def test_latin1_admission_is_read_and_acknowledged_in_8859_1(engine: Engin
     # A non-ASCII header value mirrored in the ACK shows its bytes are ISO 8859-1
     facility = "CHU-SAINT-ÉTIENNE".encode("latin-1")
     other = raw.replace(b"|CHU-EXEMPLE^", b"|" + facility + b"^").replace(b"0011|P|", b"0012|P|")
-    async with MllpPeer("127.0.0.1", port(engine, "gam")) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine, "gam")) as peer:
         ack = await peer.exchange(other)
     assert msa(ack)[1:3] == ["AA", "ADT20261120093000012"]
     assert b"|PASSERELLE|GRADES|GAM|" + facility + b"^123456789^FINEG|" in ack
@@ -119,7 +109,7 @@ async def test_strict_channel_refuses_an_invalid_message_with_ae_and_err(engine:
         "ZBE",
         "ZBE|002^CHU^1|20240306110000|20260309102840||INSERT|N||Urgences^^^^^^UF^^^8782||HMS",
     )
-    async with MllpPeer("127.0.0.1", port(engine, "gam_strict")) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine, "gam_strict")) as peer:
         ack = await peer.exchange(bad)
         assert msa(ack)[1:3] == ["AE", "ADT20261124110000004"]
         errs = [s.decode().split("|") for s in ack.split(b"\r") if s.startswith(b"ERR|")]
@@ -143,7 +133,7 @@ async def test_strict_channel_refuses_an_invalid_message_with_ae_and_err(engine:
 
 async def test_unknown_event_on_a_lenient_channel_is_acked_and_filtered(engine: Engine) -> None:
     a08 = with_event(sample("adt_a01_admission.hl7"), "A08")
-    async with MllpPeer("127.0.0.1", port(engine, "gam")) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine, "gam")) as peer:
         ack = await peer.exchange(a08)
     assert msa(ack)[1] == "AA" and msa(ack)[3].startswith("event A08 is not used in PAM-FR")
     stored = await finished(engine, "ADT20261120093000001")
@@ -155,7 +145,7 @@ async def test_unknown_event_on_a_lenient_channel_is_acked_and_filtered(engine: 
 async def test_dmp_opposition_route_takes_the_opposed_consent_sample(engine: Engine) -> None:
     opposed = (CONSENTS / "NonConsentementConsultation_OppositionAlimentation.er7").read_bytes()
     allowed = (CONSENTS / "ConsentementConsultation_NonOppositionAlimentation.er7").read_bytes()
-    async with MllpPeer("127.0.0.1", port(engine, "gam")) as peer:
+    async with MllpPeer("127.0.0.1", mllp_port(engine, "gam")) as peer:
         assert msa(await peer.exchange(opposed))[1] == "AA"
         assert msa(await peer.exchange(allowed))[1] == "AA"
     got = {cid: await finished(engine, cid) for cid in ("3977", "3975")}

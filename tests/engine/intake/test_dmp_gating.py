@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 
-from channels.mllp.server import MllpSource
 from engine.app import Engine
-from engine.assembly import build_engine
-from engine.config.loader import load_config_text
 from engine.formats.hl7v2.ack import AckOutcome
 from engine.intake.config import Hl7IntakeConfig
 from engine.intake.dmp_gate import REFUSALS
@@ -21,6 +17,7 @@ from engine.message import MessageState
 from engine.store.base import MessageQuery
 from tests.engine.formats.cda.builders import TEST_INS, cda, oru
 from tests.support.corpus import ABSENT, CORPUS
+from tests.support.engines import mllp_port, running_engine
 from tests.support.mllp import MllpPeer, msa
 
 GATED = Hl7IntakeOptions(dmp_gating="refuse")
@@ -137,16 +134,14 @@ routes:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    eng = build_engine(load_config_text(CONFIG.format(home=tmp_path)))
-    await eng.start()
-    yield eng
-    await eng.stop()
+    async with running_engine(CONFIG.format(home=tmp_path)) as eng:
+        yield eng
 
 
 async def test_over_mllp_a_refused_oru_gets_ae_with_err5_and_is_recorded_rejected(
     engine: Engine,
 ) -> None:
-    port = cast(MllpSource, engine.sources[0]).address[1]
+    port = mllp_port(engine)
     refused = oru(cda(), pid32="PROV")
     async with MllpPeer("127.0.0.1", port) as peer:
         ack = await peer.exchange(refused)
