@@ -36,7 +36,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             problem found, warnings included, sorted by position.
     """
     file = str(path)
-    text, diagnostics = _read(Path(path), file)
+    text, diagnostics = read_source(Path(path), file)
     if text is None:
         raise ConfigError(_message(file, diagnostics), diagnostics)
     return load_config_text(text, file=file, env=env)
@@ -57,7 +57,7 @@ def check_file(path: str | Path, env: Mapping[str, str] | None = None) -> list[D
     """Every diagnostic (errors and warnings) of a file, sorted by position; never raises
     for a bad file. An empty list means the file is valid and clean."""
     file = str(path)
-    text, diagnostics = _read(Path(path), file)
+    text, diagnostics = read_source(Path(path), file)
     if text is None:
         return diagnostics
     return check_text(text, file=file, env=env)
@@ -79,7 +79,11 @@ def _process(
     return config, sort_diagnostics(doc.diagnostics)
 
 
-def _read(path: Path, file: str) -> tuple[str | None, list[Diagnostic]]:
+def read_source(path: Path, file: str | None = None) -> tuple[str | None, list[Diagnostic]]:
+    """A configuration or map file as text (UTF-8, BOM allowed), or None with the diagnostic
+    (``io-error``, or ``encoding-error`` at the line and column of the first bad byte).
+    ``file`` names it in diagnostics (the path as given when None)."""
+    file = str(path) if file is None else file
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -99,4 +103,4 @@ def _message(file: str, diagnostics: list[Diagnostic]) -> str:
     return "\n".join([f"invalid configuration {file}: {summary(diagnostics)}", *errors])
 
 
-__all__ = ["check_file", "check_text", "load_config", "load_config_text"]
+__all__ = ["check_file", "check_text", "load_config", "load_config_text", "read_source"]

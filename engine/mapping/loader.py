@@ -28,6 +28,7 @@ from typing import Any
 
 from engine.config.diagnostics import Diagnostic, did_you_mean, sort_diagnostics, summary
 from engine.config.document import parse_document
+from engine.config.loader import read_source
 from engine.errors import ConfigError
 from engine.mapping import expr as ast
 from engine.mapping.builtins_time import DEFAULT_ZONE, resolve_zone
@@ -58,21 +59,6 @@ SOURCES = ("hl7v2", "cda", "json")
 _HEADER = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*\(\s*(.*?)\s*\)\s*$")
 
 
-def _read(path: Path) -> tuple[str | None, list[Diagnostic]]:
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        return None, [Diagnostic(file, 1, 1, "error", "io-error", f"cannot read {file}: {reason}")]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        message = f"not valid UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded"
-        return None, [Diagnostic(file, line, 1, "error", "encoding-error", message)]
-
-
 def build_map(
     path: str | Path,
     *,
@@ -87,7 +73,7 @@ def build_map(
         environ: values for ``${VAR}`` references; ``os.environ`` when None.
     """
     path = Path(path)
-    text, problems = _read(path)
+    text, problems = read_source(path)
     if text is None:
         return None, problems
     doc = parse_document(text, str(path), os.environ if environ is None else environ)
