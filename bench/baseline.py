@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 
-from channels.mllp.framing import FrameDecoder, encode_frame
+from bench.sink import serve_mllp
 
 ACK = b"MSH|^~\\&|BASE||||20260101000000||ACK|1|P|2.5\rMSA|AA|1\r"
 
@@ -37,21 +37,11 @@ class Committer:
 async def serve(port: int, path: str) -> None:
     committer = Committer(path)
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder(1 << 20)
-        try:
-            while chunk := await reader.read(65536):
-                for frame in decoder.feed(chunk):
-                    await asyncio.to_thread(committer.commit, frame)
-                    writer.write(encode_frame(ACK))
-                await writer.drain()
-        finally:
-            writer.close()
+    async def commit_then_ack(frame: bytes) -> bytes:
+        await asyncio.to_thread(committer.commit, frame)
+        return ACK
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
-    print("ready", flush=True)
-    async with server:
-        await server.serve_forever()
+    await serve_mllp(port, commit_then_ack)
 
 
 if __name__ == "__main__":

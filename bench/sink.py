@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 
 from channels.mllp.framing import FrameDecoder, encode_frame
 
@@ -20,13 +21,16 @@ def ack_for(frame: bytes) -> bytes:
     return b"MSH|^~\\&|SINK||||20260101000000||ACK|1|P|2.5\rMSA|AA|" + control + b"\r"
 
 
-async def serve(port: int) -> None:
+async def serve_mllp(port: int, answer: Callable[[bytes], Awaitable[bytes]]) -> None:
+    """Serve MLLP on 127.0.0.1:``port``, answering each frame with ``await answer(frame)``,
+    in order per connection; prints ``ready`` once listening. Runs until cancelled."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder(1 << 20)
         try:
             while chunk := await reader.read(65536):
                 for frame in decoder.feed(chunk):
-                    writer.write(encode_frame(ack_for(frame)))
+                    writer.write(encode_frame(await answer(frame)))
                 await writer.drain()
         finally:
             writer.close()
@@ -37,5 +41,9 @@ async def serve(port: int) -> None:
         await server.serve_forever()
 
 
+async def _echo_ack(frame: bytes) -> bytes:
+    return ack_for(frame)
+
+
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    asyncio.run(serve_mllp(int(sys.argv[1]), _echo_ack))
