@@ -38,7 +38,7 @@ from engine.formats.hl7v2.elements import (
 )
 from engine.formats.hl7v2.escape import escape, unescape
 from engine.formats.hl7v2.header import HEADER_SEGMENTS, Delimiters, Header
-from engine.formats.hl7v2.path import ALL, InvalidPath, parse_path
+from engine.formats.hl7v2.path import ALL, InvalidPath, Path, parse_path
 from engine.formats.hl7v2.segment import Segment
 
 T = TypeVar("T")
@@ -167,13 +167,9 @@ class Message:
         Raises:
             InvalidPath: bad syntax, or a ``*`` (use :meth:`get_all`).
         """
-        p = parse_path(path)
-        if p.has_wildcard:
-            raise InvalidPath(f"{path!r} has a '*': use get_all()")
-        i = self._locate(p.segment, p.occurrence or 1)
-        if i < 0:
+        p, f = self._single(path)
+        if f is None:
             return default
-        f = self._fields_of(i)
         d = self.delimiters
         value = leaf(f, p.field, d, p.repetition or 1, p.component or 1, p.subcomponent or 1)
         if value is None:
@@ -182,16 +178,22 @@ class Message:
             return unescape(value, d, codec=self.codec)
         return value
 
-    def raw(self, path: str, default: str = "") -> str:
-        """The ER7 text (escapes kept) of the element ``path`` names, or ``default``."""
+    def _single(self, path: str) -> tuple[Path, list[str] | None]:
+        """The parsed path and the fields of the one segment it names (None: absent).
+
+        Raises:
+            InvalidPath: bad syntax, or a ``*`` (use :meth:`get_all`).
+        """
         p = parse_path(path)
         if p.has_wildcard:
             raise InvalidPath(f"{path!r} has a '*': use get_all()")
         i = self._locate(p.segment, p.occurrence or 1)
-        if i < 0:
-            return default
-        f = self._fields_of(i)
-        if p.field >= len(f):
+        return p, (self._fields_of(i) if i >= 0 else None)
+
+    def raw(self, path: str, default: str = "") -> str:
+        """The ER7 text (escapes kept) of the element ``path`` names, or ``default``."""
+        p, f = self._single(path)
+        if f is None or p.field >= len(f):
             return default
         if p.field <= 2 and f[0] in HEADER_SEGMENTS:
             return atomic(f[p.field], p.repetition, p.component, p.subcomponent, default)
