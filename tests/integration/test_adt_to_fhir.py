@@ -16,10 +16,10 @@ import pytest
 
 from engine.app import Engine
 from engine.message import DeliveryState
+from engine.sandbox.fhir_platform import FhirPlatform
 from engine.store.base import MessageQuery
 from tests.support.corpus import REPO
 from tests.support.engines import mllp_port, running_engine
-from tests.support.fhir_platform import FhirPlatform
 from tests.support.mllp import MllpPeer, msa
 
 SAMPLES = REPO / "samples" / "hl7v2"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.sandbox.fhir_platform import FhirPlatform
 from tests.support.engine_process import wait_listening
 from tests.support.fhir_bundles import adt, patient_key
-from tests.support.fhir_platform import FhirPlatform
 from tests.support.mllp import MllpPeer, free_port, msa
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from channels.dmp.config import DmpDestinationConfig
 from channels.dmp.destination import DmpDestination
 from engine.formats.xds import load_tables
 from engine.pki import DevPki, make_ca, make_cert, write_dev_pki
+from engine.sandbox.dmp_endpoint import DmpEndpoint
 from tests.engine.formats.cda.builders import NO_CORPUS, XDS_XSD
-from tests.support.dmp_endpoint import DmpEndpoint
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from engine.formats.cda import CDA_CONTENT_TYPE, Action
 from engine.formats.xds import DMP_DOCUMENTS, RegistryError, entry_uuid_for
 from engine.formats.xds import constants as c
 from engine.formats.xds.payload import DmpRequest, RequestedDocument, encode
+from engine.sandbox.dmp_endpoint import Answer, DmpEndpoint
 from tests.channels.dmp.conftest import Keys, MakeDestination
 from tests.engine.formats.cda.builders import ANS_EXAMPLES, CDA_XSD, NO_CORPUS, TEST_INS, cda
-from tests.support.dmp_endpoint import Answer, DmpEndpoint
 
 needs_examples = pytest.mark.skipif(not ANS_EXAMPLES.is_dir(), reason=NO_CORPUS)
 REPLACEMENT = ANS_EXAMPLES.parent.parent.parent / "hl7v2/ans/Vague 2/Trans_Doc-CDA-HL7V2"

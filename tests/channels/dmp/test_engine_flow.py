@@ -16,10 +16,10 @@ from engine.assembly import build_engine
 from engine.cli import main
 from engine.config.loader import load_config_text
 from engine.message import DeliveryState, MessageState
+from engine.sandbox.dmp_endpoint import DmpEndpoint
 from engine.store.base import MessageQuery
 from tests.channels.dmp.conftest import Keys
 from tests.engine.formats.cda.builders import BILLION_LAUGHS, TEST_INS, cda
-from tests.support.dmp_endpoint import DmpEndpoint
 
 CONFIG = """\
 version: 1

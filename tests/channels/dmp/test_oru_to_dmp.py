@@ -18,12 +18,12 @@ from engine.formats.xds import dmp_submission_from_hl7, entry_uuid_for
 from engine.message import DeliveryState
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
+from engine.sandbox.dmp_endpoint import DmpEndpoint
 from engine.store.base import MessageQuery
 from engine.store.sqlite import SqliteStore
 from tests.channels.dmp.conftest import Keys, destination_config
 from tests.engine.formats.cda.builders import cda, oru
 from tests.support.corpus import ABSENT, CORPUS
-from tests.support.dmp_endpoint import DmpEndpoint
 from tests.support.mllp import MllpPeer, msa
 
 ORU_DIR = CORPUS / "hl7v2/ans/Vague 2/Trans_Doc-CDA-HL7V2/TRANSMISSION_DOCS_CDA_EN_HL7V2_V2.1/ORU"

@@ -15,12 +15,12 @@ from engine.assembly import build_engine
 from engine.config.loader import load_config_text
 from engine.formats.xds import constants as c
 from engine.message import DeliveryState, MessageState
+from engine.sandbox.dmp_endpoint import DmpEndpoint
 from tests.channels.dmp.conftest import Keys
 from tests.channels.dmp.test_engine_flow import config_text, settled
 from tests.channels.dmp.test_oru_to_dmp import INIT
 from tests.engine.formats.cda.builders import cda, oru
 from tests.support.corpus import ABSENT
-from tests.support.dmp_endpoint import DmpEndpoint
 from tests.support.mllp import MllpPeer, msa
 
 MLLP_CHANNEL = """\

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from channels.fhir import FhirDestination, FhirDestinationConfig
-from tests.support.fhir_platform import FhirPlatform
+from engine.sandbox.fhir_platform import FhirPlatform
 
 MakeDestination = Callable[..., Awaitable[FhirDestination]]
 

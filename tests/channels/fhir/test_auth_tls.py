@@ -12,9 +12,9 @@ from channels.fhir import FhirDestination, FhirDestinationConfig
 from engine.components import DeliveryContext
 from engine.errors import ChannelError, RetryableDeliveryError
 from engine.pki import DevPki, write_dev_pki
+from engine.sandbox.fhir_platform import CLIENT_ID, CLIENT_SECRET, FhirPlatform
 from tests.channels.fhir.conftest import MakeDestination
 from tests.support.fhir_bundles import payload, transaction
-from tests.support.fhir_platform import CLIENT_ID, CLIENT_SECRET, FhirPlatform
 
 CONTEXT = DeliveryContext("DLV1", "MSG1", "platform", 1, "KEY")
 

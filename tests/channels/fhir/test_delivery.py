@@ -24,9 +24,9 @@ from engine.pipeline import Transform
 from engine.queue.ordering import OrderingRule
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
+from engine.sandbox.fhir_platform import FhirPlatform
 from engine.store.sqlite import SqliteStore
 from tests.support.fhir_bundles import adt, adt_bundle, adt_bundle_unformatted_dates, patient_key
-from tests.support.fhir_platform import FhirPlatform
 
 PATIENT_LOG = ["Patient:{ipp}", "Encounter:{p}-A01", "Encounter:{p}-A02", "Encounter:{p}-A03"]
 

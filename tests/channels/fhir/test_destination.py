@@ -10,9 +10,9 @@ import pytest
 
 from engine.components import DeliveryContext
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
+from engine.sandbox.fhir_platform import FhirPlatform
 from tests.channels.fhir.conftest import MakeDestination
 from tests.support.fhir_bundles import IPP_SYSTEM, payload, transaction
-from tests.support.fhir_platform import FhirPlatform
 
 CONTEXT = DeliveryContext("DLV1", "MSG1", "platform", 1, "GAM_CHU_C1")
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from tests.support.fhir_validation import EntryError, check_shell, outcome, validate
+from engine.sandbox.fhir_validation import EntryError, check_shell, outcome, validate
 
 Resource = dict[str, Any]
 Data = dict[tuple[str, str], Resource]
@@ -100,8 +100,8 @@ class Repository:
         results: list[Resource] = [{} for _ in entries]
         for i, result in zip(valid, applied, strict=True):
             results[i] = result
-        for i, exc in errors.items():
-            results[i] = {"response": {"status": str(exc.status), "outcome": exc.outcome}}
+        for i, err in errors.items():
+            results[i] = {"response": {"status": str(err.status), "outcome": err.outcome}}
         return 200, {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}
 
     def rest(

@@ -3,7 +3,7 @@
 Served by uvicorn (starlette app) on a port picked at start, in a background thread with its
 own event loop, so it keeps answering while a test blocks (``time.sleep``, a subprocess
 wait) and while an engine runs in the test's loop. The data side is
-:class:`tests.support.fhir_repository.Repository` (validation, transactions, versions).
+:class:`engine.sandbox.fhir_repository.Repository` (validation, transactions, versions).
 
 Endpoints (base URL ``{url}/fhir``): ``POST /fhir`` (transaction or batch), ``PUT``,
 ``POST``, ``DELETE`` on ``/fhir/{type}[/{id}]`` (conditional update with
@@ -45,7 +45,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engine.pki import DevPki
-from tests.support.fhir_repository import EntryError, Repository, outcome
+from engine.sandbox.fhir_repository import EntryError, Repository, outcome
 
 FHIR_JSON = "application/fhir+json"
 CLIENT_ID, CLIENT_SECRET = "passerelle-test", "s3cret-for-tests"

@@ -29,6 +29,7 @@ from starlette.routing import Route
 from channels.dmp import mtom, soap
 from channels.dmp.vihf import SAML
 from channels.http.server import AppServer
+from engine.corpus import CORPUS
 from engine.errors import DocumentError
 from engine.formats.cda.safe_xml import parse_xml
 from engine.formats.cda.schema import validate
@@ -36,7 +37,6 @@ from engine.formats.xds import constants as c
 from engine.formats.xds import tables as t
 from engine.formats.xds.response import RegistryError, Status, registry_response
 from engine.formats.xds.tables import XdsTables
-from tests.support.corpus import CORPUS
 
 XDS_XSD = CORPUS / "schemas" / "xds" / "entry-XDS.b.xsd"
 R = f"{{{c.RIM}}}"
