@@ -28,8 +28,17 @@ from engine.transforms import lookup_transform
 
 def build_store(config: Config) -> Store:
     """The store the configuration names (not opened)."""
-    path = config.store.path or config.engine.home / "store.db"
-    return SqliteStore(path)
+    settings = config.store
+    if settings.backend == "postgres" and settings.dsn:
+        from engine.store.postgres import PostgresStore  # psycopg only when asked for
+
+        return PostgresStore(
+            settings.dsn,
+            min_size=settings.pool.min_size,
+            max_size=max(settings.pool.min_size, settings.pool.max_size),
+            timeout=settings.pool.timeout,
+        )
+    return SqliteStore(settings.path or config.engine.home / "store.db")
 
 
 def build_router(config: Config) -> Router:

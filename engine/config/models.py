@@ -259,13 +259,37 @@ class EngineSettings(_Model):
     )
 
 
-class StoreSettings(_Model):
-    """The durable message store."""
+class StorePool(_Model):
+    """Connections a PostgreSQL store keeps open (per engine process)."""
 
-    backend: Literal["sqlite"] = Field("sqlite", description="Store implementation.")
+    min_size: int = Field(2, ge=1, description="Connections opened at start.")
+    max_size: int = Field(10, ge=1, description="Most connections open at once.")
+    timeout: Duration = _backoff("30s", "Longest wait for a free connection.")
+
+
+class StoreSettings(_Model):
+    """The durable message store: SQLite (one node, the default) or PostgreSQL (one or
+    several nodes sharing a database). See docs/store.md."""
+
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="Store implementation.")
     path: Path | None = Field(
         None, description="SQLite database file; defaults to `<engine.home>/store.db`."
     )
+    dsn: str | None = Field(
+        None,
+        description="PostgreSQL connection string (`postgres` backend); keep the password out "
+        "of the file with a `${VAR}` reference or a `~/.pgpass` file.",
+        examples=["${PASSERELLE_PG_DSN}", "postgresql://passerelle@db.example:5432/passerelle"],
+    )
+    pool: StorePool = Field(default_factory=StorePool)
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> StoreSettings:
+        if self.backend == "postgres" and not self.dsn:
+            raise ValueError("the postgres backend needs 'dsn' (e.g. dsn: ${PASSERELLE_PG_DSN})")
+        if self.backend == "sqlite" and self.dsn:
+            raise ValueError("'dsn' is for the postgres backend; SQLite uses 'path'")
+        return self
 
 
 class ChannelSpec(_Model):
