@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    """One engine process. Use :meth:`start`/:meth:`stop`, or :meth:`run` until a signal."""
+    """One engine process. Use :meth:`start`/:meth:`stop`, or :meth:`run` until a signal.
+
+    With ``node`` (``passerelle run`` always gives one) the engine locks the store at
+    start (:meth:`Store.lock_engine`): a second engine on it fails with StoreLocked.
+    """
 
     def __init__(
         self,
@@ -50,8 +54,10 @@ class Engine:
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
+        node: str | None = None,
     ) -> None:
         self.store = store
+        self.node = node
         self.queue = queue or InProcessQueue()
         self.sources = list(sources)
         self.destinations = dict(destinations or {})
@@ -112,6 +118,8 @@ class Engine:
     async def start(self) -> None:
         """Open everything and start accepting. On failure, what was opened is closed."""
         try:
+            if self.node is not None:  # one engine per store (per node name on PostgreSQL)
+                await self.store.lock_engine(self.node)
             await self.store.open()
             for dest in self.destinations.values():
                 await dest.open()

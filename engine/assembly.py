@@ -8,6 +8,7 @@ up by name (no if/elif on type names), routes are compiled for the router, a rou
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from engine.app import Engine
@@ -122,6 +123,7 @@ def build_engine(config: Config) -> Engine:
             if spec.ordering is not None
         },
         workers=config.engine.workers,
+        node=config.engine.node or socket.gethostname(),
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),

@@ -242,6 +242,14 @@ class EngineSettings(_Model):
         description="Base directory for the store and default outputs.",
         examples=["${PASSERELLE_HOME:-./var}"],
     )
+    node: str | None = Field(
+        None,
+        description=(
+            "This engine's node name, unique among the engines sharing a PostgreSQL store "
+            "(a second engine with the same name is refused); defaults to the host name."
+        ),
+        examples=["node-a"],
+    )
     workers: int = Field(4, ge=1, description="Concurrent worker tasks.")
     shutdown_grace: Duration = _backoff("10s", "Time given to in-flight work at shutdown.")
     poll_interval: Duration = _backoff(

@@ -13,11 +13,17 @@ SQLite: message ids order messages by arrival. Times are ``timestamptz``; metada
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg import AsyncConnection
+
+from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
+
+log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x70A55E11E
 """Advisory lock key taken while migrating."""
@@ -163,6 +169,31 @@ def attempt_from_row(row: Sequence[Any]) -> Attempt:
     return Attempt(delivery_id, number, at, DeliveryState(outcome), detail)
 
 
+async def migrate(conn: AsyncConnection[Any]) -> None:
+    """Bring the database to :data:`SCHEMA_VERSION`, in one transaction, under an
+    advisory lock (nodes starting together migrate once).
+
+    Raises:
+        StoreError: the database was written by a newer engine.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        row = await (await conn.execute("SELECT max(version) FROM schema_version")).fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"the database has schema {version}, newer than this engine")
+        for step in MIGRATIONS[version:]:
+            for statement in step:
+                await conn.execute(statement)
+        if version < SCHEMA_VERSION:
+            await conn.execute("DELETE FROM schema_version")
+            await conn.execute(
+                "INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,)
+            )
+            log.info("Store schema migrated.", extra={"from": version, "to": SCHEMA_VERSION})
+
+
 __all__ = [
     "DELIVERY_COLUMNS",
     "MESSAGE_COLUMNS",
@@ -172,5 +203,6 @@ __all__ = [
     "attempt_from_row",
     "delivery_from_row",
     "message_from_row",
+    "migrate",
     "transition_from_row",
 ]

@@ -15,7 +15,6 @@ table, forward steps in :mod:`engine.store._pg_schema`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -27,8 +26,9 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _pg_ops as ops
 from engine.store import _pg_read as read
-from engine.store import _pg_schema as schema
+from engine.store._pg_lock import lock_node
 from engine.store._pg_ops import Conn
+from engine.store._pg_schema import migrate
 from engine.store._pg_writer import IntakeWriter
 from engine.store.base import (
     DEFAULT_LEASE,
@@ -46,7 +46,6 @@ from engine.store.base import (
 )
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 class PostgresStore(Store):
@@ -73,6 +72,7 @@ class PostgresStore(Store):
         )
         self._timeout = timeout
         self._writer = IntakeWriter(self._pool)
+        self._engine_lock: psycopg.AsyncConnection[Any] | None = None
         self._opened = False
 
     # --- plumbing ---------------------------------------------------------------------
@@ -106,6 +106,10 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"store read: {exc}") from exc
 
+    async def lock_engine(self, node: str) -> None:
+        if self._engine_lock is None:
+            self._engine_lock = await lock_node(self.dsn, node, self._timeout)
+
     async def open(self) -> None:
         try:
             await self._pool.open(wait=True, timeout=self._timeout)
@@ -121,11 +125,13 @@ class PostgresStore(Store):
         self._opened = True
 
     async def close(self) -> None:
-        if not self._opened:
-            return
-        self._opened = False
-        await self._writer.stop()
-        await self._pool.close()
+        lock, self._engine_lock = self._engine_lock, None
+        if self._opened:
+            self._opened = False
+            await self._writer.stop()
+            await self._pool.close()
+        if lock is not None:
+            await lock.close()  # the session's advisory lock goes with it
 
     # --- intake -----------------------------------------------------------------------
     async def accept(self, envelope: Envelope) -> None:
@@ -248,29 +254,4 @@ class PostgresStore(Store):
         return self._writer.batches, self._writer.operations
 
 
-async def migrate(conn: Conn) -> None:
-    """Bring the database to :data:`schema.SCHEMA_VERSION`, in one transaction, under an
-    advisory lock (nodes starting together migrate once).
-
-    Raises:
-        StoreError: the database was written by a newer engine.
-    """
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.MIGRATION_LOCK,))
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-        row = await (await conn.execute("SELECT max(version) FROM schema_version")).fetchone()
-        version = int(row[0]) if row and row[0] is not None else 0
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(f"the database has schema {version}, newer than this engine")
-        for step in schema.MIGRATIONS[version:]:
-            for statement in step:
-                await conn.execute(statement)
-        if version < schema.SCHEMA_VERSION:
-            await conn.execute("DELETE FROM schema_version")
-            await conn.execute(
-                "INSERT INTO schema_version (version) VALUES (%s)", (schema.SCHEMA_VERSION,)
-            )
-            log.info("Store schema migrated.", extra={"from": version, "to": schema.SCHEMA_VERSION})
-
-
-__all__ = ["PostgresStore", "migrate"]
+__all__ = ["PostgresStore"]

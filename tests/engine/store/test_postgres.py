@@ -11,7 +11,7 @@ import pytest
 
 from engine.assembly import build_store
 from engine.config.loader import load_config_text
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreLocked
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState, utcnow
 from engine.store import _pg_schema as schema
 from engine.store.base import RoutingOutcome, Store
@@ -117,6 +117,19 @@ async def test_two_nodes_never_send_two_deliveries_of_one_patient_at_once(
     # Then every delivery went once, one at a time per patient, in order (route order within)
     assert overlaps == []
     assert sent == expected
+
+
+async def test_nodes_with_different_names_share_the_database(pg_dsn: str) -> None:
+    first, second = PostgresStore(pg_dsn, min_size=1), PostgresStore(pg_dsn, min_size=1)
+    await first.lock_engine("node-a")
+    await second.lock_engine("node-b")
+    again = PostgresStore(pg_dsn, min_size=1)
+    with pytest.raises(StoreLocked, match="another engine runs as node 'node-b'"):
+        await again.lock_engine("node-b")
+    await first.open()
+    await second.open()
+    await first.close()
+    await second.close()
 
 
 async def test_routes_yaml_selects_the_postgres_backend(pg_dsn: str) -> None:
