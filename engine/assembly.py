@@ -23,13 +23,33 @@ from engine.registry import lookup
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
+from engine.store.crypto import CLEAR, Keyring, PayloadCipher
 from engine.store.sqlite import SqliteStore
 from engine.transforms import lookup_transform
 
 
+def build_cipher(config: Config) -> PayloadCipher:
+    """The payload cipher of the configured store (clear when encryption is off).
+
+    Raises:
+        ConfigError: the keyring cannot be read or is invalid.
+    """
+    settings = config.store.encryption
+    if settings is None:
+        return CLEAR
+    if settings.keyring_file is not None:
+        return PayloadCipher(Keyring.read(settings.keyring_file))
+    return PayloadCipher(Keyring.parse(settings.keyring or "", "store.encryption.keyring"))
+
+
 def build_store(config: Config) -> Store:
-    """The store the configuration names (not opened)."""
+    """The store the configuration names (not opened).
+
+    Raises:
+        ConfigError: the encryption keyring cannot be read or is invalid.
+    """
     settings = config.store
+    cipher = build_cipher(config)
     if settings.backend == "postgres" and settings.dsn:
         from engine.store.postgres import PostgresStore  # psycopg only when asked for
 
@@ -38,8 +58,9 @@ def build_store(config: Config) -> Store:
             min_size=settings.pool.min_size,
             max_size=max(settings.pool.min_size, settings.pool.max_size),
             timeout=settings.pool.timeout,
+            cipher=cipher,
         )
-    return SqliteStore(settings.path or config.engine.home / "store.db")
+    return SqliteStore(settings.path or config.engine.home / "store.db", cipher=cipher)
 
 
 def build_router(config: Config) -> Router:
@@ -130,4 +151,4 @@ def build_engine(config: Config) -> Engine:
     )
 
 
-__all__ = ["build_engine", "build_route_transforms", "build_router", "build_store"]
+__all__ = ["build_cipher", "build_engine", "build_route_transforms", "build_router", "build_store"]

@@ -24,8 +24,8 @@ def run(config: Path) -> None:
     loaded = load_or_exit(config)
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
-    engine = build_engine(loaded)
     try:
+        engine = build_engine(loaded)
         asyncio.run(engine.run())
     except PasserelleError as exc:
         click.echo(f"passerelle: {exc}", err=True)

@@ -22,6 +22,7 @@ from engine.message import DeliveryState, MessageState, new_id, utcnow
 from engine.store import _pg_schema as schema
 from engine.store._semantics import plan_reroute, resumed_reason
 from engine.store.base import DeliveryRecord, ReplayResult, RoutingOutcome, StoredMessage
+from engine.store.crypto import PayloadCipher
 
 Conn = AsyncConnection[Any]
 HOLDS_KEY = "(state IN ('pending', 'retrying') OR (state = 'dead' AND NOT released))"
@@ -62,7 +63,7 @@ async def transition(
 
 
 async def start_processing(
-    conn: Conn, message_id: str, owner: str | None, lease: float
+    conn: Conn, message_id: str, owner: str | None, lease: float, cipher: PayloadCipher
 ) -> StoredMessage | None:
     row = await _one(
         conn,
@@ -71,7 +72,7 @@ async def start_processing(
         (message_id,),
         f"no message {message_id}",
     )
-    current, claim_owner, live = MessageState(row[6]), row[9], row[10]
+    current, claim_owner, live = MessageState(row[6]), row[10], row[11]
     if current.finished or (live and (owner is None or claim_owner != owner)):
         return None
     reason = resumed_reason(current, claim_owner, owner)
@@ -83,7 +84,9 @@ async def start_processing(
             " claim_until=clock_timestamp() + make_interval(secs => %s) WHERE id=%s",
             (owner, lease, message_id),
         )
-    return schema.message_from_row((*row[:6], MessageState.PROCESSING.value, reason, row[8]))
+    return schema.message_from_row(
+        (*row[:6], MessageState.PROCESSING.value, reason, *row[8:10]), cipher
+    )
 
 
 async def finish_routing(
@@ -211,7 +214,8 @@ async def record_attempt(
     next_attempt_at: datetime | None,
     dedupe_key: str | None,
     release: bool,
-) -> DeliveryRecord:
+) -> tuple[DeliveryRecord, int]:
+    """Record the attempt; return the delivery and the attempt's number."""
     d = await locked_delivery(conn, delivery_id)
     now, number, sent = utcnow(), d.attempts + 1, outcome is DeliveryState.SENT
     row = await _one(
@@ -242,7 +246,7 @@ async def record_attempt(
             " DO UPDATE SET delivery_id = excluded.delivery_id, at = excluded.at",
             (d.destination, dedupe_key, delivery_id, now),
         )
-    return schema.delivery_from_row(row)
+    return schema.delivery_from_row(row), number
 
 
 async def note(

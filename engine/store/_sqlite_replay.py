@@ -27,6 +27,7 @@ from engine.store.base import (
     RoutingOutcome,
     Unfinished,
 )
+from engine.store.crypto import PayloadCipher
 
 SUPERSEDED = "superseded by replay: the new routing does not send here"
 
@@ -141,7 +142,7 @@ def release(conn: sqlite3.Connection, delivery_id: str, reason: str) -> Delivery
 
 
 def order_blocker(
-    conn: sqlite3.Connection, d: DeliveryRecord, key_of: KeyFunction | None
+    conn: sqlite3.Connection, d: DeliveryRecord, key_of: KeyFunction | None, cipher: PayloadCipher
 ) -> Blocker | None:
     """See :meth:`Store.order_blocker`; reads in one snapshot (a read transaction)."""
     if d.order_key is None:
@@ -164,7 +165,7 @@ def order_blocker(
             (d.message_id,),
         )
         for message in unrouted:
-            envelope = schema.message_from_row(message).envelope
+            envelope = schema.message_from_row(message, cipher).envelope
             if key_of(envelope) == d.order_key:
                 return Blocker(message_id=envelope.id, delivery_id=None, state="unrouted")
         return None

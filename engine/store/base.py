@@ -90,6 +90,17 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptPayload:
+    """What one attempt sent and what the peer answered (either may be absent). Kept
+    like the raw message (encrypted at rest when the store is), removed by retention."""
+
+    delivery_id: str
+    number: int
+    sent: bytes | None
+    response: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingOutcome:
     """The router's verdict, recorded atomically with the deliveries it creates.
 
@@ -254,12 +265,16 @@ class Store(ABC):
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
         release: bool = False,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> DeliveryRecord:
         """Record one delivery attempt and the delivery's new state.
 
         ``outcome`` is ``sent`` (then ``dedupe_key`` is recorded), ``retrying`` (with
         ``next_attempt_at``) or ``dead`` (``release`` true: it does not hold its ordering
-        key). The delivery's claim is cleared. Returns the updated delivery.
+        key). ``sent`` and ``response`` (what went out, the peer's answer body) are kept
+        with the attempt, protected like the raw message (:meth:`attempt_payloads`). The
+        delivery's claim is cleared. Returns the updated delivery.
         """
 
     @abstractmethod
@@ -339,6 +354,20 @@ class Store(ABC):
     @abstractmethod
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         """Every attempt of a delivery, oldest first."""
+
+    @abstractmethod
+    async def attempt_payloads(self, delivery_id: str) -> list[AttemptPayload]:
+        """The payloads kept with a delivery's attempts, oldest first (decrypted)."""
+
+    @abstractmethod
+    async def rotate_payloads(self, batch: int = 500) -> int:
+        """Re-encrypt every payload not sealed under the store's current key (and seal
+        those stored in clear) in committed batches; return how many were rewritten.
+
+        Raises:
+            StoreError: a payload's key is not in the keyring (nothing of that batch is
+                changed).
+        """
 
     @abstractmethod
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:

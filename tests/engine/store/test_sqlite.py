@@ -90,7 +90,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) 
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"deliveries_order", "messages_intake_key"} <= indexes
 
@@ -138,7 +138,7 @@ async def test_a_version_3_store_gets_one_delivery_per_route_and_keeps_its_attem
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
