@@ -27,6 +27,7 @@ from engine.queue.poller import StorePoller
 from engine.retry import RetryPolicy
 from engine.router import Router
 from engine.store.base import Store
+from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Engine:
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
         node: str | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.store = store
         self.node = node
@@ -73,6 +75,7 @@ class Engine:
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
         self.poller = StorePoller(store, self.queue, poll_interval)
+        self.retention = RetentionPurger(store, retention or RetentionPolicy())
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
         self._stopped = asyncio.Event()
@@ -126,6 +129,7 @@ class Engine:
             await self._recover()
             self.workers.start()
             self.poller.start()
+            self.retention.start()
             for source in self.sources:
                 await source.start(self)
                 self._started_sources.append(source)
@@ -166,6 +170,7 @@ class Engine:
                 await source.stop()
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        await self.retention.stop()
         await self.poller.stop()
         await self.workers.stop(self.shutdown_grace)
         await self.queue.close()

@@ -24,6 +24,7 @@ from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
 from engine.store.crypto import CLEAR, Keyring, PayloadCipher
+from engine.store.retention import RetentionPolicy
 from engine.store.sqlite import SqliteStore
 from engine.transforms import lookup_transform
 
@@ -148,6 +149,11 @@ def build_engine(config: Config) -> Engine:
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),
+        retention=RetentionPolicy(
+            config.store.retention.payloads,
+            dict(config.store.retention.channels),
+            config.store.retention.every,
+        ),
     )
 
 

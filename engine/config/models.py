@@ -299,6 +299,21 @@ class StoreEncryption(_Model):
         return self
 
 
+class StoreRetention(_Model):
+    """How long payloads (raw messages, what attempts sent and received) are kept; ids,
+    states, history and metadata stay. Undelivered messages are never purged."""
+
+    payloads: Duration | None = Field(
+        None, description="Default for every channel (absent: kept forever).", examples=["90d"]
+    )
+    channels: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="Per channel, replacing the default.",
+        examples=[{"mllp_in": "30d"}],
+    )
+    every: Duration = _backoff("1h", "How often the purge runs.")
+
+
 class StoreSettings(_Model):
     """The durable message store: SQLite (one node, the default) or PostgreSQL (one or
     several nodes sharing a database). See docs/store.md."""
@@ -317,6 +332,7 @@ class StoreSettings(_Model):
     encryption: StoreEncryption | None = Field(
         None, description="Encrypt payloads at rest (absent: stored in clear)."
     )
+    retention: StoreRetention = Field(default_factory=StoreRetention)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> StoreSettings:

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from engine.errors import NotFound, StoreError
 from engine.message import DeliveryState, MessageState, new_id, utcnow
 from engine.store import _pg_schema as schema
-from engine.store._semantics import plan_reroute, resumed_reason
+from engine.store._semantics import PURGED_NOTE, plan_reroute, resumed_reason
 from engine.store.base import DeliveryRecord, ReplayResult, RoutingOutcome, StoredMessage
 from engine.store.crypto import PayloadCipher
 
@@ -300,13 +300,15 @@ async def release(conn: Conn, delivery_id: str, reason: str) -> DeliveryRecord:
 async def request_replay(
     conn: Conn, message_id: str, destination: str | None, resend_sent: bool, reason: str
 ) -> ReplayResult:
-    (state_text,) = await _one(
+    state_text, purged = await _one(
         conn,
-        "SELECT state FROM messages WHERE id=%s FOR UPDATE",
+        "SELECT state, purged_at FROM messages WHERE id=%s FOR UPDATE",
         (message_id,),
         f"no message {message_id}",
     )
     state = MessageState(state_text)
+    if purged is not None:
+        return ReplayResult(message_id, False, PURGED_NOTE)
     if not state.finished:
         return ReplayResult(message_id, False, f"still in progress ({state.value})")
     if state is MessageState.REJECTED:

@@ -7,7 +7,11 @@ it can run while nodes deliver.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from engine.store._pg_ops import Conn
+from engine.store._semantics import purge_filter
 from engine.store.base import AttemptPayload
 from engine.store.crypto import PayloadCipher, open_attempt, seal_attempt
 
@@ -76,4 +80,25 @@ async def rotate_batch(conn: Conn, cipher: PayloadCipher, batch: int) -> int:
     return done
 
 
-__all__ = ["attempt_payloads", "rotate_batch", "save_attempt_payload"]
+async def purge_batch(
+    conn: Conn, before: datetime, channel: str | None, exclude: Sequence[str], limit: int
+) -> int:
+    """See :meth:`Store.purge_payloads`. Freed rows are reused after autovacuum."""
+    where, args = purge_filter(before, channel, exclude, "%s")
+    cursor = await conn.execute(
+        "UPDATE messages SET raw='', key_id=NULL, purged_at=now() WHERE id IN"
+        f" (SELECT m.id FROM messages m WHERE {where} ORDER BY m.id LIMIT %s"
+        " FOR UPDATE SKIP LOCKED) RETURNING id",
+        (*args, limit),
+    )
+    ids = [r[0] for r in await cursor.fetchall()]
+    if ids:
+        await conn.execute(
+            "DELETE FROM attempt_payloads WHERE delivery_id IN"
+            " (SELECT id FROM deliveries WHERE message_id = ANY(%s))",
+            (ids,),
+        )
+    return len(ids)
+
+
+__all__ = ["attempt_payloads", "purge_batch", "rotate_batch", "save_attempt_payload"]

@@ -8,7 +8,11 @@ and are what retention removes. Write operations run in the group-commit writer 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import datetime
 
+from engine.store._semantics import purge_filter
 from engine.store.base import AttemptPayload
 from engine.store.crypto import PayloadCipher, open_attempt, seal_attempt
 
@@ -75,4 +79,56 @@ def rotate_batch(conn: sqlite3.Connection, cipher: PayloadCipher, batch: int) ->
     return done
 
 
-__all__ = ["attempt_payloads", "rotate_batch", "save_attempt_payload"]
+def purge_batch(
+    conn: sqlite3.Connection,
+    before: datetime,
+    channel: str | None,
+    exclude: Sequence[str],
+    limit: int,
+) -> int:
+    """See :meth:`Store.purge_payloads` (the vacuum is a separate step)."""
+    where, args = purge_filter(before, channel, exclude, "?")
+    ids = [
+        str(r[0])
+        for r in conn.execute(
+            f"SELECT m.id FROM messages m WHERE {where} ORDER BY m.id LIMIT ?", (*args, limit)
+        )
+    ]
+    now = time.time()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(
+            f"UPDATE messages SET raw=x'', key_id=NULL, purged_at=? WHERE id IN ({marks})",
+            (now, *chunk),
+        )
+        conn.execute(
+            "DELETE FROM attempt_payloads WHERE delivery_id IN"
+            f" (SELECT id FROM deliveries WHERE message_id IN ({marks}))",
+            chunk,
+        )
+    return len(ids)
+
+
+def vacuum(conn: sqlite3.Connection, most: int = 20_000) -> int:
+    """Give up to ``most`` free pages back to the file system (stores made with
+    incremental auto-vacuum; a no-op on older ones); return how many.
+
+    Inside a transaction Python's ``execute`` steps the pragma once, and each step frees
+    one page, hence the loop (``executescript`` would commit the writer's batch)."""
+    (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+    if mode != 2:
+        return 0
+    (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+    for _ in range(min(int(free), most)):
+        conn.execute("PRAGMA incremental_vacuum(1)")
+    return min(int(free), most)
+
+
+__all__ = [
+    "attempt_payloads",
+    "purge_batch",
+    "rotate_batch",
+    "save_attempt_payload",
+    "vacuum",
+]

@@ -18,7 +18,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, MessageState, new_id
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_schema as schema
-from engine.store._semantics import plan_reroute
+from engine.store._semantics import PURGED_NOTE, plan_reroute
 from engine.store.base import (
     Blocker,
     DeliveryRecord,
@@ -116,6 +116,9 @@ def request_replay(
     reason: str,
 ) -> ReplayResult:
     state = MessageState(ops.message_row(conn, message_id)[6])
+    (purged,) = conn.execute("SELECT purged_at FROM messages WHERE id=?", (message_id,)).fetchone()
+    if purged is not None:
+        return ReplayResult(message_id, False, PURGED_NOTE)
     if not state.finished:
         return ReplayResult(message_id, False, f"still in progress ({state.value})")
     if state is MessageState.REJECTED:

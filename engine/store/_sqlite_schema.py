@@ -184,8 +184,6 @@ def migrate(conn: sqlite3.Connection, path: object) -> None:
     for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
         script.extend(f"{statement};" for statement in MIGRATIONS[target])
     body = "\n".join(script)
-    if version == 0:  # takes effect when the first table is created
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before
     try:
         conn.executescript(

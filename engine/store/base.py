@@ -370,6 +370,24 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        """Retention: remove the payloads (raw message, attempt payloads) of messages
+        received before ``before`` (in ``channel``, or in every channel but ``exclude``)
+        whose work is over: ``routed``, ``filtered``, ``unmatched`` or ``rejected`` with
+        every delivery ``sent``. Undelivered messages (unfinished, in ``error``, or with a
+        delivery pending, retrying or dead) are never touched. Metadata, states, history
+        and attempts stay; the raw message reads as empty and cannot be replayed. The
+        space is given back (SQLite: incremental vacuum). Returns how many messages were
+        purged (at most ``limit``: call again until it returns less)."""
+
+    @abstractmethod
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         """Messages matching the query, newest first."""
 

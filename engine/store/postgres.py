@@ -15,7 +15,7 @@ table, forward steps in :mod:`engine.store._pg_schema`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -254,6 +254,18 @@ class PostgresStore(Store):
         ):
             total += done
         return total
+
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        return await self._tx(
+            lambda c: payloads.purge_batch(c, before, channel, exclude, limit), durable=True
+        )
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         found: list[StoredMessage] = await self._read(

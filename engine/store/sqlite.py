@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,9 @@ class SqliteStore(Store):
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._connect()
+        # only a new database takes it (before WAL mode writes the header): purged
+        # payloads then give their pages back to the file system
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         try:
@@ -355,6 +358,21 @@ class SqliteStore(Store):
         ):
             total += done
         return total
+
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        purged = await self._writer.run(
+            lambda c: payloads.purge_batch(c, before, channel, exclude, limit), durable=False
+        )
+        if purged:
+            await self._writer.run(payloads.vacuum)
+        return purged
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         where, args = ops.where(query)
