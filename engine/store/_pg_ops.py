@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from engine.errors import NotFound, StoreError
 from engine.message import DeliveryState, MessageState, new_id, utcnow
 from engine.store import _pg_schema as schema
-from engine.store._semantics import PURGED_NOTE, plan_reroute, resumed_reason
+from engine.store._semantics import plan_reroute, replay_scope, resumed_reason
 from engine.store.base import DeliveryRecord, ReplayResult, RoutingOutcome, StoredMessage
 from engine.store.crypto import PayloadCipher
 
@@ -307,20 +307,15 @@ async def request_replay(
         f"no message {message_id}",
     )
     state = MessageState(state_text)
-    if purged is not None:
-        return ReplayResult(message_id, False, PURGED_NOTE)
-    if not state.finished:
-        return ReplayResult(message_id, False, f"still in progress ({state.value})")
-    if state is MessageState.REJECTED:
-        return ReplayResult(message_id, False, "rejected at intake; the sender was told so")
-    text = reason + (f" (destination {destination})" if destination else "")
-    text += ", resending sent deliveries" if resend_sent else ""
-    scope = {"destination": destination, "resend": resend_sent, "reason": text}
-    await conn.execute(
-        "UPDATE messages SET replay_scope=%s WHERE id=%s", (Jsonb(scope), message_id)
+    result, scope = replay_scope(
+        message_id, state, purged is not None, destination, resend_sent, reason
     )
-    await transition(conn, message_id, state, MessageState.RECEIVED, text)
-    return ReplayResult(message_id, True, f"{state.value} → received")
+    if scope is not None:
+        await conn.execute(
+            "UPDATE messages SET replay_scope=%s WHERE id=%s", (Jsonb(scope), message_id)
+        )
+        await transition(conn, message_id, state, MessageState.RECEIVED, scope["reason"])
+    return result
 
 
 __all__ = [

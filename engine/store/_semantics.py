@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.message import DeliveryState, MessageState
-from engine.store.base import DeliveryRecord, MessageQuery
+from engine.store.base import DeliveryRecord, MessageQuery, ReplayResult
 
 
 @dataclass(slots=True)
@@ -139,6 +139,29 @@ def purge_filter(
     return " AND ".join(clauses), args
 
 
+def replay_scope(
+    message_id: str,
+    state: MessageState,
+    purged: bool,
+    destination: str | None,
+    resend_sent: bool,
+    reason: str,
+) -> tuple[ReplayResult, dict[str, Any] | None]:
+    """What :meth:`Store.request_replay` does with a message in ``state``: the result,
+    and the scope to record (None when the message is left alone)."""
+    if purged:
+        return ReplayResult(message_id, False, PURGED_NOTE), None
+    if not state.finished:
+        return ReplayResult(message_id, False, f"still in progress ({state.value})"), None
+    if state is MessageState.REJECTED:
+        note = "rejected at intake; the sender was told so"
+        return ReplayResult(message_id, False, note), None
+    text = reason + (f" (destination {destination})" if destination else "")
+    text += ", resending sent deliveries" if resend_sent else ""
+    scope = {"destination": destination, "resend": resend_sent, "reason": text}
+    return ReplayResult(message_id, True, f"{state.value} → received"), scope
+
+
 def resumed_reason(current: MessageState, claim_owner: str | None, owner: str | None) -> str:
     """The transition reason when :meth:`Store.start_processing` takes a message: empty
     for a fresh one, and for one already ``processing`` whether it is resumed after a
@@ -161,5 +184,6 @@ __all__ = [
     "message_filter",
     "plan_reroute",
     "purge_filter",
+    "replay_scope",
     "resumed_reason",
 ]

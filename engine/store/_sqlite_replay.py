@@ -18,7 +18,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, MessageState, new_id
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_schema as schema
-from engine.store._semantics import PURGED_NOTE, plan_reroute
+from engine.store._semantics import plan_reroute, replay_scope
 from engine.store.base import (
     Blocker,
     DeliveryRecord,
@@ -117,21 +117,16 @@ def request_replay(
 ) -> ReplayResult:
     state = MessageState(ops.message_row(conn, message_id)[6])
     (purged,) = conn.execute("SELECT purged_at FROM messages WHERE id=?", (message_id,)).fetchone()
-    if purged is not None:
-        return ReplayResult(message_id, False, PURGED_NOTE)
-    if not state.finished:
-        return ReplayResult(message_id, False, f"still in progress ({state.value})")
-    if state is MessageState.REJECTED:
-        return ReplayResult(message_id, False, "rejected at intake; the sender was told so")
-    text = reason + (f" (destination {destination})" if destination else "")
-    text += ", resending sent deliveries" if resend_sent else ""
-    scope = {"destination": destination, "resend": resend_sent, "reason": text}
-    conn.execute(
-        "UPDATE messages SET replay_scope=? WHERE id=?",
-        (json.dumps(scope, separators=(",", ":")), message_id),
+    result, scope = replay_scope(
+        message_id, state, purged is not None, destination, resend_sent, reason
     )
-    ops.transition(conn, message_id, state, MessageState.RECEIVED, text)
-    return ReplayResult(message_id, True, f"{state.value} → received")
+    if scope is not None:
+        conn.execute(
+            "UPDATE messages SET replay_scope=? WHERE id=?",
+            (json.dumps(scope, separators=(",", ":")), message_id),
+        )
+        ops.transition(conn, message_id, state, MessageState.RECEIVED, scope["reason"])
+    return result
 
 
 def release(conn: sqlite3.Connection, delivery_id: str, reason: str) -> DeliveryRecord:

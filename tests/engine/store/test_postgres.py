@@ -155,3 +155,43 @@ def test_the_postgres_backend_needs_a_dsn() -> None:
 
     with pytest.raises(ConfigError, match="needs 'dsn'"):
         load_config_text("version: 1\nstore: {backend: postgres}\n", env={})
+
+
+async def test_an_engine_on_postgres_delivers_each_patient_in_order_and_replays(
+    pg_dsn: str,
+) -> None:
+    from engine.app import Engine
+    from engine.queue.ordering import OrderingRule
+    from engine.router import CompiledRoute, Router
+    from tests.engine.test_ordering import FAST, Recorder, accept, all_sent, wait_for
+
+    dest = Recorder()
+    dest.transient = {"P1-2": 2}  # retries in the middle of a patient's stream
+    dest.refuse = {"P0-5"}
+    engine = Engine(
+        store=PostgresStore(pg_dsn, min_size=1, max_size=6),
+        router=Router([CompiledRoute("all", None, (), (dest.name,))]),
+        destinations={dest.name: dest},
+        default_policy=FAST,
+        orderings={dest.name: OrderingRule("patient", "continue")},
+        workers=8,
+        poll_interval=0.05,
+        shutdown_grace=0.5,
+        node="node-a",
+    )
+    operator = PostgresStore(pg_dsn, min_size=1)  # the CLI, from another process
+    await engine.start()
+    await operator.open()
+    try:
+        envs = [await accept(engine, f"P{p}-{i}", f"IPP{p}") for i in range(6) for p in range(3)]
+        refused = next(e for e in envs if e.metadata["hl7.control_id"] == "P0-5")
+        await wait_for(lambda: all_sent(engine, [e for e in envs if e is not refused]), 60)
+        # the dead letter is replayed by the operator once the peer accepts it
+        dest.refuse.clear()
+        assert (await operator.request_replay(refused.id)).replayed
+        await wait_for(lambda: all_sent(engine, [refused]), 60)
+    finally:
+        await operator.close()
+        await engine.stop()
+    for p in range(3):  # P0-5 was refused, then replayed after the others of P0
+        assert dest.of(f"P{p}-") == [f"P{p}-{i}" for i in range(6)]
