@@ -1,6 +1,6 @@
 """The ``store`` fixture: every contract test runs against each store backend.
 
-``store_factory`` makes new, unopened stores of the test's backend (a fresh database
+``store_factory`` makes new, unopened stores of the test's backend (a fresh schema
 each for PostgreSQL, a fresh file each for SQLite); ``store`` is one of them, opened.
 The PostgreSQL server is real (``tests.support.postgres``), one per test session.
 """
@@ -33,15 +33,15 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         yield lambda **kw: SqliteStore(tmp_path / f"store{next(numbers)}.db", **kw)
         return
     server: Postgres = request.getfixturevalue("postgres_server")
-    databases: list[str] = []
+    schemas: list[str] = []
 
     def make(**kw: Any) -> Store:
-        databases.append(server.new_database())
-        return PostgresStore(server.dsn(databases[-1]), min_size=1, max_size=4, **kw)
+        schemas.append(server.new_schema())
+        return PostgresStore(server.dsn(schema=schemas[-1]), min_size=1, max_size=4, **kw)
 
     yield make
-    for name in databases:
-        server.drop_database(name)
+    for name in schemas:
+        server.drop_schema(name)
 
 
 def reopened(store: Store, **kw: Any) -> Store:

@@ -55,7 +55,7 @@ async def test_a_new_database_is_migrated_once_and_a_newer_one_refused(pg_dsn: s
 async def test_an_unreachable_database_is_a_store_error(postgres_server: Postgres) -> None:
     dsn = postgres_server.dsn("no_such_database")
     with pytest.raises(StoreError, match="opening the PostgreSQL store"):
-        await PostgresStore(dsn, min_size=1, timeout=5).open()
+        await PostgresStore(dsn, min_size=1, timeout=1).open()
 
 
 async def test_two_nodes_racing_for_messages_process_each_once(
