@@ -97,6 +97,8 @@ class IntakeWriter:
         errors: list[BaseException | None]
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                # whatever the server's default: the ACK waits for this flush
+                await conn.execute("SET LOCAL synchronous_commit = on")
                 cur = conn.cursor()
                 await cur.executemany(_INSERT, rows, returning=True)
                 inserted: list[bool] = []

@@ -6,8 +6,8 @@ Every other write is one short transaction on a pooled connection that locks the
 changes; pipeline bookkeeping (processing, routing, attempts, claims) commits with
 ``synchronous_commit = off`` (the next durable commit flushes it: a database crash can
 only lose recent bookkeeping, which makes the engine redo idempotent work, never lose an
-acknowledged message), operator actions with the default. Claims (leases) and advisory
-locks let nodes share work: see :mod:`engine.store._pg_ops`.
+acknowledged message), operator actions with ``on`` (whatever the server's default).
+Claims (leases) and advisory locks let nodes share work: see :mod:`engine.store._pg_ops`.
 
 The schema is created or migrated by :meth:`PostgresStore.open` (``schema_version``
 table, forward steps in :mod:`engine.store._pg_schema`).
@@ -102,8 +102,9 @@ class PostgresStore(Store):
             async with self._pool.connection() as conn, conn.transaction():
                 if snapshot:
                     await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                elif not durable:
-                    await conn.execute("SET LOCAL synchronous_commit = off")
+                else:
+                    level = "on" if durable else "off"
+                    await conn.execute(f"SET LOCAL synchronous_commit = {level}")
                 return await operation(conn)
         except psycopg.Error as exc:
             raise StoreError(f"store: {exc}") from exc
