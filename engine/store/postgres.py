@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
 from engine.errors import StoreError
@@ -49,6 +50,7 @@ from engine.store.base import (
 from engine.store.crypto import CLEAR, PayloadCipher
 
 T = TypeVar("T")
+_DEADLOCK_RETRIES = 3
 
 
 class PostgresStore(Store):
@@ -95,19 +97,27 @@ class PostgresStore(Store):
         snapshot: bool = False,
     ) -> T:
         """Run ``operation`` in one transaction (REPEATABLE READ READ ONLY if ``snapshot``;
-        without an fsync wait unless ``durable``)."""
+        without an fsync wait unless ``durable``). A transaction PostgreSQL aborted as a
+        deadlock victim (nodes locking the same rows in another order) runs again."""
         if not self._opened:
             raise StoreError("the store is closed")
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                if snapshot:
-                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                else:
-                    level = "on" if durable else "off"
-                    await conn.execute(f"SET LOCAL synchronous_commit = {level}")
-                return await operation(conn)
-        except psycopg.Error as exc:
-            raise StoreError(f"store: {exc}") from exc
+        for attempt in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    if snapshot:
+                        await conn.execute(
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                        )
+                    else:
+                        level = "on" if durable else "off"
+                        await conn.execute(f"SET LOCAL synchronous_commit = {level}")
+                    return await operation(conn)
+            except psycopg.errors.DeadlockDetected as exc:
+                if attempt == _DEADLOCK_RETRIES:
+                    raise StoreError(f"store: {exc}") from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"store: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def _read(self, query: Callable[[Conn], Awaitable[T]]) -> T:
         if not self._opened:

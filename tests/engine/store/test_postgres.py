@@ -195,3 +195,35 @@ async def test_an_engine_on_postgres_delivers_each_patient_in_order_and_replays(
         await engine.stop()
     for p in range(3):  # P0-5 was refused, then replayed after the others of P0
         assert dest.of(f"P{p}-") == [f"P{p}-{i}" for i in range(6)]
+
+
+async def test_a_deadlock_victim_transaction_runs_again(
+    nodes: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = nodes
+    first, second = envelope("P", 1), envelope("P", 2)
+    await a.accept(first)
+    await a.accept(second)
+    both_hold_one = asyncio.Barrier(2)
+    runs: list[str] = []
+
+    def crossing(one: str, other: str, name: str):  # type: ignore[no-untyped-def]
+        async def op(conn):  # type: ignore[no-untyped-def]
+            runs.append(name)
+            await conn.execute("SELECT 1 FROM messages WHERE id=%s FOR UPDATE", (one,))
+            if runs.count(name) == 1:
+                await both_hold_one.wait()
+            await conn.execute("SELECT 1 FROM messages WHERE id=%s FOR UPDATE", (other,))
+            return name
+
+        return op
+
+    # two nodes lock the same two rows in opposite orders: PostgreSQL aborts one
+    done = await asyncio.wait_for(
+        asyncio.gather(
+            a._tx(crossing(first.id, second.id, "a")), b._tx(crossing(second.id, first.id, "b"))
+        ),
+        timeout=60,
+    )
+    assert done == ["a", "b"]
+    assert len(runs) == 3  # the victim ran twice
