@@ -5,7 +5,7 @@ locks the rows it changes (``SELECT … FOR UPDATE``) before deciding anything, 
 nodes working on the same message or delivery serialise on the row. Claims use the
 database server's clock (``clock_timestamp()``), the one clock every node shares.
 Claiming a delivery with an ordering key first takes a transaction-scoped advisory lock
-on (destination, key): the check that no other owner holds a delivery of that key and
+on (destination, key): the check that no earlier delivery of that key still holds it and
 the claim itself are then atomic across nodes.
 """
 
@@ -187,13 +187,13 @@ async def claim_delivery(
     d, live = schema.delivery_from_row(row[:-1]), row[-1]
     if d.state.finished or (live and d.claim_owner != owner):
         return None
-    if order_key is not None:
-        busy = await conn.execute(
-            f"SELECT 1 FROM deliveries WHERE destination=%s AND order_key=%s AND id<>%s"
-            f" AND {LIVE} AND claim_owner <> %s LIMIT 1",
-            (destination, order_key, delivery_id, owner),
+    if order_key is not None:  # only the head of its key may be claimed
+        waits = await conn.execute(
+            "SELECT 1 FROM deliveries WHERE destination=%s AND order_key=%s"
+            f" AND (message_id, seq) < (%s, %s) AND {HOLDS_KEY} LIMIT 1",
+            (destination, order_key, d.message_id, d.seq),
         )
-        if await busy.fetchone() is not None:
+        if await waits.fetchone() is not None:
             return None
     claimed = await _one(
         conn,

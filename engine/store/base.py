@@ -249,9 +249,11 @@ class Store(ABC):
         """Claim an unfinished delivery for ``owner`` for ``lease`` seconds.
 
         Returns the claimed delivery, or None when it is finished, when another owner's
-        claim on it is live, or when another owner holds a live claim on a delivery of
-        the same (destination, ordering key): two owners never send two deliveries of
-        one key at once. The same owner claiming again renews its lease.
+        claim on it is live, or when it waits behind an earlier delivery of its
+        (destination, ordering key) that still holds the key: only the head of a key can
+        be claimed, so two owners never send two deliveries of one key at once (the
+        caller still checks :meth:`order_blocker` for earlier messages not routed yet).
+        The same owner claiming again renews its lease; ``lease=0`` gives it back.
         :meth:`record_attempt` clears the claim.
         """
 

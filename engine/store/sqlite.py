@@ -230,12 +230,12 @@ class SqliteStore(Store):
             ):
                 return None
             if d.order_key is not None:
-                busy = conn.execute(
-                    "SELECT 1 FROM deliveries WHERE destination=? AND order_key=? AND id<>?"
-                    " AND claim_until > ? AND claim_owner <> ? LIMIT 1",
-                    (d.destination, d.order_key, d.id, now, owner),
+                waits = conn.execute(
+                    "SELECT 1 FROM deliveries WHERE destination=? AND order_key=?"
+                    f" AND (message_id, seq) < (?, ?) AND {ops.holds_key()} LIMIT 1",
+                    (d.destination, d.order_key, d.message_id, d.seq),
                 ).fetchone()
-                if busy is not None:
+                if waits is not None:  # only the head of its key may be claimed
                     return None
             conn.execute(
                 "UPDATE deliveries SET claim_owner=?, claim_until=? WHERE id=?",
