@@ -15,6 +15,8 @@ table, forward steps in :mod:`engine.store._pg_schema`).
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -50,7 +52,7 @@ from engine.store.base import (
 from engine.store.crypto import CLEAR, PayloadCipher
 
 T = TypeVar("T")
-_DEADLOCK_RETRIES = 3
+_DEADLOCK_RETRIES = 5
 
 
 class PostgresStore(Store):
@@ -98,7 +100,8 @@ class PostgresStore(Store):
     ) -> T:
         """Run ``operation`` in one transaction (REPEATABLE READ READ ONLY if ``snapshot``;
         without an fsync wait unless ``durable``). A transaction PostgreSQL aborted as a
-        deadlock victim (nodes locking the same rows in another order) runs again."""
+        deadlock victim (nodes locking the same rows in another order) runs again, after
+        a short random pause."""
         if not self._opened:
             raise StoreError("the store is closed")
         for attempt in range(1, _DEADLOCK_RETRIES + 1):
@@ -115,6 +118,7 @@ class PostgresStore(Store):
             except psycopg.errors.DeadlockDetected as exc:
                 if attempt == _DEADLOCK_RETRIES:
                     raise StoreError(f"store: {exc}") from exc
+                await asyncio.sleep(random.uniform(0, 0.05 * attempt))  # break the symmetry
             except psycopg.Error as exc:
                 raise StoreError(f"store: {exc}") from exc
         raise AssertionError("unreachable")

@@ -226,4 +226,4 @@ async def test_a_deadlock_victim_transaction_runs_again(
         timeout=60,
     )
     assert done == ["a", "b"]
-    assert len(runs) == 3  # the victim ran twice
+    assert len(runs) >= 3  # a victim ran again (more than once if it lost the race again)
