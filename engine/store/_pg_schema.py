@@ -122,6 +122,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 3 (SQLite version 6): the unique index on (message_id, route, destination)
     # serves the lookups of deliveries_message
     ("DROP INDEX IF EXISTS deliveries_message",),
+    # version 4: the circuit breaker of each destination (issue 14 item 5)
+    (
+        """CREATE TABLE IF NOT EXISTS destination_status (
+    destination    text PRIMARY KEY,
+    state          text NOT NULL,
+    failures       integer NOT NULL DEFAULT 0,
+    opened_at      timestamptz,
+    next_probe_at  timestamptz,
+    last_error     text NOT NULL DEFAULT '',
+    opens          integer NOT NULL DEFAULT 0,
+    updated_at     timestamptz NOT NULL
+)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
