@@ -1,7 +1,9 @@
-"""Per-key ordering, dead letters that hold their key, release, replay and the store poller.
+"""Per-key ordering, dead letters that hold their key, release, replay and the store poller,
+on each store backend (SQLite file; PostgreSQL, a real server).
 
-Operator actions go through a second store object on the same file, as the CLI does from
-another process: the running engine only learns about them from its store poller.
+Operator actions go through a second store object on the same file or database, as the
+CLI does from another process: the running engine only learns about them from its store
+poller.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.queue.ordering import OnDead, OrderingRule
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
+from engine.store.base import Store
+from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
 from tests.support.fhir_bundles import adt
+from tests.support.postgres import pg_dsn, postgres_server
+
+__all__ = ["pg_dsn", "postgres_server"]
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
 
@@ -57,11 +64,23 @@ class Recorder(Destination[ComponentConfig]):
         return [c for c in self.order if c.startswith(prefix)]
 
 
+NewStore = Callable[[], Store]
+"""A new store object on the test's storage (the same file or database every time)."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> NewStore:
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "store.db")
+    dsn: str = request.getfixturevalue("pg_dsn")
+    return lambda: PostgresStore(dsn, min_size=1, max_size=8)
+
+
 def build(
-    tmp_path: Path, dest: Recorder, on_dead: OnDead = "block", policy: RetryPolicy = FAST
+    new_store: NewStore, dest: Recorder, on_dead: OnDead = "block", policy: RetryPolicy = FAST
 ) -> Engine:
     return Engine(
-        store=SqliteStore(tmp_path / "store.db"),
+        store=new_store(),
         router=Router([CompiledRoute("all", None, (), (dest.name,))]),
         destinations={dest.name: dest},
         default_policy=policy,
@@ -73,9 +92,9 @@ def build(
 
 
 @pytest.fixture
-async def operator(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def operator(new_store: NewStore) -> AsyncIterator[Store]:
     """The store as a CLI in another process sees it."""
-    store = SqliteStore(tmp_path / "store.db")
+    store = new_store()
     await store.open()
     yield store
     await store.close()
@@ -104,11 +123,11 @@ async def all_sent(engine: Engine, envs: list[Envelope]) -> bool:
 
 
 async def test_each_patient_is_delivered_in_order_while_patients_go_in_parallel(
-    tmp_path: Path,
+    new_store: NewStore,
 ) -> None:
     dest = Recorder()
     dest.transient = {"P2-1": 2, "P4-0": 1}  # retries in the middle of a patient's stream
-    engine = build(tmp_path, dest)
+    engine = build(new_store, dest)
     await engine.start()
     try:
         envs = [await accept(engine, f"P{p}-{i}", f"IPP{p}") for i in range(6) for p in range(5)]
@@ -121,11 +140,11 @@ async def test_each_patient_is_delivered_in_order_while_patients_go_in_parallel(
 
 
 async def test_a_dead_letter_holds_its_key_until_released_and_others_go_on(
-    tmp_path: Path, operator: SqliteStore
+    new_store: NewStore, operator: Store
 ) -> None:
     dest = Recorder()
     dest.refuse = {"A-0"}
-    engine = build(tmp_path, dest)
+    engine = build(new_store, dest)
     await engine.start()
     try:
         a0, a1 = await accept(engine, "A-0", "IPPA"), await accept(engine, "A-1", "IPPA")
@@ -146,10 +165,10 @@ async def test_a_dead_letter_holds_its_key_until_released_and_others_go_on(
     assert dest.order == ["B-0", "A-1"]
 
 
-async def test_with_on_dead_continue_later_messages_pass_a_dead_letter(tmp_path: Path) -> None:
+async def test_with_on_dead_continue_later_messages_pass_a_dead_letter(new_store: NewStore) -> None:
     dest = Recorder()
     dest.refuse = {"A-0"}
-    engine = build(tmp_path, dest, on_dead="continue")
+    engine = build(new_store, dest, on_dead="continue")
     await engine.start()
     try:
         a0, a1 = await accept(engine, "A-0", "IPPA"), await accept(engine, "A-1", "IPPA")
@@ -160,11 +179,11 @@ async def test_with_on_dead_continue_later_messages_pass_a_dead_letter(tmp_path:
 
 
 async def test_replay_after_a_fix_delivers_the_dead_letter_first_with_a_fresh_budget(
-    tmp_path: Path, operator: SqliteStore
+    new_store: NewStore, operator: Store
 ) -> None:
     dest = Recorder()
     dest.transient = {"A-0": 5}  # more failures than max_attempts (3)
-    engine = build(tmp_path, dest)
+    engine = build(new_store, dest)
     await engine.start()
     try:
         a0, a1 = await accept(engine, "A-0", "IPPA"), await accept(engine, "A-1", "IPPA")
@@ -184,9 +203,9 @@ async def test_replay_after_a_fix_delivers_the_dead_letter_first_with_a_fresh_bu
     assert dest.order == ["A-0", "A-1"]
 
 
-async def test_an_earlier_message_still_unrouted_goes_first(tmp_path: Path) -> None:
+async def test_an_earlier_message_still_unrouted_goes_first(new_store: NewStore) -> None:
     dest = Recorder()
-    engine = build(tmp_path, dest)
+    engine = build(new_store, dest)
     await engine.store.open()
     raw = adt("A-0", "IPPA")
     first = Envelope.new(
@@ -194,7 +213,7 @@ async def test_an_earlier_message_still_unrouted_goes_first(tmp_path: Path) -> N
     )
     await engine.store.accept(first)  # committed, never queued: only the poller finds it
     await engine.store.close()
-    engine = build(tmp_path, dest)
+    engine = build(new_store, dest)
     engine.poller.interval = 0.3
     engine._recover = _no_recovery  # type: ignore[method-assign]
     await engine.start()
