@@ -16,7 +16,10 @@ from engine.formats.hl7v2 import read_header
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
-from engine.store.sqlite import SqliteStore
+from tests.support.postgres import pg_dsn, postgres_server
+from tests.support.stores import NewStore, new_store
+
+__all__ = ["new_store", "pg_dsn", "postgres_server"]
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
 
@@ -64,14 +67,16 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.
     await asyncio.wait_for(poll(), timeout)
 
 
-def make_engine(tmp_path: Path, destination: Destination[ComponentConfig] | None = None) -> Engine:
+def make_engine(
+    tmp_path: Path, new_store: NewStore, destination: Destination[ComponentConfig] | None = None
+) -> Engine:
     dest: Destination[object] = destination or FileDestination(  # type: ignore[assignment]
         "out", FileDestinationConfig(directory=tmp_path / "out")
     )
     name = dest.name
     router = Router([CompiledRoute("all", None, (), (name,))])
     return Engine(
-        store=SqliteStore(tmp_path / "store.db"),
+        store=new_store(),
         router=router,
         destinations={name: dest},
         default_policy=FAST,
@@ -84,8 +89,10 @@ async def delivery_state(engine: Engine, message_id: str) -> DeliveryState | Non
     return ds[0].state if ds else None
 
 
-async def test_accepted_message_is_routed_and_written_to_a_file(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+async def test_accepted_message_is_routed_and_written_to_a_file(
+    tmp_path: Path, new_store: NewStore
+) -> None:
+    engine = make_engine(tmp_path, new_store)
     await engine.start()
     try:
         env = await accept(engine, "MSG0001")
@@ -109,9 +116,11 @@ async def test_accepted_message_is_routed_and_written_to_a_file(tmp_path: Path) 
         await engine.stop()
 
 
-async def test_transient_failures_are_retried_then_delivered(tmp_path: Path) -> None:
+async def test_transient_failures_are_retried_then_delivered(
+    tmp_path: Path, new_store: NewStore
+) -> None:
     dest = Scripted([transient, transient])
-    engine = make_engine(tmp_path, dest)
+    engine = make_engine(tmp_path, new_store, dest)
     await engine.start()
     try:
         env = await accept(engine, "R1")
@@ -137,9 +146,9 @@ async def test_transient_failures_are_retried_then_delivered(tmp_path: Path) -> 
     ],
 )
 async def test_failures_end_in_a_dead_letter_with_the_reason(
-    tmp_path: Path, script: list[Callable[[], None]], attempts: int, error: str
+    tmp_path: Path, new_store: NewStore, script: list[Callable[[], None]], attempts: int, error: str
 ) -> None:
-    engine = make_engine(tmp_path, Scripted(list(script)))
+    engine = make_engine(tmp_path, new_store, Scripted(list(script)))
     await engine.start()
     try:
         env = await accept(engine, "D1")
@@ -155,9 +164,11 @@ async def test_failures_end_in_a_dead_letter_with_the_reason(
         await engine.stop()
 
 
-async def test_work_committed_before_a_crash_resumes_at_start(tmp_path: Path) -> None:
+async def test_work_committed_before_a_crash_resumes_at_start(
+    tmp_path: Path, new_store: NewStore
+) -> None:
     # Given messages committed by a previous run that never processed them
-    store = SqliteStore(tmp_path / "store.db")
+    store = new_store()
     await store.open()
     envs = []
     for i in range(5):
@@ -170,7 +181,7 @@ async def test_work_committed_before_a_crash_resumes_at_start(tmp_path: Path) ->
     await store.start_processing(envs[0].id)  # crashed while processing this one
     await store.close()
     # When the engine starts
-    engine = make_engine(tmp_path)
+    engine = make_engine(tmp_path, new_store)
     await engine.start()
     try:
 
@@ -198,16 +209,18 @@ class Blocking(Destination[ComponentConfig]):
         return "never"
 
 
-async def test_graceful_stop_releases_in_flight_work_for_the_next_start(tmp_path: Path) -> None:
+async def test_graceful_stop_releases_in_flight_work_for_the_next_start(
+    tmp_path: Path, new_store: NewStore
+) -> None:
     blocking = Blocking()
-    engine = make_engine(tmp_path, blocking)
+    engine = make_engine(tmp_path, new_store, blocking)
     await engine.start()
     env = await accept(engine, "S1")
     await asyncio.wait_for(blocking.started.wait(), 5)
     await engine.stop()  # grace 0.5 s, then the send is cancelled
     # The delivery is still pending in the store, and a new engine delivers it
     dest = Scripted([], name="slow")
-    engine2 = make_engine(tmp_path, dest)
+    engine2 = make_engine(tmp_path, new_store, dest)
     await engine2.start()
     try:
 
@@ -222,6 +235,7 @@ async def test_graceful_stop_releases_in_flight_work_for_the_next_start(tmp_path
 
 async def test_route_transform_shapes_the_payload_and_mapping_errors_dead_letter(
     tmp_path: Path,
+    new_store: NewStore,
 ) -> None:
     def upper(envelope: Envelope) -> Payload:
         if b"BROKEN" in envelope.raw:
@@ -229,7 +243,7 @@ async def test_route_transform_shapes_the_payload_and_mapping_errors_dead_letter
         return Payload(envelope.raw.upper(), "text/plain", {})
 
     dest = Recording()
-    engine = make_engine(tmp_path, dest)
+    engine = make_engine(tmp_path, new_store, dest)
     engine.pipeline.transforms["all"] = upper
     await engine.start()
     try:
@@ -253,8 +267,9 @@ async def test_route_transform_shapes_the_payload_and_mapping_errors_dead_letter
 
 async def test_the_dedupe_key_is_recorded_only_when_the_delivery_succeeds(
     tmp_path: Path,
+    new_store: NewStore,
 ) -> None:
-    engine = make_engine(tmp_path, Scripted([permanent, transient]))
+    engine = make_engine(tmp_path, new_store, Scripted([permanent, transient]))
     await engine.start()
     try:
         refused = await accept(engine, "DD1")

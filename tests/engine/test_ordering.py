@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -24,12 +23,11 @@ from engine.queue.ordering import OnDead, OrderingRule
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
 from engine.store.base import Store
-from engine.store.postgres import PostgresStore
-from engine.store.sqlite import SqliteStore
 from tests.support.fhir_bundles import adt
 from tests.support.postgres import pg_dsn, postgres_server
+from tests.support.stores import NewStore, new_store
 
-__all__ = ["pg_dsn", "postgres_server"]
+__all__ = ["new_store", "pg_dsn", "postgres_server"]
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
 
@@ -62,18 +60,6 @@ class Recorder(Destination[ComponentConfig]):
 
     def of(self, prefix: str) -> list[str]:
         return [c for c in self.order if c.startswith(prefix)]
-
-
-NewStore = Callable[[], Store]
-"""A new store object on the test's storage (the same file or database every time)."""
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> NewStore:
-    if request.param == "sqlite":
-        return lambda: SqliteStore(tmp_path / "store.db")
-    dsn: str = request.getfixturevalue("pg_dsn")
-    return lambda: PostgresStore(dsn, min_size=1, max_size=8)
 
 
 def build(
