@@ -5,7 +5,8 @@ Start order: store → destinations → recovery of unfinished work → workers 
 finish), the poller stops, workers finish or release their tasks, destinations and the
 store close. The poller (every ``poll_interval`` seconds) picks up work that appears in the
 store from elsewhere, such as ``passerelle replay`` run while the engine is up. The engine is
-the :class:`~engine.components.Intake` its sources call.
+the :class:`~engine.components.Intake` its sources call. Counters replace per-message INFO
+lines (see :mod:`engine.counters`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.components import Destination, Source
+from engine.counters import ActivityLog, count
 from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
@@ -50,6 +52,7 @@ class Engine:
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
+        activity_interval: float = 60.0,
     ) -> None:
         self.store = store
         self.queue = queue or InProcessQueue()
@@ -67,6 +70,7 @@ class Engine:
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
         self.poller = StorePoller(store, self.queue, poll_interval)
+        self.activity = ActivityLog(activity_interval)
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
         self._stopped = asyncio.Event()
@@ -80,7 +84,8 @@ class Engine:
         )
         await self.store.accept(envelope)
         await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
-        log.info(
+        count("messages.accepted")
+        log.debug(
             "Message accepted.",
             extra={
                 "message_id": envelope.id,
@@ -102,6 +107,7 @@ class Engine:
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
         await self.store.reject(envelope, reason)
+        count("messages.rejected")
         log.debug(
             "Message rejected.",
             extra={"message_id": envelope.id, "channel": channel, "reason": reason},
@@ -118,6 +124,7 @@ class Engine:
             await self._recover()
             self.workers.start()
             self.poller.start()
+            self.activity.start()
             for source in self.sources:
                 await source.start(self)
                 self._started_sources.append(source)
@@ -160,6 +167,7 @@ class Engine:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
         await self.poller.stop()
         await self.workers.stop(self.shutdown_grace)
+        await self.activity.stop()
         await self.queue.close()
         for dest in self.destinations.values():
             try:
