@@ -1,4 +1,6 @@
-"""Crash test: the engine is SIGKILLed mid-stream and restarted (real processes, sockets).
+"""Crash test: the engine is SIGKILLed mid-stream and restarted (real processes, sockets),
+in each process topology: everything in one process, worker processes beside intake, and
+worker processes on dramatiq + Redis (the parent's SIGKILL takes its workers down too).
 
 Every message that got an AA must be delivered exactly once to the file destination; a
 message that got no ACK may or may not have been stored (it was in flight), but the engine
@@ -8,6 +10,7 @@ never acknowledged anything it had not committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -18,13 +21,15 @@ import pytest
 
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import MllpPeer, adt, free_port, msa
+from tests.support.redis import running_redis
 
 pytestmark = pytest.mark.slow
 
 CONFIG = """\
 version: 1
-engine: {{home: {home}, workers: 4, shutdown_grace: 2s}}
+engine: {{home: {home}, workers: 4, shutdown_grace: 2s{engine}}}
 store: {{backend: sqlite, path: {home}/store.db}}
+{queue}
 channels:
   mllp_in: {{type: mllp, listen: "127.0.0.1:{port}"}}
 destinations:
@@ -70,10 +75,32 @@ def stored(db: Path) -> dict[str, list[str]]:
     return out
 
 
-async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
+# in-process (the embedded default); worker processes on the in-process queue; worker
+# processes on dramatiq + a real Redis. Worker processes claim work with short leases.
+MODES = {
+    "in-process": ("", ""),
+    "worker-processes": (", worker_processes: 2, lease: 2s, poll_interval: 200ms", ""),
+    "dramatiq": (
+        ", worker_processes: 2, lease: 2s, poll_interval: 200ms",
+        "queue: {{backend: dramatiq, redis_url: '{redis}', requeue_after: 1s}}",
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path, mode: str) -> None:
     home, port, log = tmp_path / "home", free_port(), tmp_path / "engine.log"
     config = tmp_path / "routes.yaml"
-    config.write_text(CONFIG.format(home=home, port=port))
+    engine, queue = MODES[mode]
+    with contextlib.ExitStack() as stack:
+        if mode == "dramatiq":
+            redis = stack.enter_context(contextlib.contextmanager(running_redis)(tmp_path / "r"))
+            queue = queue.format(redis=redis.url)
+        config.write_text(CONFIG.format(home=home, port=port, engine=engine, queue=queue))
+        await crash_and_restart(config, home, port, log)
+
+
+async def crash_and_restart(config: Path, home: Path, port: int, log: Path) -> None:
     ids = [f"CRASH{i:05d}" for i in range(400)]
     streams = 4
 
