@@ -64,7 +64,11 @@ class Role(StrEnum):
 
 
 class Engine:
-    """One engine process. Use :meth:`start`/:meth:`stop`, or :meth:`run` until a signal."""
+    """One engine process. Use :meth:`start`/:meth:`stop`, or :meth:`run` until a signal.
+
+    With ``node`` (``passerelle run`` always gives one) the engine locks the store at
+    start (:meth:`Store.lock_engine`): a second engine on it fails with StoreLocked.
+    """
 
     def __init__(
         self,
@@ -87,8 +91,10 @@ class Engine:
         lease: float = 60.0,
         requeue_after: float = 0.0,
         children: WorkerProcesses | None = None,
+        node: str | None = None,
     ) -> None:
         self.store = store
+        self.node = node
         self.queue = queue or InProcessQueue()
         self.sources = list(sources)
         self.destinations = dict(destinations or {})
@@ -158,6 +164,8 @@ class Engine:
     async def start(self) -> None:
         """Open everything and start accepting. On failure, what was opened is closed."""
         try:
+            if self.node is not None:  # one engine per store (per node name on PostgreSQL)
+                await self.store.lock_engine(self.node)
             await self.store.open()
             if self.role.runs_tasks:
                 for dest in self.destinations.values():

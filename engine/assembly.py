@@ -34,8 +34,17 @@ from engine.transforms import lookup_transform
 
 def build_store(config: Config) -> Store:
     """The store the configuration names (not opened)."""
-    path = config.store.path or config.engine.home / "store.db"
-    return SqliteStore(path)
+    settings = config.store
+    if settings.backend == "postgres" and settings.dsn:
+        from engine.store.postgres import PostgresStore  # psycopg only when asked for
+
+        return PostgresStore(
+            settings.dsn,
+            min_size=settings.pool.min_size,
+            max_size=max(settings.pool.min_size, settings.pool.max_size),
+            timeout=settings.pool.timeout,
+        )
+    return SqliteStore(settings.path or config.engine.home / "store.db")
 
 
 def build_router(config: Config) -> Router:
@@ -162,6 +171,7 @@ def build_engine(
             if spec.ordering is not None
         },
         workers=config.engine.workers,
+        node=(config.engine.node or socket.gethostname()) if role.watches_store else None,
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),

@@ -133,6 +133,10 @@ class NotFound(StoreError):
     """No message or delivery with that id."""
 
 
+class StoreLocked(StoreError):
+    """Another engine already runs on this store (or, on PostgreSQL, as this node)."""
+
+
 __all__ = [
     "ChannelError",
     "ConfigError",
@@ -149,5 +153,6 @@ __all__ = [
     "RetryableDeliveryError",
     "RoutingError",
     "StoreError",
+    "StoreLocked",
     "ValidationFailed",
 ]

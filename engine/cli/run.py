@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from engine.errors import PasserelleError
 )
 def run(config: Path, processes: int | None) -> None:
     """Run the engine until SIGTERM or SIGINT (graceful stop); SIGHUP restarts workers."""
+    os.umask(0o077)  # everything the engine creates (store, outputs) is private
     from engine.assembly import build_engine
     from engine.config.diagnostics import render
 

@@ -242,6 +242,15 @@ class EngineSettings(_Model):
         description="Base directory for the store and default outputs.",
         examples=["${PASSERELLE_HOME:-./var}"],
     )
+    node: str | None = Field(
+        None,
+        description=(
+            "This engine's node name, unique among the engines sharing a PostgreSQL store "
+            "(a second engine with the same name is refused); defaults to the host name. "
+            "Its processes hold their claims in the store as `<node>:<pid>`."
+        ),
+        examples=["node-a"],
+    )
     workers: int = Field(4, ge=1, description="Concurrent worker tasks.")
     shutdown_grace: Duration = _backoff("10s", "Time given to in-flight work at shutdown.")
     poll_interval: Duration = _backoff(
@@ -259,15 +268,6 @@ class EngineSettings(_Model):
         ),
         examples=[0, 2],
     )
-    node: str = Field(
-        "",
-        pattern=r"^[A-Za-z0-9._-]*$",
-        description=(
-            "This node's name in the store's claims (`<node>:<pid>`); empty: the host name. "
-            "Give each node of a cluster its own name."
-        ),
-        examples=["node-a"],
-    )
     lease: Duration = _backoff(
         "60s",
         "How long a claim on a message or delivery lasts without being finished: when a "
@@ -283,13 +283,37 @@ class EngineSettings(_Model):
     )
 
 
-class StoreSettings(_Model):
-    """The durable message store."""
+class StorePool(_Model):
+    """Connections a PostgreSQL store keeps open (per engine process)."""
 
-    backend: Literal["sqlite"] = Field("sqlite", description="Store implementation.")
+    min_size: int = Field(2, ge=1, description="Connections opened at start.")
+    max_size: int = Field(10, ge=1, description="Most connections open at once.")
+    timeout: Duration = _backoff("30s", "Longest wait for a free connection.")
+
+
+class StoreSettings(_Model):
+    """The durable message store: SQLite (one node, the default) or PostgreSQL (one or
+    several nodes sharing a database). See docs/store.md."""
+
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="Store implementation.")
     path: Path | None = Field(
         None, description="SQLite database file; defaults to `<engine.home>/store.db`."
     )
+    dsn: str | None = Field(
+        None,
+        description="PostgreSQL connection string (`postgres` backend); keep the password out "
+        "of the file with a `${VAR}` reference or a `~/.pgpass` file.",
+        examples=["${PASSERELLE_PG_DSN}", "postgresql://passerelle@db.example:5432/passerelle"],
+    )
+    pool: StorePool = Field(default_factory=StorePool)
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> StoreSettings:
+        if self.backend == "postgres" and not self.dsn:
+            raise ValueError("the postgres backend needs 'dsn' (e.g. dsn: ${PASSERELLE_PG_DSN})")
+        if self.backend == "sqlite" and self.dsn:
+            raise ValueError("'dsn' is for the postgres backend; SQLite uses 'path'")
+        return self
 
 
 class QueueSettings(_Model):

@@ -6,12 +6,13 @@ outcome, so SQLite and PostgreSQL give a replay the same meaning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.message import DeliveryState, MessageState
-from engine.store.base import DeliveryRecord
+from engine.store.base import DeliveryRecord, MessageQuery
 
 
 @dataclass(slots=True)
@@ -71,6 +72,40 @@ def plan_reroute(
     return plan
 
 
+def message_filter(
+    q: MessageQuery, mark: str, time: Callable[[datetime], object]
+) -> tuple[str, list[object]]:
+    """The WHERE clause (messages aliased ``m``) and arguments of a :class:`MessageQuery`,
+    with the backend's parameter ``mark`` and time conversion."""
+    clauses: list[str] = []
+    args: list[object] = []
+    if q.channel:
+        clauses.append(f"m.channel = {mark}")
+        args.append(q.channel)
+    if q.state:
+        clauses.append(f"m.state = {mark}")
+        args.append(q.state.value)
+    if q.since:
+        clauses.append(f"m.received_at >= {mark}")
+        args.append(time(q.since))
+    if q.until:
+        clauses.append(f"m.received_at < {mark}")
+        args.append(time(q.until))
+    if q.control_id:
+        clauses.append(f"m.control_id = {mark}")
+        args.append(q.control_id)
+    if q.destination or q.delivery_state:
+        sub = ["d.message_id = m.id"]
+        if q.destination:
+            sub.append(f"d.destination = {mark}")
+            args.append(q.destination)
+        if q.delivery_state:
+            sub.append(f"d.state = {mark}")
+            args.append(q.delivery_state.value)
+        clauses.append(f"EXISTS (SELECT 1 FROM deliveries d WHERE {' AND '.join(sub)})")
+    return ("WHERE " + " AND ".join(clauses) if clauses else "", args)
+
+
 def resumed_reason(current: MessageState, claim_owner: str | None, owner: str | None) -> str:
     """The transition reason when :meth:`Store.start_processing` takes a message: empty
     for a fresh one, and for one already ``processing`` whether it is resumed after a
@@ -85,4 +120,4 @@ def resumed_reason(current: MessageState, claim_owner: str | None, owner: str | 
     return "resumed after restart"
 
 
-__all__ = ["ReroutePlan", "plan_reroute", "resumed_reason"]
+__all__ = ["ReroutePlan", "message_filter", "plan_reroute", "resumed_reason"]

@@ -15,6 +15,7 @@ from typing import Any
 from engine.errors import NotFound
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_schema as schema
+from engine.store._semantics import message_filter
 from engine.store.base import (
     INTAKE_KEY,
     Attempt,
@@ -193,33 +194,7 @@ def unfinished(conn: sqlite3.Connection) -> Unfinished:
 
 
 def where(q: MessageQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    args: list[object] = []
-    if q.channel:
-        clauses.append("m.channel = ?")
-        args.append(q.channel)
-    if q.state:
-        clauses.append("m.state = ?")
-        args.append(q.state.value)
-    if q.since:
-        clauses.append("m.received_at >= ?")
-        args.append(schema.ts(q.since))
-    if q.until:
-        clauses.append("m.received_at < ?")
-        args.append(schema.ts(q.until))
-    if q.control_id:
-        clauses.append("m.control_id = ?")
-        args.append(q.control_id)
-    if q.destination or q.delivery_state:
-        sub = ["d.message_id = m.id"]
-        if q.destination:
-            sub.append("d.destination = ?")
-            args.append(q.destination)
-        if q.delivery_state:
-            sub.append("d.state = ?")
-            args.append(q.delivery_state.value)
-        clauses.append(f"EXISTS (SELECT 1 FROM deliveries d WHERE {' AND '.join(sub)})")
-    return ("WHERE " + " AND ".join(clauses) if clauses else "", args)
+    return message_filter(q, "?", schema.ts)
 
 
 def limit_value(limit: int | None) -> int:

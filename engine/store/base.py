@@ -177,7 +177,20 @@ class Store(ABC):
 
     @abstractmethod
     async def close(self) -> None:
-        """Flush pending writes and release resources. Idempotent."""
+        """Flush pending writes and release resources (the engine lock too). Idempotent."""
+
+    @abstractmethod
+    async def lock_engine(self, node: str) -> None:
+        """Make this process the engine of the store, until :meth:`close`.
+
+        SQLite: one engine per store file (an exclusive lock on ``<store>.lock``, which
+        names the holder). PostgreSQL: one engine per ``node`` name on the database
+        (several nodes with different names share it). Call before :meth:`open`.
+        Tools (CLI, workers of this engine) open the store without it.
+
+        Raises:
+            StoreLocked: another engine holds it; the message names that process.
+        """
 
     # --- intake -----------------------------------------------------------------------
     @abstractmethod

@@ -24,6 +24,7 @@ from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
+from engine.store._files import EngineLock, private_directory, private_files
 from engine.store._semantics import resumed_reason
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
@@ -70,6 +71,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._engine_lock = EngineLock(self.path)
         self._opened = False
 
     # --- connections ------------------------------------------------------------------
@@ -124,16 +126,21 @@ class SqliteStore(Store):
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
+    async def lock_engine(self, node: str) -> None:
+        self._engine_lock.acquire(node)
+
     async def open(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"creating the store directory {self.path.parent}: {exc}") from exc
+        private_directory(self.path.parent)
+        # SQLite gives the -wal and -shm files the mode of the database file
+        private_files(self.path)
+        private_files(*(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm")),
+                      create=False)  # fmt: skip
         await asyncio.to_thread(self._writer.start)
         self._opened = True
 
     async def close(self) -> None:
         if not self._opened:
+            self._engine_lock.release()
             return
         self._opened = False
         await asyncio.to_thread(self._writer.stop)
@@ -146,6 +153,7 @@ class SqliteStore(Store):
             for conn in self._reader_connections:
                 conn.close()
             self._reader_connections.clear()
+        self._engine_lock.release()
 
     # --- intake -----------------------------------------------------------------------
     async def accept(self, envelope: Envelope) -> None:

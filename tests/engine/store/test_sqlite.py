@@ -1,23 +1,22 @@
-"""The SQLite store against its contract: durability, transitions, deliveries, recovery."""
+"""SQLite-only behaviour: visibility to another connection, fsync levels, migrations."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from engine.errors import NotFound, StoreError
-from engine.message import HL7V2, DeliveryState, Envelope, MessageState, utcnow
-from engine.store.base import MessageQuery, RoutingOutcome
+from engine.errors import StoreError
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState
+from engine.store import _sqlite_schema as schema
+from engine.store.base import RoutingOutcome
 from engine.store.sqlite import SqliteStore
 
 
-def envelope(control_id: str = "C1", channel: str = "mllp_in") -> Envelope:
+def envelope(control_id: str = "C1") -> Envelope:
     return Envelope.new(
-        channel=channel,
+        channel="mllp_in",
         raw=b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|" + control_id.encode() + b"|P|2.5\r",
         content_type=HL7V2,
         metadata={"hl7.control_id": control_id},
@@ -43,148 +42,6 @@ async def test_accept_is_visible_to_an_independent_connection_when_it_returns(
     assert row == (env.raw, "received")
 
 
-async def test_raw_bytes_and_metadata_round_trip_unchanged(store: SqliteStore) -> None:
-    raw = bytes(range(256)) * 3
-    env = Envelope.new(
-        channel="c", raw=raw, content_type="application/octet-stream", metadata={"k": "é"}
-    )
-    await store.accept(env)
-    got = await store.get_message(env.id)
-    assert got.envelope.raw == raw
-    assert dict(got.envelope.metadata) == {"k": "é"}
-    assert got.envelope.received_at == env.received_at
-    assert got.state is MessageState.RECEIVED
-
-
-async def test_concurrent_accepts_share_commits(store: SqliteStore) -> None:
-    # Given 200 concurrent intakes, Then all are stored and fewer commits than messages ran
-    envs = [envelope(f"C{i}") for i in range(200)]
-    await asyncio.gather(*(store.accept(e) for e in envs))
-    batches, operations = store.commit_stats
-    assert operations == 200
-    assert batches < 200
-    counts = await store.count_by_state()
-    assert counts[MessageState.RECEIVED] == 200
-
-
-async def test_duplicate_id_fails_alone_without_losing_the_batch(store: SqliteStore) -> None:
-    first = envelope("A")
-    await store.accept(first)
-    others = [envelope(f"B{i}") for i in range(5)]
-    results = await asyncio.gather(
-        store.accept(first), *(store.accept(e) for e in others), return_exceptions=True
-    )
-    assert isinstance(results[0], StoreError)
-    assert results[1:] == [None] * 5
-    for e in others:
-        assert (await store.get_message(e.id)).state is MessageState.RECEIVED
-
-
-async def test_routing_records_transitions_and_deliveries_idempotently(store: SqliteStore) -> None:
-    env = envelope()
-    await store.accept(env)
-    assert (await store.start_processing(env.id)) is not None
-    outcome = RoutingOutcome(MessageState.ROUTED, "matched route 'r'", [("a", "r"), ("b", "r")])
-    first = await store.finish_routing(env.id, outcome)
-    again = await store.finish_routing(env.id, outcome)  # a re-run after a crash
-    assert [d.destination for d in first] == [d.destination for d in again] == ["a", "b"]
-    assert {d.id for d in first} == {d.id for d in again}
-    history = await store.history(env.id)
-    assert [(t.from_state, t.to_state) for t in history] == [
-        (None, MessageState.RECEIVED),
-        (MessageState.RECEIVED, MessageState.PROCESSING),
-        (MessageState.PROCESSING, MessageState.ROUTED),
-    ]
-    assert (await store.start_processing(env.id)) is None  # finished: nothing to do
-
-
-async def test_delivery_attempts_retry_then_dead_and_requeue(store: SqliteStore) -> None:
-    env = envelope()
-    await store.accept(env)
-    await store.start_processing(env.id)
-    (d,) = await store.finish_routing(
-        env.id, RoutingOutcome(MessageState.ROUTED, "r", [("a", "r")])
-    )
-    later = utcnow() + timedelta(seconds=30)
-    d1 = await store.record_attempt(d.id, DeliveryState.RETRYING, "timeout", next_attempt_at=later)
-    assert (d1.state, d1.attempts, d1.last_error) == (DeliveryState.RETRYING, 1, "timeout")
-    assert (
-        d1.next_attempt_at is not None and abs((d1.next_attempt_at - later).total_seconds()) < 1e-3
-    )
-    d2 = await store.record_attempt(d.id, DeliveryState.DEAD, "refused: AE")
-    assert (d2.state, d2.attempts, d2.last_error) == (DeliveryState.DEAD, 2, "refused: AE")
-    d3 = await store.requeue_delivery(d.id, "replay by operator")
-    assert d3.state is DeliveryState.PENDING and d3.attempts == 2
-    d4 = await store.record_attempt(d.id, DeliveryState.SENT, "/out/x.hl7", dedupe_key="K")
-    assert (d4.state, d4.detail, d4.last_error) == (DeliveryState.SENT, "/out/x.hl7", "refused: AE")
-    assert [a.outcome for a in await store.attempts(d.id)] == [
-        DeliveryState.RETRYING,
-        DeliveryState.DEAD,
-        DeliveryState.PENDING,
-        DeliveryState.SENT,
-    ]
-    assert await store.was_delivered("a", "K")
-    assert not await store.was_delivered("b", "K")
-
-
-async def test_unfinished_survives_reopen(tmp_path: Path) -> None:
-    # Given work in every unfinished state, When the store is closed and reopened
-    path = tmp_path / "s.db"
-    s = SqliteStore(path)
-    await s.open()
-    received, processing, routed = envelope("1"), envelope("2"), envelope("3")
-    for e in (received, processing, routed):
-        await s.accept(e)
-    await s.start_processing(processing.id)
-    await s.start_processing(routed.id)
-    (d,) = await s.finish_routing(routed.id, RoutingOutcome(MessageState.ROUTED, "r", [("a", "r")]))
-    await s.close()
-    s2 = SqliteStore(path)
-    await s2.open()
-    try:
-        # Then the unfinished messages and the pending delivery are all listed
-        todo = await s2.unfinished()
-        assert todo.message_ids == sorted([received.id, processing.id])
-        assert [i for i, _ in todo.deliveries] == [d.id]
-        resumed = await s2.start_processing(processing.id)
-        assert resumed is not None and resumed.reason == "resumed after restart"
-    finally:
-        await s2.close()
-
-
-async def test_list_messages_filters(store: SqliteStore) -> None:
-    a, b, c = envelope("1", "x"), envelope("2", "y"), envelope("3", "x")
-    for e in (a, b, c):
-        await store.accept(e)
-    refused = envelope("4", "x")
-    await store.reject(refused, "not HL7")
-    xs = await store.list_messages(MessageQuery(channel="x"))
-    assert [m.envelope.id for m in xs] == [refused.id, c.id, a.id]  # newest first
-    rejected = await store.list_messages(MessageQuery(state=MessageState.REJECTED))
-    assert len(rejected) == 1 and rejected[0].reason == "not HL7"
-    assert [m.envelope.id for m in await store.list_messages(MessageQuery(control_id="2"))] == [
-        b.id
-    ]
-    assert len(await store.list_messages(MessageQuery(limit=2))) == 2
-
-
-async def test_unknown_ids_raise_not_found(store: SqliteStore) -> None:
-    with pytest.raises(NotFound):
-        await store.get_message("nope")
-    with pytest.raises(NotFound):
-        await store.get_delivery("nope")
-    with pytest.raises(NotFound):
-        await store.history("nope")
-
-
-async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "s.db")
-    await s.open()
-    await s.close()
-    with pytest.raises(StoreError):
-        await s.accept(envelope())
-
-
 async def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -207,19 +64,87 @@ async def test_bookkeeping_batches_skip_the_fsync_and_durable_ones_restore_it(
     assert (await store.get_message(env.id)).state is MessageState.PROCESSING
 
 
-async def test_intake_keys_find_what_a_channel_committed_by_prefix(store: SqliteStore) -> None:
-    # Given documents of two mails committed by a mailbox channel, one by another channel
-    def doc(channel: str, key: str) -> Envelope:
-        return Envelope.new(
-            channel=channel, raw=b"<x/>", content_type="application/xml",
-            metadata={"intake.key": key},
-        )  # fmt: skip
+async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(schema.DDL_V1)
+        conn.execute(
+            "INSERT INTO messages VALUES ('M1','in',1.0,'x',x'00','{}',NULL,'routed','',1.0)"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (id, message_id, destination, route, state, created_at,"
+            " updated_at) VALUES ('D1','M1','a','r','dead',1.0,1.0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        d = await s.get_delivery("D1")
+        assert (d.state, d.order_key, d.released, d.attempts_at_replay) == (
+            DeliveryState.DEAD,
+            None,
+            False,
+            0,
+        )
+        assert (await s.request_replay("M1")).replayed
+    finally:
+        await s.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"deliveries_order", "messages_intake_key"} <= indexes
 
-    for channel, key in [("mss", "<m1@a>#1.2.3"), ("mss", "<m1@a>#1.2.4"),
-                         ("mss", "<m10@a>#9"), ("other", "<m1@a>#1.2.5")]:  # fmt: skip
-        await store.accept(doc(channel, key))
-    await store.reject(doc("mss", "<m2@a>#refused"), "zip bomb")
-    # Then a prefix lookup returns exactly that mail's keys on that channel
-    assert await store.intake_keys("mss", "<m1@a>#") == {"<m1@a>#1.2.3", "<m1@a>#1.2.4"}
-    assert await store.intake_keys("mss", "<m2@a>#") == {"<m2@a>#refused"}
-    assert await store.intake_keys("mss", "<m3@a>#") == set()
+
+async def test_a_version_3_store_gets_one_delivery_per_route_and_keeps_its_attempts(
+    tmp_path: Path,
+) -> None:
+    # Given a store written by the version 3 engine (deliveries unique per destination)
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(schema.DDL_V1)
+        for version in (2, 3):
+            for statement in schema.MIGRATIONS[version]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
+            " state, updated_at) VALUES ('M1','in',1.0,'x',x'00','{}','routed',1.0)"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (id, message_id, destination, route, state, attempts,"
+            " created_at, updated_at, order_key) VALUES ('D1','M1','a','r1','dead',2,1.0,1.0,'K')"
+        )
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
+            " VALUES ('D1', 2, 1.0, 'dead', 'refused')"
+        )
+        conn.execute("PRAGMA user_version = 3")
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        d = await s.get_delivery("D1")
+        assert (d.state, d.attempts, d.order_key, d.seq, d.claim_owner) == (
+            DeliveryState.DEAD, 2, "K", 0, None,
+        )  # fmt: skip
+        assert [a.detail for a in await s.attempts("D1")] == ["refused"]
+        # When it is replayed to two routes sending to 'a'
+        assert (await s.request_replay("M1")).replayed
+        await s.start_processing("M1")
+        pairs = [("a", "r1"), ("a", "r2")]
+        pending = await s.finish_routing("M1", RoutingOutcome(MessageState.ROUTED, "r", pairs))
+        # Then the old delivery is reset for r1 and r2 gets its own
+        assert [(p.id == "D1", p.route, p.seq) for p in pending] == [
+            (True, "r1", 0), (False, "r2", 1),
+        ]  # fmt: skip
+    finally:
+        await s.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+async def test_a_newer_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer than this engine"):
+        await SqliteStore(path).open()

@@ -7,16 +7,21 @@ checks that the store's states, deliveries and unfinished-work list agree with t
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.store.base import RoutingOutcome
-from engine.store.sqlite import SqliteStore
+from tests.engine.store.conftest import StoreFactory
 
 DESTINATIONS = ["a", "b", "c"]
 PAIRS = [(d, r) for d in DESTINATIONS for r in ("r1", "r2")]
@@ -24,11 +29,12 @@ OUTCOMES = [MessageState.ROUTED, MessageState.FILTERED, MessageState.UNMATCHED]
 
 
 class StoreMachine(RuleBasedStateMachine):
+    factory: StoreFactory
+
     @initialize()
     def open_store(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.dir = tempfile.TemporaryDirectory()
-        self.store = SqliteStore(Path(self.dir.name) / "s.db")
+        self.store = self.factory()
         self.run(self.store.open())
         self.messages: dict[str, MessageState] = {}
         # delivery id -> (message, (destination, route), state, attempts)
@@ -41,7 +47,6 @@ class StoreMachine(RuleBasedStateMachine):
         if hasattr(self, "store"):
             self.run(self.store.close())
             self.loop.close()
-            self.dir.cleanup()
 
     @rule(reject=st.booleans())
     def accept(self, reject: bool) -> None:
@@ -141,5 +146,8 @@ class StoreMachine(RuleBasedStateMachine):
             assert counts.get(state, 0) == sum(1 for s in self.messages.values() if s is state)
 
 
-TestStoreMachine = StoreMachine.TestCase
-TestStoreMachine.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
+def test_the_store_agrees_with_a_model(store_factory: StoreFactory) -> None:
+    machine = type("Machine", (StoreMachine,), {"factory": staticmethod(store_factory)})
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=25, stateful_step_count=30, deadline=None)
+    )

@@ -1,34 +1,22 @@
-"""The SQLite store's ordering, replay and release operations, and the migrations."""
+"""Store contract: per-key ordering, replay and release (every backend)."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from engine.errors import StoreError
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState, utcnow
-from engine.store import _sqlite_schema as schema
-from engine.store.base import DeliveryRecord, MessageQuery, RoutingOutcome
-from engine.store.sqlite import SqliteStore
+from engine.store.base import DeliveryRecord, MessageQuery, RoutingOutcome, Store
 
 
 def envelope(tag: str = "C1") -> Envelope:
     return Envelope.new(channel="in", raw=f"MSH|{tag}".encode(), content_type=HL7V2)
 
 
-@pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = SqliteStore(tmp_path / "store.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def routed(
-    store: SqliteStore, dests: list[str], key: str | None = "K", env: Envelope | None = None
+    store: Store, dests: list[str], key: str | None = "K", env: Envelope | None = None
 ) -> list[DeliveryRecord]:
     env = env or envelope()
     await store.accept(env)
@@ -38,93 +26,7 @@ async def routed(
     return await store.finish_routing(env.id, outcome)
 
 
-async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(schema.DDL_V1)
-        conn.execute(
-            "INSERT INTO messages VALUES ('M1','in',1.0,'x',x'00','{}',NULL,'routed','',1.0)"
-        )
-        conn.execute(
-            "INSERT INTO deliveries (id, message_id, destination, route, state, created_at,"
-            " updated_at) VALUES ('D1','M1','a','r','dead',1.0,1.0)"
-        )
-        conn.execute("PRAGMA user_version = 1")
-    s = SqliteStore(path)
-    await s.open()
-    try:
-        d = await s.get_delivery("D1")
-        assert (d.state, d.order_key, d.released, d.attempts_at_replay) == (
-            DeliveryState.DEAD,
-            None,
-            False,
-            0,
-        )
-        assert (await s.request_replay("M1")).replayed
-    finally:
-        await s.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"deliveries_order", "messages_intake_key"} <= indexes
-
-
-async def test_a_version_3_store_gets_one_delivery_per_route_and_keeps_its_attempts(
-    tmp_path: Path,
-) -> None:
-    # Given a store written by the version 3 engine (deliveries unique per destination)
-    path = tmp_path / "v3.db"
-    with sqlite3.connect(path) as conn:
-        conn.executescript(schema.DDL_V1)
-        for version in (2, 3):
-            for statement in schema.MIGRATIONS[version]:
-                conn.execute(statement)
-        conn.execute(
-            "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
-            " state, updated_at) VALUES ('M1','in',1.0,'x',x'00','{}','routed',1.0)"
-        )
-        conn.execute(
-            "INSERT INTO deliveries (id, message_id, destination, route, state, attempts,"
-            " created_at, updated_at, order_key) VALUES ('D1','M1','a','r1','dead',2,1.0,1.0,'K')"
-        )
-        conn.execute(
-            "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
-            " VALUES ('D1', 2, 1.0, 'dead', 'refused')"
-        )
-        conn.execute("PRAGMA user_version = 3")
-    s = SqliteStore(path)
-    await s.open()
-    try:
-        d = await s.get_delivery("D1")
-        assert (d.state, d.attempts, d.order_key, d.seq, d.claim_owner) == (
-            DeliveryState.DEAD, 2, "K", 0, None,
-        )  # fmt: skip
-        assert [a.detail for a in await s.attempts("D1")] == ["refused"]
-        # When it is replayed to two routes sending to 'a'
-        assert (await s.request_replay("M1")).replayed
-        await s.start_processing("M1")
-        pairs = [("a", "r1"), ("a", "r2")]
-        pending = await s.finish_routing("M1", RoutingOutcome(MessageState.ROUTED, "r", pairs))
-        # Then the old delivery is reset for r1 and r2 gets its own
-        assert [(p.id == "D1", p.route, p.seq) for p in pending] == [
-            (True, "r1", 0), (False, "r2", 1),
-        ]  # fmt: skip
-    finally:
-        await s.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-
-
-async def test_a_newer_store_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "new.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
-    with pytest.raises(StoreError, match="newer than this engine"):
-        await SqliteStore(path).open()
-
-
-async def test_the_earliest_holder_of_a_key_blocks_the_later_ones(store: SqliteStore) -> None:
+async def test_the_earliest_holder_of_a_key_blocks_the_later_ones(store: Store) -> None:
     (first,) = await routed(store, ["a"])
     (second,) = await routed(store, ["a"])
     (other_key,) = await routed(store, ["a"], key="L")
@@ -150,7 +52,7 @@ async def test_the_earliest_holder_of_a_key_blocks_the_later_ones(store: SqliteS
 
 
 async def test_an_unrouted_earlier_message_with_the_same_key_is_a_barrier(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     earlier = envelope("EARLY")
     await store.accept(earlier)  # received, not routed yet
@@ -162,7 +64,7 @@ async def test_an_unrouted_earlier_message_with_the_same_key_is_a_barrier(
 
 
 async def test_runnable_skips_future_retries_and_lists_unrouted_messages(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     (d,) = await routed(store, ["a"], key=None)
     later = utcnow() + timedelta(seconds=60)
@@ -175,7 +77,7 @@ async def test_runnable_skips_future_retries_and_lists_unrouted_messages(
 
 
 async def test_replay_reroutes_and_resets_dead_deliveries_with_a_fresh_budget(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     env = envelope()
     a, b, c = await routed(store, ["a", "b", "c"], env=env)
@@ -215,7 +117,7 @@ async def test_replay_reroutes_and_resets_dead_deliveries_with_a_fresh_budget(
     assert history[-1][1] is MessageState.ROUTED
 
 
-async def test_replay_scoped_to_a_destination_with_resend(store: SqliteStore) -> None:
+async def test_replay_scoped_to_a_destination_with_resend(store: Store) -> None:
     env = envelope()
     a, b = await routed(store, ["a", "b"], env=env)
     await store.record_attempt(a.id, DeliveryState.SENT, "ok")
@@ -230,7 +132,7 @@ async def test_replay_scoped_to_a_destination_with_resend(store: SqliteStore) ->
     assert reason == "replayed by operator (destination a), resending sent deliveries"
 
 
-async def test_replay_leaves_unfinished_and_rejected_messages_alone(store: SqliteStore) -> None:
+async def test_replay_leaves_unfinished_and_rejected_messages_alone(store: Store) -> None:
     waiting, refused = envelope("W"), envelope("R")
     await store.accept(waiting)
     await store.reject(refused, "not HL7")
@@ -242,7 +144,7 @@ async def test_replay_leaves_unfinished_and_rejected_messages_alone(store: Sqlit
         await store.release_delivery(d.id, "x")
 
 
-async def test_message_ids_selects_oldest_first_without_limit(store: SqliteStore) -> None:
+async def test_message_ids_selects_oldest_first_without_limit(store: Store) -> None:
     firsts = [(await routed(store, ["a"], key=None))[0] for _ in range(3)]
     await store.record_attempt(firsts[1].id, DeliveryState.DEAD, "x")
     dead = MessageQuery(destination="a", delivery_state=DeliveryState.DEAD, limit=None)

@@ -1,0 +1,257 @@
+"""PostgreSQL store: several engines (nodes) share one database.
+
+Intake goes through a group-commit writer (:mod:`engine.store._pg_writer`): concurrent
+``accept`` calls share one transaction and one WAL flush, and return once it is durable.
+Every other write is one short transaction on a pooled connection that locks the rows it
+changes; pipeline bookkeeping (processing, routing, attempts, claims) commits with
+``synchronous_commit = off`` (the next durable commit flushes it: a database crash can
+only lose recent bookkeeping, which makes the engine redo idempotent work, never lose an
+acknowledged message), operator actions with the default. Claims (leases) and advisory
+locks let nodes share work: see :mod:`engine.store._pg_ops`.
+
+The schema is created or migrated by :meth:`PostgresStore.open` (``schema_version``
+table, forward steps in :mod:`engine.store._pg_schema`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from engine.errors import StoreError
+from engine.message import DeliveryState, Envelope, MessageState
+from engine.store import _pg_ops as ops
+from engine.store import _pg_read as read
+from engine.store._pg_lock import lock_node
+from engine.store._pg_ops import Conn
+from engine.store._pg_schema import migrate
+from engine.store._pg_writer import IntakeWriter
+from engine.store.base import (
+    DEFAULT_LEASE,
+    Attempt,
+    Blocker,
+    DeliveryRecord,
+    KeyFunction,
+    MessageQuery,
+    ReplayResult,
+    RoutingOutcome,
+    Store,
+    StoredMessage,
+    Transition,
+    Unfinished,
+)
+
+T = TypeVar("T")
+
+
+class PostgresStore(Store):
+    """A :class:`Store` in a PostgreSQL database.
+
+    Args:
+        dsn: libpq connection string or URI (``postgresql://user@host:5432/passerelle``).
+        min_size, max_size: the connection pool's bounds.
+        timeout: seconds to wait for a pooled connection (then StoreError).
+    """
+
+    def __init__(
+        self, dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 30.0
+    ) -> None:
+        self.dsn = dsn
+        self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            open=False,
+            name="passerelle-store",
+        )
+        self._timeout = timeout
+        self._writer = IntakeWriter(self._pool)
+        self._engine_lock: psycopg.AsyncConnection[Any] | None = None
+        self._opened = False
+
+    # --- plumbing ---------------------------------------------------------------------
+    async def _tx(
+        self,
+        operation: Callable[[Conn], Awaitable[T]],
+        *,
+        durable: bool = False,
+        snapshot: bool = False,
+    ) -> T:
+        """Run ``operation`` in one transaction (REPEATABLE READ READ ONLY if ``snapshot``;
+        without an fsync wait unless ``durable``)."""
+        if not self._opened:
+            raise StoreError("the store is closed")
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                if snapshot:
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                elif not durable:
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                return await operation(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from exc
+
+    async def _read(self, query: Callable[[Conn], Awaitable[T]]) -> T:
+        if not self._opened:
+            raise StoreError("the store is closed")
+        try:
+            async with self._pool.connection() as conn:
+                return await query(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"store read: {exc}") from exc
+
+    async def lock_engine(self, node: str) -> None:
+        if self._engine_lock is None:
+            self._engine_lock = await lock_node(self.dsn, node, self._timeout)
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=self._timeout)
+            async with self._pool.connection() as conn:
+                await migrate(conn)
+        except psycopg.Error as exc:
+            await self._pool.close()
+            raise StoreError(f"opening the PostgreSQL store: {exc}") from exc
+        except BaseException:
+            await self._pool.close()
+            raise
+        self._writer.start()
+        self._opened = True
+
+    async def close(self) -> None:
+        lock, self._engine_lock = self._engine_lock, None
+        if self._opened:
+            self._opened = False
+            await self._writer.stop()
+            await self._pool.close()
+        if lock is not None:
+            await lock.close()  # the session's advisory lock goes with it
+
+    # --- intake -----------------------------------------------------------------------
+    async def accept(self, envelope: Envelope) -> None:
+        await self._writer.insert(envelope, MessageState.RECEIVED, "")
+
+    async def reject(self, envelope: Envelope, reason: str) -> None:
+        await self._writer.insert(envelope, MessageState.REJECTED, reason)
+
+    # --- processing -------------------------------------------------------------------
+    async def start_processing(
+        self, message_id: str, *, owner: str | None = None, lease: float = DEFAULT_LEASE
+    ) -> StoredMessage | None:
+        return await self._tx(lambda c: ops.start_processing(c, message_id, owner, lease))
+
+    async def finish_routing(
+        self, message_id: str, outcome: RoutingOutcome
+    ) -> list[DeliveryRecord]:
+        return await self._tx(lambda c: ops.finish_routing(c, message_id, outcome))
+
+    async def fail_message(self, message_id: str, reason: str) -> None:
+        await self._tx(lambda c: ops.fail_message(c, message_id, reason))
+
+    async def claim_delivery(
+        self, delivery_id: str, *, owner: str, lease: float = DEFAULT_LEASE
+    ) -> DeliveryRecord | None:
+        return await self._tx(lambda c: ops.claim_delivery(c, delivery_id, owner, lease))
+
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        outcome: DeliveryState,
+        detail: str,
+        *,
+        next_attempt_at: datetime | None = None,
+        dedupe_key: str | None = None,
+        release: bool = False,
+    ) -> DeliveryRecord:
+        return await self._tx(
+            lambda c: ops.record_attempt(
+                c, delivery_id, outcome, detail, next_attempt_at, dedupe_key, release
+            )
+        )
+
+    async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
+        return await self._tx(lambda c: ops.requeue_delivery(c, delivery_id, reason), durable=True)
+
+    async def release_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
+        return await self._tx(lambda c: ops.release(c, delivery_id, reason), durable=True)
+
+    async def request_replay(
+        self,
+        message_id: str,
+        *,
+        destination: str | None = None,
+        resend_sent: bool = False,
+        reason: str = "replayed by operator",
+    ) -> ReplayResult:
+        return await self._tx(
+            lambda c: ops.request_replay(c, message_id, destination, resend_sent, reason),
+            durable=True,
+        )
+
+    # --- ordering ---------------------------------------------------------------------
+    async def order_blocker(
+        self, delivery: DeliveryRecord, key_of: KeyFunction | None = None
+    ) -> Blocker | None:
+        if delivery.order_key is None:
+            return None
+        return await self._tx(lambda c: read.order_blocker(c, delivery, key_of), snapshot=True)
+
+    async def next_in_order(self, destination: str, order_key: str) -> DeliveryRecord | None:
+        return await self._read(lambda c: read.next_in_order(c, destination, order_key))
+
+    async def runnable(self, now: datetime, limit: int = 1000) -> Unfinished:
+        return await self._read(lambda c: read.runnable(c, now, limit))
+
+    # --- reading ----------------------------------------------------------------------
+    async def get_message(self, message_id: str) -> StoredMessage:
+        return await self._read(lambda c: read.message(c, message_id))
+
+    async def history(self, message_id: str) -> list[Transition]:
+        return await self._read(lambda c: read.history(c, message_id))
+
+    async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
+        return await self._read(lambda c: read.deliveries_of(c, message_id))
+
+    async def get_delivery(self, delivery_id: str) -> DeliveryRecord:
+        return await self._read(lambda c: read.delivery(c, delivery_id))
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        return await self._read(lambda c: read.attempts(c, delivery_id))
+
+    async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
+        found: list[StoredMessage] = await self._read(
+            lambda c: read.list_messages(c, query, newest_first=True)
+        )
+        return found
+
+    async def message_ids(self, query: MessageQuery) -> list[str]:
+        found: list[str] = await self._read(
+            lambda c: read.list_messages(c, query, newest_first=False)
+        )
+        return found
+
+    async def count_by_state(self) -> dict[MessageState, int]:
+        return await self._read(read.count_by_state)
+
+    async def unfinished(self) -> Unfinished:
+        return await self._read(read.unfinished)
+
+    async def intake_keys(self, channel: str, prefix: str) -> set[str]:
+        return await self._read(lambda c: read.intake_keys(c, channel, prefix))
+
+    async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
+        return await self._read(lambda c: read.was_delivered(c, destination, dedupe_key))
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(intake batches committed, intakes committed): their ratio is the group size."""
+        return self._writer.batches, self._writer.operations
+
+
+__all__ = ["PostgresStore"]
