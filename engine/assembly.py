@@ -105,6 +105,7 @@ def build_queue(config: Config) -> WorkQueue:
             config.queue.redis_url,
             namespace=config.queue.namespace,
             prefetch=2 * config.engine.workers,
+            dedupe_window=config.queue.requeue_after,
         )
     return InProcessQueue()
 

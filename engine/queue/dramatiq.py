@@ -28,6 +28,7 @@ import asyncio
 import logging
 import queue as threadqueue
 import threading
+import time
 from typing import Any
 
 import redis
@@ -51,7 +52,14 @@ _REDIS_ERRORS = (redis.RedisError, BrokerConnectionError, OSError)
 
 class DramatiqQueue(WorkQueue):
     """A :class:`WorkQueue` on Redis. ``prefetch`` bounds the tasks fetched ahead per
-    process; ``idle_ms`` is the longest poll pause when the queue is empty."""
+    process; ``idle_ms`` is the longest poll pause when the queue is empty.
+
+    Redis does not drop duplicates, so this process does not enqueue again a task it
+    enqueued less than ``dedupe_window`` seconds ago and has not taken itself since (the
+    store poller offers every runnable task each round; without this, a backlog would
+    grow by a copy of itself per round). Past the window the task is enqueued again:
+    that is how work Redis lost comes back.
+    """
 
     def __init__(
         self,
@@ -61,6 +69,7 @@ class DramatiqQueue(WorkQueue):
         queue_name: str = "tasks",
         prefetch: int = 16,
         idle_ms: int = 100,
+        dedupe_window: float = 30.0,
     ) -> None:
         # fail fast, no client-side retries: the threads below retry, the store keeps all
         client = redis.Redis.from_url(
@@ -84,6 +93,8 @@ class DramatiqQueue(WorkQueue):
         self._sender: threading.Thread | None = None
         self._consumer: threading.Thread | None = None
         self._closed = False
+        self._window = dedupe_window
+        self._recent: dict[Task, float] = {}  # enqueued here, not taken here: when
         self._down: set[str] = set()  # which threads currently see Redis down (log once)
 
     def _start_sender(self) -> None:
@@ -102,13 +113,26 @@ class DramatiqQueue(WorkQueue):
         if delay > 0:
             loop = asyncio.get_running_loop()
             self._timers[task] = loop.call_later(delay, self._release, task)
-        else:
+        elif self._fresh(task):
             self._outbox.put(task)
 
     def _release(self, task: Task) -> None:
         self._timers.pop(task, None)
-        if not self._closed:
+        if not self._closed and self._fresh(task):
             self._outbox.put(task)
+
+    def _fresh(self, task: Task) -> bool:
+        """False when this process enqueued ``task`` within the window (it still waits)."""
+        now = time.monotonic()
+        while self._recent:  # oldest first: forget what is past the window
+            oldest, at = next(iter(self._recent.items()))
+            if now - at < self._window:
+                break
+            del self._recent[oldest]
+        if task in self._recent:
+            return False
+        self._recent[task] = now
+        return True
 
     async def get(self) -> Task:
         if self._consumer is None and not self._closed:
@@ -118,6 +142,7 @@ class DramatiqQueue(WorkQueue):
             )
             self._consumer.start()
         task, proxy = await self._ready.get()
+        self._recent.pop(task, None)
         self._taken.setdefault(task, []).append(proxy)
         return task
 

@@ -9,17 +9,22 @@ ERR 207 (retryable: the engine resends) or AE (refused: dead letter) as told.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from channels.mllp.framing import FrameDecoder, encode_frame
+from engine.assembly import build_store
+from engine.config.loader import load_config
 from engine.formats.hl7v2 import read_header
-from tests.support.engine_process import start_engine, wait_listening
+from engine.store.base import DeliveryRecord, MessageQuery
+from tests.support.engine_process import wait_listening
 from tests.support.mllp import MllpPeer, msa
 
 
@@ -32,6 +37,8 @@ class RecordingPeer:
     """control id -> how many more times to answer AR + ERR 207 (resend later)."""
     refuse: set[str] = field(default_factory=set)
     """control ids answered AE (refused) until removed."""
+    delay: float = 0.0
+    """seconds before each answer (a slow peer: sends stay in flight)."""
     port: int = 0
     _server: asyncio.Server | None = None
     _connections: int = 0
@@ -52,6 +59,8 @@ class RecordingPeer:
         try:
             while chunk := await reader.read(65536):
                 for frame in decoder.feed(chunk):
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
                     writer.write(encode_frame(self._answer(frame, connection)))
                 await writer.drain()
         except ConnectionError:
@@ -78,21 +87,38 @@ class RecordingPeer:
         return [c for c, _ in self.accepted if c.startswith(prefix)]
 
 
+_RUN = (sys.executable, "-m", "engine.cli", "--log-format", "json", "run", "-c")
+
+
 class Node:
-    """One ``passerelle run -c config`` process (``extra`` arguments after ``run``)."""
+    """One ``passerelle run -c config`` process, in its own process group (with its
+    worker processes, if any)."""
 
     def __init__(self, config: Path, port: int, log: Path) -> None:
         self.config, self.port, self.log = config, port, log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Node:
-        self.proc = start_engine(self.config, self.log)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*_RUN, str(self.config)],
+                stdout=out,
+                stderr=out,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
         wait_listening(self.port, self.proc, self.log, timeout=60)
         return self
 
+    def workers_ready(self) -> int:
+        """How many worker processes have said they started (JSON log lines)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.count('"role": "worker"')
+
     def kill(self) -> None:
+        """SIGKILL the whole node at once: the engine and its worker processes."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=20)
 
     def stop(self) -> int:
@@ -148,4 +174,26 @@ def delivery_rows(db: Path) -> dict[str, list[tuple[str, int]]]:
     return out
 
 
-__all__ = ["Node", "RecordingPeer", "delivery_rows", "eventually", "send_in_order"]
+async def deliveries_by_control_id(config: Path) -> dict[str, list[list[DeliveryRecord]]]:
+    """control id -> one list of deliveries per stored message with that MSH-10, read
+    through the store the configuration names (any backend; no engine lock taken)."""
+    store = build_store(load_config(config))
+    await store.open()
+    try:
+        out: dict[str, list[list[DeliveryRecord]]] = {}
+        for stored in await store.list_messages(MessageQuery(limit=None)):
+            control_id = stored.envelope.metadata.get("hl7.control_id", "")
+            out.setdefault(control_id, []).append(await store.deliveries(stored.envelope.id))
+        return out
+    finally:
+        await store.close()
+
+
+__all__ = [
+    "Node",
+    "RecordingPeer",
+    "deliveries_by_control_id",
+    "delivery_rows",
+    "eventually",
+    "send_in_order",
+]

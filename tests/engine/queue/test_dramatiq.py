@@ -78,3 +78,35 @@ async def test_redis_lost_and_back_the_queue_neither_raises_nor_stops(
     await queue.put(Task(TaskKind.PROCESS, "AFTER"))
     # consuming resumes by itself once Redis answers again
     assert [t.id for t in await take(queue, 1)] == ["AFTER"]
+
+
+async def test_a_task_still_waiting_is_not_enqueued_twice_within_the_window(
+    redis_server: RedisServer,
+) -> None:
+    queue = DramatiqQueue(redis_server.url, idle_ms=20, dedupe_window=0.5)
+    try:
+        for _ in range(3):  # the poller offering the same waiting task round after round
+            await queue.put(Task(TaskKind.PROCESS, "SAME"))
+        assert [t.id for t in await take(queue, 1)] == ["SAME"]
+        with pytest.raises(TimeoutError):
+            await take(queue, 1, timeout=0.5)
+        await queue.put(Task(TaskKind.PROCESS, "SAME"))  # taken since: queued again at once
+        assert [t.id for t in await take(queue, 1)] == ["SAME"]
+    finally:
+        await queue.close()
+
+
+async def test_past_the_window_a_task_is_enqueued_again(redis_server: RedisServer) -> None:
+    producer = DramatiqQueue(redis_server.url, dedupe_window=0.3)  # enqueues, never takes
+    consumer = DramatiqQueue(redis_server.url, idle_ms=20)
+    try:
+        await producer.put(Task(TaskKind.PROCESS, "LOST?"))
+        await producer.put(Task(TaskKind.PROCESS, "LOST?"))  # within the window: skipped
+        await asyncio.sleep(0.4)
+        await producer.put(Task(TaskKind.PROCESS, "LOST?"))  # past it: what Redis lost
+        assert [t.id for t in await take(consumer, 2)] == ["LOST?", "LOST?"]
+        with pytest.raises(TimeoutError):
+            await take(consumer, 1, timeout=0.5)
+    finally:
+        await producer.close()
+        await consumer.close()
