@@ -16,6 +16,7 @@ unrouted. When a delivery stops holding its key, the next one of the key is queu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -31,6 +32,7 @@ from engine.errors import (
     PasserelleError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    StoreError,
 )
 from engine.intake.hl7v2 import review_after_ack
 from engine.message import HL7V2, DeliveryState, Envelope, utcnow
@@ -117,6 +119,7 @@ class Pipeline:
         self._after_routing: dict[str, set[str]] = {}  # unrouted message -> waiting deliveries
         self.owner = owner
         self.lease = lease
+        self._held: set[str] = set()  # deliveries claimed here, attempt running
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -128,16 +131,37 @@ class Pipeline:
             self._again.add(task)
             return
         self._running.add(task)
+        renewer = None
+        if self.owner is not None and task.kind is TaskKind.DELIVER:
+            renewer = asyncio.create_task(self._keep_claim(task.id), name=f"lease-{task.id}")
         try:
             if task.kind is TaskKind.PROCESS:
                 await self.process(task.id)
             else:
                 await self.deliver(task.id)
         finally:
+            if renewer is not None:
+                renewer.cancel()
+                await asyncio.gather(renewer, return_exceptions=True)
+                self._held.discard(task.id)
             self._running.discard(task)
             if task in self._again:
                 self._again.discard(task)
                 await self.queue.put(task)
+
+    async def _keep_claim(self, delivery_id: str) -> None:
+        """Renew this owner's claim every third of the lease while the attempt runs (a
+        slow destination must not let another process take the delivery over)."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if delivery_id in self._held and self.owner is not None:
+                try:
+                    await self.store.claim_delivery(delivery_id, owner=self.owner, lease=self.lease)
+                except StoreError as exc:
+                    log.warning(
+                        "Claim could not be renewed.",
+                        extra={"delivery_id": delivery_id, "error": str(exc)},
+                    )
 
     async def process(self, message_id: str) -> None:
         try:
@@ -254,6 +278,7 @@ class Pipeline:
             if claimed is None or claimed.state.finished:
                 return
             delivery = claimed
+            self._held.add(delivery.id)  # renewed by handle() until the attempt ends
         message = await self.store.get_message(delivery.message_id)
         envelope = message.envelope
         key = dedupe_key(envelope)
