@@ -40,6 +40,7 @@ from engine.queue.poller import StorePoller
 from engine.retry import RetryPolicy
 from engine.router import Router
 from engine.store.base import Store
+from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class Engine:
         requeue_after: float = 0.0,
         children: WorkerProcesses | None = None,
         node: str | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.store = store
         self.node = node
@@ -117,6 +119,7 @@ class Engine:
         self.reload_hooks: list[Callable[[], None]] = []
         """Called on SIGHUP (configuration reload); the worker processes' restart is one."""
         self.activity = ActivityLog(activity_interval)
+        self.retention = RetentionPurger(store, retention or RetentionPolicy())
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
         self._stopped = asyncio.Event()
@@ -176,6 +179,7 @@ class Engine:
                 self.workers.start()
             if self.role.watches_store:
                 self.poller.start()
+                self.retention.start()
             self.activity.start()
             if self.children is not None:
                 await self.children.start()
@@ -225,6 +229,7 @@ class Engine:
                 await source.stop()
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        await self.retention.stop()
         await self.poller.stop()
         if self.children is not None:
             await self.children.stop(self.shutdown_grace)

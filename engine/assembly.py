@@ -27,14 +27,35 @@ from engine.registry import lookup
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
+from engine.store.crypto import CLEAR, Keyring, PayloadCipher
+from engine.store.retention import RetentionPolicy
 from engine.store.sqlite import SqliteStore
 from engine.supervisor import WorkerProcesses
 from engine.transforms import lookup_transform
 
 
+def build_cipher(config: Config) -> PayloadCipher:
+    """The payload cipher of the configured store (clear when encryption is off).
+
+    Raises:
+        ConfigError: the keyring cannot be read or is invalid.
+    """
+    settings = config.store.encryption
+    if settings is None:
+        return CLEAR
+    if settings.keyring_file is not None:
+        return PayloadCipher(Keyring.read(settings.keyring_file))
+    return PayloadCipher(Keyring.parse(settings.keyring or "", "store.encryption.keyring"))
+
+
 def build_store(config: Config) -> Store:
-    """The store the configuration names (not opened)."""
+    """The store the configuration names (not opened).
+
+    Raises:
+        ConfigError: the encryption keyring cannot be read or is invalid.
+    """
     settings = config.store
+    cipher = build_cipher(config)
     if settings.backend == "postgres" and settings.dsn:
         from engine.store.postgres import PostgresStore  # psycopg only when asked for
 
@@ -43,8 +64,9 @@ def build_store(config: Config) -> Store:
             min_size=settings.pool.min_size,
             max_size=max(settings.pool.min_size, settings.pool.max_size),
             timeout=settings.pool.timeout,
+            cipher=cipher,
         )
-    return SqliteStore(settings.path or config.engine.home / "store.db")
+    return SqliteStore(settings.path or config.engine.home / "store.db", cipher=cipher)
 
 
 def build_router(config: Config) -> Router:
@@ -182,10 +204,16 @@ def build_engine(
         lease=config.engine.lease,
         requeue_after=config.queue.requeue_after if config.queue.backend != "memory" else 0.0,
         children=children,
+        retention=RetentionPolicy(
+            config.store.retention.payloads,
+            dict(config.store.retention.channels),
+            config.store.retention.every,
+        ),
     )
 
 
 __all__ = [
+    "build_cipher",
     "build_engine",
     "build_queue",
     "build_route_transforms",

@@ -50,7 +50,10 @@ def with_store(config_path: Path, action: Callable[[Store], Awaitable[T]]) -> T:
     """Open the configured store, run ``action``, close it; store errors exit 1."""
     from engine.assembly import build_store
 
-    store = build_store(load_or_exit(config_path))
+    try:
+        store = build_store(load_or_exit(config_path))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     async def run() -> T:
         await store.open()

@@ -31,8 +31,8 @@ def run(config: Path, processes: int | None) -> None:
     loaded = load_or_exit(config)
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
-    engine = build_engine(loaded, worker_processes=processes, config_path=config)
     try:
+        engine = build_engine(loaded, worker_processes=processes, config_path=config)
         asyncio.run(engine.run())
     except PasserelleError as exc:
         click.echo(f"passerelle: {exc}", err=True)

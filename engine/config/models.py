@@ -291,6 +291,45 @@ class StorePool(_Model):
     timeout: Duration = _backoff("30s", "Longest wait for a free connection.")
 
 
+class StoreEncryption(_Model):
+    """Payloads encrypted at rest (AES-256-GCM); give the keyring as a file or a value
+    (from the environment). The first key encrypts, every key decrypts. See docs/store.md."""
+
+    keyring_file: Path | None = Field(
+        None,
+        description="File of keys, one `<id> <base64>` per line, first one current "
+        "(`passerelle keys new` writes it).",
+        examples=["/etc/passerelle/store.keys"],
+    )
+    keyring: str | None = Field(
+        None,
+        description="The keys themselves, `<id>:<base64>` separated by commas: only as a "
+        "`${VAR}` reference, never written in the file.",
+        examples=["${PASSERELLE_STORE_KEYS}"],
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StoreEncryption:
+        if (self.keyring_file is None) == (self.keyring is None):
+            raise ValueError("give 'keyring_file' or 'keyring' (one of them)")
+        return self
+
+
+class StoreRetention(_Model):
+    """How long payloads (raw messages, what attempts sent and received) are kept; ids,
+    states, history and metadata stay. Undelivered messages are never purged."""
+
+    payloads: Duration | None = Field(
+        None, description="Default for every channel (absent: kept forever).", examples=["90d"]
+    )
+    channels: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="Per channel, replacing the default.",
+        examples=[{"mllp_in": "30d"}],
+    )
+    every: Duration = _backoff("1h", "How often the purge runs.")
+
+
 class StoreSettings(_Model):
     """The durable message store: SQLite (one node, the default) or PostgreSQL (one or
     several nodes sharing a database). See docs/store.md."""
@@ -306,6 +345,10 @@ class StoreSettings(_Model):
         examples=["${PASSERELLE_PG_DSN}", "postgresql://passerelle@db.example:5432/passerelle"],
     )
     pool: StorePool = Field(default_factory=StorePool)
+    encryption: StoreEncryption | None = Field(
+        None, description="Encrypt payloads at rest (absent: stored in clear)."
+    )
+    retention: StoreRetention = Field(default_factory=StoreRetention)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> StoreSettings:

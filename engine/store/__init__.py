@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.store.base import (
     DEFAULT_LEASE,
     Attempt,
+    AttemptPayload,
     Blocker,
     DeliveryRecord,
     KeyFunction,
@@ -20,6 +21,7 @@ from engine.store.base import (
 __all__ = [
     "DEFAULT_LEASE",
     "Attempt",
+    "AttemptPayload",
     "Blocker",
     "DeliveryRecord",
     "KeyFunction",

@@ -5,7 +5,7 @@ locks the rows it changes (``SELECT … FOR UPDATE``) before deciding anything, 
 nodes working on the same message or delivery serialise on the row. Claims use the
 database server's clock (``clock_timestamp()``), the one clock every node shares.
 Claiming a delivery with an ordering key first takes a transaction-scoped advisory lock
-on (destination, key): the check that no other owner holds a delivery of that key and
+on (destination, key): the check that no earlier delivery of that key still holds it and
 the claim itself are then atomic across nodes.
 """
 
@@ -20,8 +20,9 @@ from psycopg.types.json import Jsonb
 from engine.errors import NotFound, StoreError
 from engine.message import DeliveryState, MessageState, new_id, utcnow
 from engine.store import _pg_schema as schema
-from engine.store._semantics import plan_reroute, resumed_reason
+from engine.store._semantics import plan_reroute, replay_scope, resumed_reason
 from engine.store.base import DeliveryRecord, ReplayResult, RoutingOutcome, StoredMessage
+from engine.store.crypto import PayloadCipher
 
 Conn = AsyncConnection[Any]
 HOLDS_KEY = "(state IN ('pending', 'retrying') OR (state = 'dead' AND NOT released))"
@@ -62,7 +63,7 @@ async def transition(
 
 
 async def start_processing(
-    conn: Conn, message_id: str, owner: str | None, lease: float
+    conn: Conn, message_id: str, owner: str | None, lease: float, cipher: PayloadCipher
 ) -> StoredMessage | None:
     row = await _one(
         conn,
@@ -71,7 +72,7 @@ async def start_processing(
         (message_id,),
         f"no message {message_id}",
     )
-    current, claim_owner, live = MessageState(row[6]), row[9], row[10]
+    current, claim_owner, live = MessageState(row[6]), row[10], row[11]
     if current.finished or (live and (owner is None or claim_owner != owner)):
         return None
     reason = resumed_reason(current, claim_owner, owner)
@@ -83,7 +84,9 @@ async def start_processing(
             " claim_until=clock_timestamp() + make_interval(secs => %s) WHERE id=%s",
             (owner, lease, message_id),
         )
-    return schema.message_from_row((*row[:6], MessageState.PROCESSING.value, reason, row[8]))
+    return schema.message_from_row(
+        (*row[:6], MessageState.PROCESSING.value, reason, *row[8:10]), cipher
+    )
 
 
 async def finish_routing(
@@ -184,13 +187,13 @@ async def claim_delivery(
     d, live = schema.delivery_from_row(row[:-1]), row[-1]
     if d.state.finished or (live and d.claim_owner != owner):
         return None
-    if order_key is not None:
-        busy = await conn.execute(
-            f"SELECT 1 FROM deliveries WHERE destination=%s AND order_key=%s AND id<>%s"
-            f" AND {LIVE} AND claim_owner <> %s LIMIT 1",
-            (destination, order_key, delivery_id, owner),
+    if order_key is not None:  # only the head of its key may be claimed
+        waits = await conn.execute(
+            "SELECT 1 FROM deliveries WHERE destination=%s AND order_key=%s"
+            f" AND (message_id, seq) < (%s, %s) AND {HOLDS_KEY} LIMIT 1",
+            (destination, order_key, d.message_id, d.seq),
         )
-        if await busy.fetchone() is not None:
+        if await waits.fetchone() is not None:
             return None
     claimed = await _one(
         conn,
@@ -211,7 +214,8 @@ async def record_attempt(
     next_attempt_at: datetime | None,
     dedupe_key: str | None,
     release: bool,
-) -> DeliveryRecord:
+) -> tuple[DeliveryRecord, int]:
+    """Record the attempt; return the delivery and the attempt's number."""
     d = await locked_delivery(conn, delivery_id)
     now, number, sent = utcnow(), d.attempts + 1, outcome is DeliveryState.SENT
     row = await _one(
@@ -242,7 +246,7 @@ async def record_attempt(
             " DO UPDATE SET delivery_id = excluded.delivery_id, at = excluded.at",
             (d.destination, dedupe_key, delivery_id, now),
         )
-    return schema.delivery_from_row(row)
+    return schema.delivery_from_row(row), number
 
 
 async def note(
@@ -296,25 +300,22 @@ async def release(conn: Conn, delivery_id: str, reason: str) -> DeliveryRecord:
 async def request_replay(
     conn: Conn, message_id: str, destination: str | None, resend_sent: bool, reason: str
 ) -> ReplayResult:
-    (state_text,) = await _one(
+    state_text, purged = await _one(
         conn,
-        "SELECT state FROM messages WHERE id=%s FOR UPDATE",
+        "SELECT state, purged_at FROM messages WHERE id=%s FOR UPDATE",
         (message_id,),
         f"no message {message_id}",
     )
     state = MessageState(state_text)
-    if not state.finished:
-        return ReplayResult(message_id, False, f"still in progress ({state.value})")
-    if state is MessageState.REJECTED:
-        return ReplayResult(message_id, False, "rejected at intake; the sender was told so")
-    text = reason + (f" (destination {destination})" if destination else "")
-    text += ", resending sent deliveries" if resend_sent else ""
-    scope = {"destination": destination, "resend": resend_sent, "reason": text}
-    await conn.execute(
-        "UPDATE messages SET replay_scope=%s WHERE id=%s", (Jsonb(scope), message_id)
+    result, scope = replay_scope(
+        message_id, state, purged is not None, destination, resend_sent, reason
     )
-    await transition(conn, message_id, state, MessageState.RECEIVED, text)
-    return ReplayResult(message_id, True, f"{state.value} → received")
+    if scope is not None:
+        await conn.execute(
+            "UPDATE messages SET replay_scope=%s WHERE id=%s", (Jsonb(scope), message_id)
+        )
+        await transition(conn, message_id, state, MessageState.RECEIVED, scope["reason"])
+    return result
 
 
 __all__ = [

@@ -25,6 +25,7 @@ from engine.store.base import (
     Transition,
     Unfinished,
 )
+from engine.store.crypto import CLEAR, PayloadCipher
 
 UNCLAIMED = "(claim_until IS NULL OR claim_until <= clock_timestamp())"
 
@@ -33,13 +34,13 @@ async def rows(conn: Conn, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in await (await conn.execute(sql, args)).fetchall()]
 
 
-async def message(conn: Conn, message_id: str) -> StoredMessage:
+async def message(conn: Conn, message_id: str, cipher: PayloadCipher) -> StoredMessage:
     found = await rows(
         conn, f"SELECT {schema.MESSAGE_COLUMNS} FROM messages WHERE id=%s", (message_id,)
     )
     if not found:
         raise NotFound(f"no message {message_id}")
-    return schema.message_from_row(found[0])
+    return schema.message_from_row(found[0], cipher)
 
 
 async def delivery(conn: Conn, delivery_id: str) -> DeliveryRecord:
@@ -67,7 +68,7 @@ async def history(conn: Conn, message_id: str) -> list[Transition]:
         (message_id,),
     )
     if not found:
-        await message(conn, message_id)  # NotFound for an unknown message
+        await message(conn, message_id, CLEAR)  # NotFound for an unknown message
     return [schema.transition_from_row(r) for r in found]
 
 
@@ -81,7 +82,9 @@ async def attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
     return [schema.attempt_from_row(r) for r in found]
 
 
-async def list_messages(conn: Conn, query: MessageQuery, newest_first: bool) -> list[Any]:
+async def list_messages(
+    conn: Conn, query: MessageQuery, newest_first: bool, cipher: PayloadCipher
+) -> list[Any]:
     where, args = message_filter(query, "%s", lambda t: t)
     columns = ", ".join("m." + c.strip() for c in schema.MESSAGE_COLUMNS.split(","))
     order = "DESC" if newest_first else ""
@@ -92,7 +95,7 @@ async def list_messages(conn: Conn, query: MessageQuery, newest_first: bool) -> 
         (*args, query.limit),
     )
     if newest_first:
-        return [schema.message_from_row(r) for r in found]
+        return [schema.message_from_row(r, cipher) for r in found]
     return [r[0] for r in found]
 
 
@@ -132,7 +135,7 @@ async def runnable(conn: Conn, now: datetime, limit: int) -> Unfinished:
 
 
 async def order_blocker(
-    conn: Conn, d: DeliveryRecord, key_of: KeyFunction | None
+    conn: Conn, d: DeliveryRecord, key_of: KeyFunction | None, cipher: PayloadCipher
 ) -> Blocker | None:
     """See :meth:`Store.order_blocker`; the caller opened a REPEATABLE READ transaction."""
     if d.order_key is None:
@@ -153,7 +156,7 @@ async def order_blocker(
         (d.message_id,),
     )
     async for row in cursor:
-        envelope = schema.message_from_row(tuple(row)).envelope
+        envelope = schema.message_from_row(tuple(row), cipher).envelope
         if key_of(envelope) == d.order_key:
             return Blocker(message_id=envelope.id, delivery_id=None, state="unrouted")
     return None

@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
+from engine.store.crypto import CLEAR, PayloadCipher
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +105,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     PRIMARY KEY (destination, key)
 )""",
     ),
+    # version 2: payloads at rest (SQLite version 5): the key of a sealed raw message,
+    # retention, attempt payloads
+    (
+        "ALTER TABLE messages ADD COLUMN key_id text",
+        "ALTER TABLE messages ADD COLUMN purged_at timestamptz",
+        """CREATE TABLE attempt_payloads (
+    delivery_id  text COLLATE "C" NOT NULL REFERENCES deliveries(id),
+    number       integer NOT NULL,
+    sent         bytea,
+    response     bytea,
+    key_id       text,
+    PRIMARY KEY (delivery_id, number)
+)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-MESSAGE_COLUMNS = "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at"
+MESSAGE_COLUMNS = (
+    "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at, key_id"
+)
 DELIVERY_COLUMNS = (
     "id, message_id, destination, route, state, attempts, last_error, next_attempt_at, "
     "created_at, updated_at, detail, order_key, released, attempts_at_replay, seq, "
@@ -115,14 +132,15 @@ DELIVERY_COLUMNS = (
 )
 
 
-def message_from_row(row: Sequence[Any]) -> StoredMessage:
-    id_, channel, received_at, content_type, raw, metadata, state, reason, updated_at = row
+def message_from_row(row: Sequence[Any], cipher: PayloadCipher = CLEAR) -> StoredMessage:
+    """A message from a :data:`MESSAGE_COLUMNS` row, its payload opened with ``cipher``."""
+    id_, channel, received_at, content_type, raw, metadata, state, reason, updated_at, key = row
     envelope = Envelope(
         id=id_,
         channel=channel,
         received_at=received_at,
         content_type=content_type,
-        raw=bytes(raw),
+        raw=cipher.open(bytes(raw), key, f"message {id_}"),
         metadata=metadata,
     )
     return StoredMessage(envelope, MessageState(state), reason, updated_at)

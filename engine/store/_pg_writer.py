@@ -22,12 +22,14 @@ from psycopg_pool import AsyncConnectionPool
 from engine.errors import StoreError
 from engine.message import Envelope, MessageState
 from engine.store.base import INTAKE_KEY
+from engine.store.crypto import PayloadCipher
 
 log = logging.getLogger(__name__)
 
 _INSERT = (
     "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata, control_id,"
-    " intake_key, state, reason, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+    " intake_key, state, reason, updated_at, key_id)"
+    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
     " ON CONFLICT (id) DO NOTHING RETURNING id"
 )
 _TRANSITION = (
@@ -41,8 +43,11 @@ _Item = tuple[Envelope, MessageState, str, "asyncio.Future[None]"]
 class IntakeWriter:
     """Commits queued intakes in batches. :meth:`start` in the store's loop, :meth:`stop`."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], max_batch: int = 512) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[Any], cipher: PayloadCipher, max_batch: int = 512
+    ) -> None:
         self._pool = pool
+        self._cipher = cipher
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -88,10 +93,12 @@ class IntakeWriter:
                 return
 
     async def _commit(self, batch: list[_Item]) -> None:
-        rows = [_row(envelope, state, reason) for envelope, state, reason, _ in batch]
+        rows = [_row(e, state, reason, self._cipher) for e, state, reason, _ in batch]
         errors: list[BaseException | None]
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                # whatever the server's default: the ACK waits for this flush
+                await conn.execute("SET LOCAL synchronous_commit = on")
                 cur = conn.cursor()
                 await cur.executemany(_INSERT, rows, returning=True)
                 inserted: list[bool] = []
@@ -123,19 +130,23 @@ class IntakeWriter:
                 future.set_result(None)
 
 
-def _row(envelope: Envelope, state: MessageState, reason: str) -> tuple[Any, ...]:
+def _row(
+    envelope: Envelope, state: MessageState, reason: str, cipher: PayloadCipher
+) -> tuple[Any, ...]:
+    raw, key_id = cipher.seal(envelope.raw, f"message {envelope.id}")
     return (
         envelope.id,
         envelope.channel,
         envelope.received_at,
         envelope.content_type,
-        envelope.raw,
+        raw,
         Jsonb(dict(envelope.metadata)),
         envelope.metadata.get("hl7.control_id"),
         envelope.metadata.get(INTAKE_KEY),
         state.value,
         reason,
         envelope.received_at,
+        key_id,
     )
 
 

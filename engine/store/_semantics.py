@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.message import DeliveryState, MessageState
-from engine.store.base import DeliveryRecord, MessageQuery
+from engine.store.base import DeliveryRecord, MessageQuery, ReplayResult
 
 
 @dataclass(slots=True)
@@ -106,6 +106,62 @@ def message_filter(
     return ("WHERE " + " AND ".join(clauses) if clauses else "", args)
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+PURGEABLE = (
+    "m.purged_at IS NULL AND m.state IN ('routed', 'filtered', 'unmatched', 'rejected')"
+    " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id"
+    " AND d.state <> 'sent')"
+)
+"""SQL condition on messages ``m``: retention may remove its payload."""
+
+PURGED_NOTE = "its payload was removed by retention; ask the sender to resend it"
+
+
+def id_bound(moment: datetime) -> str:
+    """The smallest message id (ULID) made at ``moment``: ids below it are older."""
+    value = int(moment.timestamp() * 1000) << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def purge_filter(
+    before: datetime, channel: str | None, exclude: Sequence[str], mark: str
+) -> tuple[str, list[object]]:
+    """The WHERE clause and arguments selecting the messages ``purge_payloads`` removes."""
+    clauses = [PURGEABLE, f"m.id < {mark}"]
+    args: list[object] = [id_bound(before)]
+    if channel is not None:
+        clauses.append(f"m.channel = {mark}")
+        args.append(channel)
+    for name in exclude:
+        clauses.append(f"m.channel <> {mark}")
+        args.append(name)
+    return " AND ".join(clauses), args
+
+
+def replay_scope(
+    message_id: str,
+    state: MessageState,
+    purged: bool,
+    destination: str | None,
+    resend_sent: bool,
+    reason: str,
+) -> tuple[ReplayResult, dict[str, Any] | None]:
+    """What :meth:`Store.request_replay` does with a message in ``state``: the result,
+    and the scope to record (None when the message is left alone)."""
+    if purged:
+        return ReplayResult(message_id, False, PURGED_NOTE), None
+    if not state.finished:
+        return ReplayResult(message_id, False, f"still in progress ({state.value})"), None
+    if state is MessageState.REJECTED:
+        note = "rejected at intake; the sender was told so"
+        return ReplayResult(message_id, False, note), None
+    text = reason + (f" (destination {destination})" if destination else "")
+    text += ", resending sent deliveries" if resend_sent else ""
+    scope = {"destination": destination, "resend": resend_sent, "reason": text}
+    return ReplayResult(message_id, True, f"{state.value} → received"), scope
+
+
 def resumed_reason(current: MessageState, claim_owner: str | None, owner: str | None) -> str:
     """The transition reason when :meth:`Store.start_processing` takes a message: empty
     for a fresh one, and for one already ``processing`` whether it is resumed after a
@@ -120,4 +176,14 @@ def resumed_reason(current: MessageState, claim_owner: str | None, owner: str | 
     return "resumed after restart"
 
 
-__all__ = ["ReroutePlan", "message_filter", "plan_reroute", "resumed_reason"]
+__all__ = [
+    "PURGEABLE",
+    "PURGED_NOTE",
+    "ReroutePlan",
+    "id_bound",
+    "message_filter",
+    "plan_reroute",
+    "purge_filter",
+    "replay_scope",
+    "resumed_reason",
+]

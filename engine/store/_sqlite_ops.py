@@ -24,6 +24,7 @@ from engine.store.base import (
     Transition,
     Unfinished,
 )
+from engine.store.crypto import PayloadCipher
 
 
 def holds_key(alias: str = "") -> str:
@@ -34,28 +35,30 @@ def holds_key(alias: str = "") -> str:
 
 
 def insert_op(
-    envelope: Envelope, state: MessageState, reason: str
+    envelope: Envelope, state: MessageState, reason: str, cipher: PayloadCipher
 ) -> Callable[[sqlite3.Connection], None]:
     received = schema.ts(envelope.received_at)
+    raw, key_id = cipher.seal(envelope.raw, f"message {envelope.id}")
     values = (
         envelope.id,
         envelope.channel,
         received,
         envelope.content_type,
-        envelope.raw,
+        raw,
         json.dumps(dict(envelope.metadata), separators=(",", ":")),
         envelope.metadata.get("hl7.control_id"),
         envelope.metadata.get(INTAKE_KEY),
         state.value,
         reason,
         received,
+        key_id,
     )
 
     def op(conn: sqlite3.Connection) -> None:
         conn.execute(
             "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
-            " control_id, intake_key, state, reason, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " control_id, intake_key, state, reason, updated_at, key_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             values,
         )
         conn.execute(

@@ -18,7 +18,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, MessageState, new_id
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_schema as schema
-from engine.store._semantics import plan_reroute
+from engine.store._semantics import plan_reroute, replay_scope
 from engine.store.base import (
     Blocker,
     DeliveryRecord,
@@ -27,6 +27,7 @@ from engine.store.base import (
     RoutingOutcome,
     Unfinished,
 )
+from engine.store.crypto import PayloadCipher
 
 SUPERSEDED = "superseded by replay: the new routing does not send here"
 
@@ -115,19 +116,17 @@ def request_replay(
     reason: str,
 ) -> ReplayResult:
     state = MessageState(ops.message_row(conn, message_id)[6])
-    if not state.finished:
-        return ReplayResult(message_id, False, f"still in progress ({state.value})")
-    if state is MessageState.REJECTED:
-        return ReplayResult(message_id, False, "rejected at intake; the sender was told so")
-    text = reason + (f" (destination {destination})" if destination else "")
-    text += ", resending sent deliveries" if resend_sent else ""
-    scope = {"destination": destination, "resend": resend_sent, "reason": text}
-    conn.execute(
-        "UPDATE messages SET replay_scope=? WHERE id=?",
-        (json.dumps(scope, separators=(",", ":")), message_id),
+    (purged,) = conn.execute("SELECT purged_at FROM messages WHERE id=?", (message_id,)).fetchone()
+    result, scope = replay_scope(
+        message_id, state, purged is not None, destination, resend_sent, reason
     )
-    ops.transition(conn, message_id, state, MessageState.RECEIVED, text)
-    return ReplayResult(message_id, True, f"{state.value} → received")
+    if scope is not None:
+        conn.execute(
+            "UPDATE messages SET replay_scope=? WHERE id=?",
+            (json.dumps(scope, separators=(",", ":")), message_id),
+        )
+        ops.transition(conn, message_id, state, MessageState.RECEIVED, scope["reason"])
+    return result
 
 
 def release(conn: sqlite3.Connection, delivery_id: str, reason: str) -> DeliveryRecord:
@@ -141,7 +140,7 @@ def release(conn: sqlite3.Connection, delivery_id: str, reason: str) -> Delivery
 
 
 def order_blocker(
-    conn: sqlite3.Connection, d: DeliveryRecord, key_of: KeyFunction | None
+    conn: sqlite3.Connection, d: DeliveryRecord, key_of: KeyFunction | None, cipher: PayloadCipher
 ) -> Blocker | None:
     """See :meth:`Store.order_blocker`; reads in one snapshot (a read transaction)."""
     if d.order_key is None:
@@ -164,7 +163,7 @@ def order_blocker(
             (d.message_id,),
         )
         for message in unrouted:
-            envelope = schema.message_from_row(message).envelope
+            envelope = schema.message_from_row(message, cipher).envelope
             if key_of(envelope) == d.order_key:
                 return Blocker(message_id=envelope.id, delivery_id=None, state="unrouted")
         return None

@@ -18,6 +18,12 @@ Version 4 (several processes, one delivery per route): deliveries are unique per
 a message's deliveries (route order), and ``claim_owner``/``claim_until`` on messages and
 deliveries record leases. SQLite cannot drop a UNIQUE constraint, so the deliveries table is
 rebuilt (the documented create-copy-drop-rename procedure, foreign keys off meanwhile).
+
+Version 5 (payloads at rest): ``messages.key_id`` (the key a sealed ``raw`` is encrypted
+under, NULL when stored in clear, see :mod:`engine.store.crypto`), ``messages.purged_at``
+(retention removed the payload) and ``attempt_payloads`` (what an attempt sent and the
+peer answered, sealed like the raw message). New stores use ``auto_vacuum = INCREMENTAL``
+so that purged payloads give their space back.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from typing import Any
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
+from engine.store.crypto import CLEAR, PayloadCipher
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -146,6 +153,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE messages ADD COLUMN claim_owner TEXT",
         "ALTER TABLE messages ADD COLUMN claim_until REAL",
     ),
+    5: (
+        "ALTER TABLE messages ADD COLUMN key_id TEXT",
+        "ALTER TABLE messages ADD COLUMN purged_at REAL",
+        """CREATE TABLE attempt_payloads (
+    delivery_id  TEXT NOT NULL REFERENCES deliveries(id),
+    number       INTEGER NOT NULL,
+    sent         BLOB,
+    response     BLOB,
+    key_id       TEXT,
+    PRIMARY KEY (delivery_id, number)
+)""",
+    ),
 }
 
 
@@ -178,7 +197,9 @@ def migrate(conn: sqlite3.Connection, path: object) -> None:
         conn.execute("PRAGMA foreign_keys = ON")
 
 
-MESSAGE_COLUMNS = "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at"
+MESSAGE_COLUMNS = (
+    "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at, key_id"
+)
 DELIVERY_COLUMNS = (
     "id, message_id, destination, route, state, attempts, last_error, next_attempt_at, "
     "created_at, updated_at, detail, order_key, released, attempts_at_replay, seq, "
@@ -194,14 +215,15 @@ def dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def message_from_row(row: Sequence[Any]) -> StoredMessage:
-    id_, channel, received_at, content_type, raw, metadata, state, reason, updated_at = row
+def message_from_row(row: Sequence[Any], cipher: PayloadCipher = CLEAR) -> StoredMessage:
+    """A message from a :data:`MESSAGE_COLUMNS` row, its payload opened with ``cipher``."""
+    id_, channel, received_at, content_type, raw, metadata, state, reason, updated_at, key = row
     envelope = Envelope(
         id=str(id_),
         channel=str(channel),
         received_at=dt(float(received_at)),
         content_type=str(content_type),
-        raw=bytes(raw),
+        raw=cipher.open(bytes(raw), key, f"message {id_}"),
         metadata=json.loads(str(metadata)),
     )
     return StoredMessage(envelope, MessageState(state), str(reason), dt(float(updated_at)))

@@ -90,6 +90,17 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptPayload:
+    """What one attempt sent and what the peer answered (either may be absent). Kept
+    like the raw message (encrypted at rest when the store is), removed by retention."""
+
+    delivery_id: str
+    number: int
+    sent: bytes | None
+    response: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingOutcome:
     """The router's verdict, recorded atomically with the deliveries it creates.
 
@@ -238,9 +249,11 @@ class Store(ABC):
         """Claim an unfinished delivery for ``owner`` for ``lease`` seconds.
 
         Returns the claimed delivery, or None when it is finished, when another owner's
-        claim on it is live, or when another owner holds a live claim on a delivery of
-        the same (destination, ordering key): two owners never send two deliveries of
-        one key at once. The same owner claiming again renews its lease.
+        claim on it is live, or when it waits behind an earlier delivery of its
+        (destination, ordering key) that still holds the key: only the head of a key can
+        be claimed, so two owners never send two deliveries of one key at once (the
+        caller still checks :meth:`order_blocker` for earlier messages not routed yet).
+        The same owner claiming again renews its lease; ``lease=0`` gives it back.
         :meth:`record_attempt` clears the claim.
         """
 
@@ -254,12 +267,16 @@ class Store(ABC):
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
         release: bool = False,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> DeliveryRecord:
         """Record one delivery attempt and the delivery's new state.
 
         ``outcome`` is ``sent`` (then ``dedupe_key`` is recorded), ``retrying`` (with
         ``next_attempt_at``) or ``dead`` (``release`` true: it does not hold its ordering
-        key). The delivery's claim is cleared. Returns the updated delivery.
+        key). ``sent`` and ``response`` (what went out, the peer's answer body) are kept
+        with the attempt, protected like the raw message (:meth:`attempt_payloads`). The
+        delivery's claim is cleared. Returns the updated delivery.
         """
 
     @abstractmethod
@@ -339,6 +356,38 @@ class Store(ABC):
     @abstractmethod
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         """Every attempt of a delivery, oldest first."""
+
+    @abstractmethod
+    async def attempt_payloads(self, delivery_id: str) -> list[AttemptPayload]:
+        """The payloads kept with a delivery's attempts, oldest first (decrypted)."""
+
+    @abstractmethod
+    async def rotate_payloads(self, batch: int = 500) -> int:
+        """Re-encrypt every payload not sealed under the store's current key (and seal
+        those stored in clear) in committed batches; return how many were rewritten.
+
+        Raises:
+            StoreError: a payload's key is not in the keyring (nothing of that batch is
+                changed).
+        """
+
+    @abstractmethod
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        """Retention: remove the payloads (raw message, attempt payloads) of messages
+        received before ``before`` (in ``channel``, or in every channel but ``exclude``)
+        whose work is over: ``routed``, ``filtered``, ``unmatched`` or ``rejected`` with
+        every delivery ``sent``. Undelivered messages (unfinished, in ``error``, or with a
+        delivery pending, retrying or dead) are never touched. Metadata, states, history
+        and attempts stay; the raw message reads as empty and cannot be replayed. The
+        space is given back (SQLite: incremental vacuum). Returns how many messages were
+        purged (at most ``limit``: call again until it returns less)."""
 
     @abstractmethod
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:

@@ -6,8 +6,8 @@ Every other write is one short transaction on a pooled connection that locks the
 changes; pipeline bookkeeping (processing, routing, attempts, claims) commits with
 ``synchronous_commit = off`` (the next durable commit flushes it: a database crash can
 only lose recent bookkeeping, which makes the engine redo idempotent work, never lose an
-acknowledged message), operator actions with the default. Claims (leases) and advisory
-locks let nodes share work: see :mod:`engine.store._pg_ops`.
+acknowledged message), operator actions with ``on`` (whatever the server's default).
+Claims (leases) and advisory locks let nodes share work: see :mod:`engine.store._pg_ops`.
 
 The schema is created or migrated by :meth:`PostgresStore.open` (``schema_version``
 table, forward steps in :mod:`engine.store._pg_schema`).
@@ -15,16 +15,18 @@ table, forward steps in :mod:`engine.store._pg_schema`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.errors
 from psycopg_pool import AsyncConnectionPool
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _pg_ops as ops
+from engine.store import _pg_payloads as payloads
 from engine.store import _pg_read as read
 from engine.store._pg_lock import lock_node
 from engine.store._pg_ops import Conn
@@ -33,6 +35,7 @@ from engine.store._pg_writer import IntakeWriter
 from engine.store.base import (
     DEFAULT_LEASE,
     Attempt,
+    AttemptPayload,
     Blocker,
     DeliveryRecord,
     KeyFunction,
@@ -44,8 +47,10 @@ from engine.store.base import (
     Transition,
     Unfinished,
 )
+from engine.store.crypto import CLEAR, PayloadCipher
 
 T = TypeVar("T")
+_DEADLOCK_RETRIES = 3
 
 
 class PostgresStore(Store):
@@ -55,12 +60,20 @@ class PostgresStore(Store):
         dsn: libpq connection string or URI (``postgresql://user@host:5432/passerelle``).
         min_size, max_size: the connection pool's bounds.
         timeout: seconds to wait for a pooled connection (then StoreError).
+        cipher: seals payloads at rest (default: stored in clear).
     """
 
     def __init__(
-        self, dsn: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        cipher: PayloadCipher = CLEAR,
     ) -> None:
         self.dsn = dsn
+        self.cipher = cipher
         self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             dsn,
             min_size=min_size,
@@ -71,7 +84,7 @@ class PostgresStore(Store):
             name="passerelle-store",
         )
         self._timeout = timeout
-        self._writer = IntakeWriter(self._pool)
+        self._writer = IntakeWriter(self._pool, cipher)
         self._engine_lock: psycopg.AsyncConnection[Any] | None = None
         self._opened = False
 
@@ -84,18 +97,27 @@ class PostgresStore(Store):
         snapshot: bool = False,
     ) -> T:
         """Run ``operation`` in one transaction (REPEATABLE READ READ ONLY if ``snapshot``;
-        without an fsync wait unless ``durable``)."""
+        without an fsync wait unless ``durable``). A transaction PostgreSQL aborted as a
+        deadlock victim (nodes locking the same rows in another order) runs again."""
         if not self._opened:
             raise StoreError("the store is closed")
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                if snapshot:
-                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                elif not durable:
-                    await conn.execute("SET LOCAL synchronous_commit = off")
-                return await operation(conn)
-        except psycopg.Error as exc:
-            raise StoreError(f"store: {exc}") from exc
+        for attempt in range(1, _DEADLOCK_RETRIES + 1):
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    if snapshot:
+                        await conn.execute(
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                        )
+                    else:
+                        level = "on" if durable else "off"
+                        await conn.execute(f"SET LOCAL synchronous_commit = {level}")
+                    return await operation(conn)
+            except psycopg.errors.DeadlockDetected as exc:
+                if attempt == _DEADLOCK_RETRIES:
+                    raise StoreError(f"store: {exc}") from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"store: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def _read(self, query: Callable[[Conn], Awaitable[T]]) -> T:
         if not self._opened:
@@ -144,7 +166,9 @@ class PostgresStore(Store):
     async def start_processing(
         self, message_id: str, *, owner: str | None = None, lease: float = DEFAULT_LEASE
     ) -> StoredMessage | None:
-        return await self._tx(lambda c: ops.start_processing(c, message_id, owner, lease))
+        return await self._tx(
+            lambda c: ops.start_processing(c, message_id, owner, lease, self.cipher)
+        )
 
     async def finish_routing(
         self, message_id: str, outcome: RoutingOutcome
@@ -168,12 +192,17 @@ class PostgresStore(Store):
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
         release: bool = False,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> DeliveryRecord:
-        return await self._tx(
-            lambda c: ops.record_attempt(
+        async def op(c: Conn) -> DeliveryRecord:
+            d, number = await ops.record_attempt(
                 c, delivery_id, outcome, detail, next_attempt_at, dedupe_key, release
             )
-        )
+            await payloads.save_attempt_payload(c, self.cipher, d.id, number, sent, response)
+            return d
+
+        return await self._tx(op)
 
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
         return await self._tx(lambda c: ops.requeue_delivery(c, delivery_id, reason), durable=True)
@@ -200,7 +229,9 @@ class PostgresStore(Store):
     ) -> Blocker | None:
         if delivery.order_key is None:
             return None
-        return await self._tx(lambda c: read.order_blocker(c, delivery, key_of), snapshot=True)
+        return await self._tx(
+            lambda c: read.order_blocker(c, delivery, key_of, self.cipher), snapshot=True
+        )
 
     async def next_in_order(self, destination: str, order_key: str) -> DeliveryRecord | None:
         return await self._read(lambda c: read.next_in_order(c, destination, order_key))
@@ -210,7 +241,7 @@ class PostgresStore(Store):
 
     # --- reading ----------------------------------------------------------------------
     async def get_message(self, message_id: str) -> StoredMessage:
-        return await self._read(lambda c: read.message(c, message_id))
+        return await self._read(lambda c: read.message(c, message_id, self.cipher))
 
     async def history(self, message_id: str) -> list[Transition]:
         return await self._read(lambda c: read.history(c, message_id))
@@ -224,15 +255,38 @@ class PostgresStore(Store):
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         return await self._read(lambda c: read.attempts(c, delivery_id))
 
+    async def attempt_payloads(self, delivery_id: str) -> list[AttemptPayload]:
+        return await self._read(lambda c: payloads.attempt_payloads(c, self.cipher, delivery_id))
+
+    async def rotate_payloads(self, batch: int = 500) -> int:
+        total = 0
+        while done := await self._tx(
+            lambda c: payloads.rotate_batch(c, self.cipher, batch), durable=True
+        ):
+            total += done
+        return total
+
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        return await self._tx(
+            lambda c: payloads.purge_batch(c, before, channel, exclude, limit), durable=True
+        )
+
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         found: list[StoredMessage] = await self._read(
-            lambda c: read.list_messages(c, query, newest_first=True)
+            lambda c: read.list_messages(c, query, True, self.cipher)
         )
         return found
 
     async def message_ids(self, query: MessageQuery) -> list[str]:
         found: list[str] = await self._read(
-            lambda c: read.list_messages(c, query, newest_first=False)
+            lambda c: read.list_messages(c, query, False, self.cipher)
         )
         return found
 

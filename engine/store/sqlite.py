@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Literal, TypeVar
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_ops as ops
+from engine.store import _sqlite_payloads as payloads
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
 from engine.store._files import EngineLock, private_directory, private_files
@@ -30,6 +31,7 @@ from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
     DEFAULT_LEASE,
     Attempt,
+    AttemptPayload,
     Blocker,
     DeliveryRecord,
     KeyFunction,
@@ -41,6 +43,7 @@ from engine.store.base import (
     Transition,
     Unfinished,
 )
+from engine.store.crypto import CLEAR, PayloadCipher
 
 T = TypeVar("T")
 
@@ -53,6 +56,7 @@ class SqliteStore(Store):
         synchronous: ``full`` (fsync every commit, default) or ``normal`` (WAL fsync at
             checkpoints only: survives a process crash, not a power loss).
         readers: size of the read connection pool.
+        cipher: seals payloads at rest (default: stored in clear).
     """
 
     def __init__(
@@ -61,8 +65,10 @@ class SqliteStore(Store):
         *,
         synchronous: Literal["full", "normal"] = "full",
         readers: int = 2,
+        cipher: PayloadCipher = CLEAR,
     ) -> None:
         self.path = Path(path)
+        self.cipher = cipher
         self._synchronous = synchronous.upper()
         self._writer = GroupCommitWriter(self._connect_writer, synchronous=self._synchronous)
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-read")
@@ -86,6 +92,9 @@ class SqliteStore(Store):
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._connect()
+        # only a new database takes it (before WAL mode writes the header): purged
+        # payloads then give their pages back to the file system
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         try:
@@ -157,10 +166,10 @@ class SqliteStore(Store):
 
     # --- intake -----------------------------------------------------------------------
     async def accept(self, envelope: Envelope) -> None:
-        await self._writer.run(ops.insert_op(envelope, MessageState.RECEIVED, ""))
+        await self._writer.run(ops.insert_op(envelope, MessageState.RECEIVED, "", self.cipher))
 
     async def reject(self, envelope: Envelope, reason: str) -> None:
-        await self._writer.run(ops.insert_op(envelope, MessageState.REJECTED, reason))
+        await self._writer.run(ops.insert_op(envelope, MessageState.REJECTED, reason, self.cipher))
 
     # --- processing -------------------------------------------------------------------
     async def start_processing(
@@ -186,7 +195,7 @@ class SqliteStore(Store):
                     (owner, now + lease, message_id),
                 )
             return schema.message_from_row(
-                (*row[:6], MessageState.PROCESSING.value, reason, row[8])
+                (*row[:6], MessageState.PROCESSING.value, reason, *row[8:]), self.cipher
             )
 
         return await self._writer.run(op, durable=False)
@@ -221,12 +230,12 @@ class SqliteStore(Store):
             ):
                 return None
             if d.order_key is not None:
-                busy = conn.execute(
-                    "SELECT 1 FROM deliveries WHERE destination=? AND order_key=? AND id<>?"
-                    " AND claim_until > ? AND claim_owner <> ? LIMIT 1",
-                    (d.destination, d.order_key, d.id, now, owner),
+                waits = conn.execute(
+                    "SELECT 1 FROM deliveries WHERE destination=? AND order_key=?"
+                    f" AND (message_id, seq) < (?, ?) AND {ops.holds_key()} LIMIT 1",
+                    (d.destination, d.order_key, d.message_id, d.seq),
                 ).fetchone()
-                if busy is not None:
+                if waits is not None:  # only the head of its key may be claimed
                     return None
             conn.execute(
                 "UPDATE deliveries SET claim_owner=?, claim_until=? WHERE id=?",
@@ -245,6 +254,8 @@ class SqliteStore(Store):
         next_attempt_at: datetime | None = None,
         dedupe_key: str | None = None,
         release: bool = False,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> DeliveryRecord:
         now = time.time()
         next_at = schema.ts(next_attempt_at) if next_attempt_at else None
@@ -252,7 +263,7 @@ class SqliteStore(Store):
         def op(conn: sqlite3.Connection) -> DeliveryRecord:
             d = ops.delivery(conn, delivery_id)
             number = d.attempts + 1
-            sent = outcome is DeliveryState.SENT
+            ok = outcome is DeliveryState.SENT
             conn.execute(
                 "UPDATE deliveries SET state=?, attempts=?, last_error=?, next_attempt_at=?,"
                 " updated_at=?, detail=?, released=?, claim_owner=NULL, claim_until=NULL"
@@ -260,10 +271,10 @@ class SqliteStore(Store):
                 (
                     outcome.value,
                     number,
-                    d.last_error if sent else detail,
+                    d.last_error if ok else detail,
                     next_at,
                     now,
-                    detail if sent else d.detail,
+                    detail if ok else d.detail,
                     int(release and outcome is DeliveryState.DEAD),
                     delivery_id,
                 ),
@@ -273,12 +284,13 @@ class SqliteStore(Store):
                 " VALUES (?,?,?,?,?)",
                 (delivery_id, number, now, outcome.value, detail),
             )
-            if sent and dedupe_key:
+            if ok and dedupe_key:
                 conn.execute(
                     "INSERT OR REPLACE INTO dedupe (destination, key, delivery_id, at)"
                     " VALUES (?,?,?,?)",
                     (d.destination, dedupe_key, delivery_id, now),
                 )
+            payloads.save_attempt_payload(conn, self.cipher, delivery_id, number, sent, response)
             return ops.delivery(conn, delivery_id)
 
         return await self._writer.run(op, durable=False)
@@ -310,7 +322,7 @@ class SqliteStore(Store):
     async def order_blocker(
         self, delivery: DeliveryRecord, key_of: KeyFunction | None = None
     ) -> Blocker | None:
-        return await self._read(lambda c: replay.order_blocker(c, delivery, key_of))
+        return await self._read(lambda c: replay.order_blocker(c, delivery, key_of, self.cipher))
 
     async def next_in_order(self, destination: str, order_key: str) -> DeliveryRecord | None:
         return await self._read(lambda c: replay.next_in_order(c, destination, order_key))
@@ -320,7 +332,9 @@ class SqliteStore(Store):
 
     # --- reading ----------------------------------------------------------------------
     async def get_message(self, message_id: str) -> StoredMessage:
-        return self._read_now(lambda c: schema.message_from_row(ops.message_row(c, message_id)))
+        return self._read_now(
+            lambda c: schema.message_from_row(ops.message_row(c, message_id), self.cipher)
+        )
 
     async def history(self, message_id: str) -> list[Transition]:
         return await self._read(lambda c: ops.history(c, message_id))
@@ -334,6 +348,32 @@ class SqliteStore(Store):
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         return await self._read(lambda c: ops.attempts(c, delivery_id))
 
+    async def attempt_payloads(self, delivery_id: str) -> list[AttemptPayload]:
+        return await self._read(lambda c: payloads.attempt_payloads(c, self.cipher, delivery_id))
+
+    async def rotate_payloads(self, batch: int = 500) -> int:
+        total = 0
+        while done := await self._writer.run(
+            lambda c: payloads.rotate_batch(c, self.cipher, batch)
+        ):
+            total += done
+        return total
+
+    async def purge_payloads(
+        self,
+        before: datetime,
+        *,
+        channel: str | None = None,
+        exclude: Sequence[str] = (),
+        limit: int = 500,
+    ) -> int:
+        purged = await self._writer.run(
+            lambda c: payloads.purge_batch(c, before, channel, exclude, limit), durable=False
+        )
+        if purged:
+            await self._writer.run(payloads.vacuum)
+        return purged
+
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         where, args = ops.where(query)
         sql = (
@@ -343,7 +383,7 @@ class SqliteStore(Store):
 
         def q(c: sqlite3.Connection) -> list[StoredMessage]:
             rows = c.execute(sql, (*args, ops.limit_value(query.limit)))
-            return [schema.message_from_row(r) for r in rows]
+            return [schema.message_from_row(r, self.cipher) for r in rows]
 
         return await self._read(q)
 

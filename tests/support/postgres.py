@@ -8,8 +8,10 @@ durability comes from PostgreSQL's commit, which is not what these tests measure
 authentication, no Unix socket. Without the binaries the tests skip with the reason, or
 fail when ``CI=true``.
 
-Use the fixtures: ``postgres_server`` (one per test session) and ``pg_dsn`` (a new empty
-database for the test, dropped after it). Import both into a ``conftest.py``.
+Use the fixtures: ``postgres_server`` (one per test session) and ``pg_dsn`` (a DSN whose
+connections work in a new, empty schema of their own, dropped after the test; use
+:meth:`Postgres.new_database` when a test needs a whole database). Import both into a
+``conftest.py``.
 """
 
 from __future__ import annotations
@@ -58,8 +60,10 @@ class Postgres:
     process: subprocess.Popen[bytes]
     _names: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str = "postgres", schema: str | None = None) -> str:
+        """A URI; with ``schema``, connections work in it (``search_path``)."""
+        options = f"?options=-csearch_path%3D{schema}" if schema else ""
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}{options}"
 
     def execute(self, sql: str) -> None:
         import psycopg
@@ -75,6 +79,16 @@ class Postgres:
 
     def drop_database(self, name: str) -> None:
         self.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def new_schema(self) -> str:
+        """Create an empty schema in the ``postgres`` database (much cheaper than a
+        database, as private to a test once the DSN names it); return its name."""
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        self.execute(f"CREATE SCHEMA {name}")
+        return name
+
+    def drop_schema(self, name: str) -> None:
+        self.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
     def log(self) -> str:
         path = self.directory / "server.log"
@@ -168,12 +182,12 @@ def postgres_server() -> Iterator[Postgres]:
 
 @pytest.fixture
 def pg_dsn(postgres_server: Postgres) -> Iterator[str]:
-    """The DSN of a new, empty database, dropped after the test."""
-    name = postgres_server.new_database()
+    """The DSN of a new, empty schema (the test's own), dropped after the test."""
+    name = postgres_server.new_schema()
     try:
-        yield postgres_server.dsn(name)
+        yield postgres_server.dsn(schema=name)
     finally:
-        postgres_server.drop_database(name)
+        postgres_server.drop_schema(name)
 
 
 __all__ = ["Postgres", "pg_dsn", "postgres_bin", "postgres_server", "start_postgres"]

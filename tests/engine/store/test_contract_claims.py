@@ -92,15 +92,45 @@ async def test_an_expired_delivery_claim_is_runnable_and_taken_over(store: Store
     assert taken is not None and taken.claim_owner == NODE_B
 
 
-async def test_two_owners_never_hold_two_deliveries_of_one_key(store: Store) -> None:
+async def test_only_the_head_of_a_key_can_be_claimed(store: Store) -> None:
     first = await routed_delivery(store, key="K")
     second = await routed_delivery(store, key="K")
     other = await routed_delivery(store, key="L")
-    assert await store.claim_delivery(first.id, owner=NODE_A, lease=600) is not None
+    # the later delivery of K waits for the first: nobody may claim it, its owner neither
     assert await store.claim_delivery(second.id, owner=NODE_B, lease=600) is None
+    claimed = await store.claim_delivery(first.id, owner=NODE_A, lease=600)
+    assert claimed is not None
+    assert await store.claim_delivery(second.id, owner=NODE_A, lease=600) is None
     assert await store.claim_delivery(other.id, owner=NODE_B, lease=600) is not None
     await store.record_attempt(first.id, DeliveryState.SENT, "ok")
     assert await store.claim_delivery(second.id, owner=NODE_B, lease=600) is not None
+
+
+async def test_a_claim_is_given_back_with_a_zero_lease(store: Store) -> None:
+    d = await routed_delivery(store, key="K")
+    assert await store.claim_delivery(d.id, owner=NODE_A, lease=600) is not None
+    assert await store.claim_delivery(d.id, owner=NODE_B, lease=600) is None
+    assert await store.claim_delivery(d.id, owner=NODE_A, lease=0) is not None  # given back
+    assert d.id in [i for i, _ in (await store.runnable(utcnow())).deliveries]
+    assert await store.claim_delivery(d.id, owner=NODE_B, lease=600) is not None
+
+
+async def test_a_claimed_later_delivery_does_not_keep_the_head_of_its_key_waiting(
+    store: Store,
+) -> None:
+    # Given a later delivery claimed while it was the head (the earlier message was not
+    # routed yet), When the earlier message is routed, Then its delivery can be claimed
+    early = envelope("EARLY")
+    await store.accept(early)
+    later = await routed_delivery(store, key="K")
+    assert await store.claim_delivery(later.id, owner=NODE_A, lease=600) is not None
+    await store.start_processing(early.id)
+    (head,) = await store.finish_routing(
+        early.id, RoutingOutcome(MessageState.ROUTED, "r", [("a", "r")], {"a": "K"})
+    )
+    assert await store.claim_delivery(head.id, owner=NODE_B, lease=600) is not None
+    blocker = await store.order_blocker(later)
+    assert blocker is not None and blocker.delivery_id == head.id
 
 
 async def test_concurrent_claims_of_one_delivery_have_one_winner(store: Store) -> None:

@@ -19,12 +19,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine.message import HL7V2, DeliveryState, Envelope, MessageState
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState, utcnow
 from engine.store.base import RoutingOutcome
 from tests.engine.store.conftest import StoreFactory
 
 DESTINATIONS = ["a", "b", "c"]
 PAIRS = [(d, r) for d in DESTINATIONS for r in ("r1", "r2")]
+OWNERS = [None, "node-a:1", "node-b:2"]
 OUTCOMES = [MessageState.ROUTED, MessageState.FILTERED, MessageState.UNMATCHED]
 
 
@@ -39,6 +40,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.messages: dict[str, MessageState] = {}
         # delivery id -> (message, (destination, route), state, attempts)
         self.deliveries: dict[str, tuple[str, tuple[str, str], DeliveryState, int]] = {}
+        self.claims: dict[str, str] = {}  # message or delivery id -> owner (live leases)
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -58,16 +60,33 @@ class StoreMachine(RuleBasedStateMachine):
             self.run(self.store.accept(env))
             self.messages[env.id] = MessageState.RECEIVED
 
+    def claimed_by_other(self, item: str, owner: str | None) -> bool:
+        holder = self.claims.get(item)
+        return holder is not None and holder != owner
+
     @precondition(lambda self: self.messages)
-    @rule(data=st.data())
-    def start_processing(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), owner=st.sampled_from(OWNERS))
+    def start_processing(self, data: st.DataObject, owner: str | None) -> None:
         mid = data.draw(st.sampled_from(sorted(self.messages)))
-        got = self.run(self.store.start_processing(mid))
-        if self.messages[mid].finished:
+        got = self.run(self.store.start_processing(mid, owner=owner, lease=600))
+        if self.messages[mid].finished or self.claimed_by_other(mid, owner):
             assert got is None
         else:
             assert got is not None and got.state is MessageState.PROCESSING
             self.messages[mid] = MessageState.PROCESSING
+            if owner is not None:
+                self.claims[mid] = owner
+
+    @precondition(lambda self: self.deliveries)
+    @rule(data=st.data(), owner=st.sampled_from(OWNERS[1:]))
+    def claim(self, data: st.DataObject, owner: str) -> None:
+        did = data.draw(st.sampled_from(sorted(self.deliveries)))
+        got = self.run(self.store.claim_delivery(did, owner=owner, lease=600))
+        if self.deliveries[did][2].finished or self.claimed_by_other(did, owner):
+            assert got is None
+        else:
+            assert got is not None and got.claim_owner == owner
+            self.claims[did] = owner
 
     @precondition(lambda self: any(s is MessageState.PROCESSING for s in self.messages.values()))
     @rule(data=st.data())
@@ -81,6 +100,7 @@ class StoreMachine(RuleBasedStateMachine):
         existing = {v[1]: d for d, v in self.deliveries.items() if v[0] == mid}
         pending = self.run(self.store.finish_routing(mid, RoutingOutcome(state, "r", pairs)))
         self.messages[mid] = state
+        self.claims.pop(mid, None)
         # a replayed message: dead deliveries it still routes to are pending again, sent
         # ones are kept, and the ones it no longer routes to are superseded (dead), unless
         # a new route to the same destination adopts them (a renamed route)
@@ -94,11 +114,14 @@ class StoreMachine(RuleBasedStateMachine):
             if did is None:
                 continue
             m, _, current, attempts = self.deliveries[did]
+            if current is not DeliveryState.SENT:  # reset: pending, unclaimed
+                self.claims.pop(did, None)
             again = current if current is DeliveryState.SENT else DeliveryState.PENDING
             self.deliveries[did] = (m, pair, again, attempts)
         for did in spare.values():
             m, pair, current, attempts = self.deliveries[did]
-            if current is not DeliveryState.SENT:
+            if current is not DeliveryState.SENT:  # superseded: dead, unclaimed
+                self.claims.pop(did, None)
                 self.deliveries[did] = (m, pair, DeliveryState.DEAD, attempts)
         for d in pending:
             if d.id not in self.deliveries:
@@ -130,7 +153,9 @@ class StoreMachine(RuleBasedStateMachine):
         else:
             got = self.run(self.store.record_attempt(did, outcome, "x", dedupe_key=f"k-{did}"))
             self.deliveries[did] = (mid, dest, outcome, attempts + 1)
+        self.claims.pop(did, None)  # an attempt or a requeue ends the claim
         assert (got.state, got.attempts) == self.deliveries[did][2:]
+        assert got.claim_owner is None
 
     @invariant()
     def store_agrees_with_model(self) -> None:
@@ -141,6 +166,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert todo.message_ids == expected
         open_deliveries = sorted(d for d, v in self.deliveries.items() if not v[2].finished)
         assert sorted(i for i, _ in todo.deliveries) == open_deliveries
+        work = self.run(self.store.runnable(utcnow()))  # what no live claim holds
+        assert work.message_ids == [m for m in expected if m not in self.claims]
+        assert sorted(i for i, _ in work.deliveries) == [
+            d for d in open_deliveries if d not in self.claims
+        ]
         counts = self.run(self.store.count_by_state())
         for state in MessageState:
             assert counts.get(state, 0) == sum(1 for s in self.messages.values() if s is state)

@@ -55,7 +55,7 @@ async def test_a_new_database_is_migrated_once_and_a_newer_one_refused(pg_dsn: s
 async def test_an_unreachable_database_is_a_store_error(postgres_server: Postgres) -> None:
     dsn = postgres_server.dsn("no_such_database")
     with pytest.raises(StoreError, match="opening the PostgreSQL store"):
-        await PostgresStore(dsn, min_size=1, timeout=5).open()
+        await PostgresStore(dsn, min_size=1, timeout=1).open()
 
 
 async def test_two_nodes_racing_for_messages_process_each_once(
@@ -155,3 +155,75 @@ def test_the_postgres_backend_needs_a_dsn() -> None:
 
     with pytest.raises(ConfigError, match="needs 'dsn'"):
         load_config_text("version: 1\nstore: {backend: postgres}\n", env={})
+
+
+async def test_an_engine_on_postgres_delivers_each_patient_in_order_and_replays(
+    pg_dsn: str,
+) -> None:
+    from engine.app import Engine
+    from engine.queue.ordering import OrderingRule
+    from engine.router import CompiledRoute, Router
+    from tests.engine.test_ordering import FAST, Recorder, accept, all_sent, wait_for
+
+    dest = Recorder()
+    dest.transient = {"P1-2": 2}  # retries in the middle of a patient's stream
+    dest.refuse = {"P0-5"}
+    engine = Engine(
+        store=PostgresStore(pg_dsn, min_size=1, max_size=6),
+        router=Router([CompiledRoute("all", None, (), (dest.name,))]),
+        destinations={dest.name: dest},
+        default_policy=FAST,
+        orderings={dest.name: OrderingRule("patient", "continue")},
+        workers=8,
+        poll_interval=0.05,
+        shutdown_grace=0.5,
+        node="node-a",
+    )
+    operator = PostgresStore(pg_dsn, min_size=1)  # the CLI, from another process
+    await engine.start()
+    await operator.open()
+    try:
+        envs = [await accept(engine, f"P{p}-{i}", f"IPP{p}") for i in range(6) for p in range(3)]
+        refused = next(e for e in envs if e.metadata["hl7.control_id"] == "P0-5")
+        await wait_for(lambda: all_sent(engine, [e for e in envs if e is not refused]), 60)
+        # the dead letter is replayed by the operator once the peer accepts it
+        dest.refuse.clear()
+        assert (await operator.request_replay(refused.id)).replayed
+        await wait_for(lambda: all_sent(engine, [refused]), 60)
+    finally:
+        await operator.close()
+        await engine.stop()
+    for p in range(3):  # P0-5 was refused, then replayed after the others of P0
+        assert dest.of(f"P{p}-") == [f"P{p}-{i}" for i in range(6)]
+
+
+async def test_a_deadlock_victim_transaction_runs_again(
+    nodes: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = nodes
+    first, second = envelope("P", 1), envelope("P", 2)
+    await a.accept(first)
+    await a.accept(second)
+    both_hold_one = asyncio.Barrier(2)
+    runs: list[str] = []
+
+    def crossing(one: str, other: str, name: str):  # type: ignore[no-untyped-def]
+        async def op(conn):  # type: ignore[no-untyped-def]
+            runs.append(name)
+            await conn.execute("SELECT 1 FROM messages WHERE id=%s FOR UPDATE", (one,))
+            if runs.count(name) == 1:
+                await both_hold_one.wait()
+            await conn.execute("SELECT 1 FROM messages WHERE id=%s FOR UPDATE", (other,))
+            return name
+
+        return op
+
+    # two nodes lock the same two rows in opposite orders: PostgreSQL aborts one
+    done = await asyncio.wait_for(
+        asyncio.gather(
+            a._tx(crossing(first.id, second.id, "a")), b._tx(crossing(second.id, first.id, "b"))
+        ),
+        timeout=60,
+    )
+    assert done == ["a", "b"]
+    assert len(runs) == 3  # the victim ran twice

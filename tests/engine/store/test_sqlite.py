@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from engine.errors import StoreError
-from engine.message import HL7V2, DeliveryState, Envelope, MessageState
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState, utcnow
 from engine.store import _sqlite_schema as schema
 from engine.store.base import RoutingOutcome
 from engine.store.sqlite import SqliteStore
+from tests.engine.store.test_contract_retention import envelope as sized
+from tests.engine.store.test_contract_retention import routed
 
 
 def envelope(control_id: str = "C1") -> Envelope:
@@ -90,7 +93,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) 
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"deliveries_order", "messages_intake_key"} <= indexes
 
@@ -138,7 +141,7 @@ async def test_a_version_3_store_gets_one_delivery_per_route_and_keeps_its_attem
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
@@ -148,3 +151,31 @@ async def test_a_newer_store_is_refused(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer than this engine"):
         await SqliteStore(path).open()
+
+
+async def test_retention_gives_the_space_back_and_it_is_reused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    try:
+        start = pages(store)
+        for _ in range(60):
+            await routed(store, sized(size=20_000), DeliveryState.SENT)
+        full = pages(store)
+        await asyncio.sleep(0.01)
+        assert await store.purge_payloads(utcnow(), limit=1000) == 60
+        emptied = pages(store)
+        assert emptied[0] < full[0] / 2 and emptied[1] == 0  # pages returned, none free
+        for _ in range(60):
+            await routed(store, sized(size=20_000), DeliveryState.SENT)
+        # the new payloads take what the old ones took: the file holds metadata + one load
+        assert pages(store)[0] - emptied[0] <= full[0] - start[0] + 8
+    finally:
+        await store.close()
+
+
+def pages(store: SqliteStore) -> tuple[int, int]:
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        count = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(count), int(free)
