@@ -8,6 +8,7 @@ connection to it, so the peer sees which connections delivered.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -114,3 +115,26 @@ async def test_a_dead_letter_holds_its_patient_until_replayed_while_workers_run(
         await peer.stop()
     assert code == 0, node.tail()
     assert peer.order("A-") == ["A-0", "A-1", "A-2"]
+
+
+async def test_sighup_restarts_the_worker_processes_and_work_goes_on(tmp_path: Path) -> None:
+    peer = RecordingPeer()
+    await peer.start()
+    node = await start(tmp_path, peer)
+    try:
+        acked: set[str] = set()
+        await send_in_order(node.port, [("H-0", adt("H-0", "IPPH"))], acked)
+        await eventually(lambda: peer.order("H-") == ["H-0"], what="first delivery")
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGHUP)  # a configuration reload
+        await eventually(
+            lambda: node.log.read_text().count("Worker process started.") == 4,
+            what="both worker processes started again",
+        )
+        await send_in_order(node.port, [("H-1", adt("H-1", "IPPH"))], acked)
+        await eventually(lambda: peer.order("H-") == ["H-0", "H-1"], what="delivery after reload")
+    finally:
+        code = await asyncio.to_thread(node.stop)
+        await peer.stop()
+    assert code == 0, node.tail()
+    assert node.log.read_text().count("Worker process restarted.") == 2
