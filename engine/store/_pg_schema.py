@@ -119,6 +119,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     PRIMARY KEY (delivery_id, number)
 )""",
     ),
+    # version 3 (SQLite version 6): the unique index on (message_id, route, destination)
+    # serves the lookups of deliveries_message
+    ("DROP INDEX IF EXISTS deliveries_message",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

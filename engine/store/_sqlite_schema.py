@@ -24,6 +24,9 @@ under, NULL when stored in clear, see :mod:`engine.store.crypto`), ``messages.pu
 (retention removed the payload) and ``attempt_payloads`` (what an attempt sent and the
 peer answered, sealed like the raw message). New stores use ``auto_vacuum = INCREMENTAL``
 so that purged payloads give their space back.
+
+Version 6: the ``deliveries_message`` index goes (the unique index on (message_id, route,
+destination) serves the same lookups): 40 bytes less per message.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 from engine.store.crypto import CLEAR, PayloadCipher
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -165,6 +168,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     PRIMARY KEY (delivery_id, number)
 )""",
     ),
+    6: ("DROP INDEX IF EXISTS deliveries_message",),
 }
 
 
