@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, ingest, memory, micro
+from bench import delivered, end_to_end, ingest, memory, micro
+from bench.delivered import SCENARIOS_ALL as SCENARIOS
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -74,6 +75,12 @@ def main() -> None:
     parser.add_argument(
         "--e2e-rate", type=float, default=100.0, help="msg/s offered end to end (paced)"
     )
+    parser.add_argument(
+        "--delivered-messages",
+        type=int,
+        default=3000,
+        help="per topology and scenario of the delivered-rate table (bench/delivered.py)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     report: dict[str, Any] = {
@@ -83,8 +90,13 @@ def main() -> None:
         "end_to_end": end_to_end.run(args.e2e_messages, args.e2e_rate),
         "micro": micro.run(),
         "memory": memory.run(args.store_messages),
+        "delivered": delivered.run(
+            args.delivered_messages, [t.name for t in delivered.TOPOLOGIES], list(SCENARIOS)
+        ),
     }
     print(_table(report))
+    print()
+    print(delivered.table(report["delivered"]))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")

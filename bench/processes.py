@@ -64,7 +64,7 @@ def start_engine(home: Path, port: int, sink: int | None = None) -> subprocess.P
     else:
         destination = MLLP_DESTINATION.format(sink=sink)
     config.write_text(ENGINE_CONFIG.format(home=home, port=port, destination=destination))
-    return _launch(config, port)
+    return launch(config, port)
 
 
 def start_fhir_engine(home: Path, port: int, sink: int, validate: bool) -> subprocess.Popen[bytes]:
@@ -79,10 +79,10 @@ def start_fhir_engine(home: Path, port: int, sink: int, validate: bool) -> subpr
         validate="true" if validate else "false",
     )
     config.write_text(text)
-    return _launch(config, port)
+    return launch(config, port)
 
 
-def _launch(config: Path, port: int) -> subprocess.Popen[bytes]:
+def launch(config: Path, port: int) -> subprocess.Popen[bytes]:
     log = (config.parent / "engine.log").open("ab")
     cmd = [sys.executable, "-m", "engine.cli", "--log-level", "WARNING", "run", "-c", str(config)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
@@ -133,6 +133,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 __all__ = [
     "free_port",
+    "launch",
     "rss_mb",
     "start_baseline",
     "start_engine",

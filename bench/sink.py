@@ -1,6 +1,7 @@
 """A minimal MLLP peer for benchmarks: answers AA to every frame, echoing MSH-10, stores
-nothing. Used as the destination of the engine when the network, not the disk, should be
-on the delivery side.
+nothing but a count and the time of the last frame (a ``BENCH-STATS`` frame reads them).
+Used as the destination of the engine when the network, not the disk, should be on the
+delivery side.
 
 Run: ``python -m bench.sink PORT`` (prints ``ready`` once listening).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 
 from channels.mllp.framing import FrameDecoder, encode_frame
@@ -41,7 +43,17 @@ async def serve_mllp(port: int, answer: Callable[[bytes], Awaitable[bytes]]) -> 
         await server.serve_forever()
 
 
+STATS = b"BENCH-STATS"
+"""A frame with this MSH-10 is answered with the sink's count in MSA-3, not counted."""
+_received = {"count": 0, "last": 0.0}
+
+
 async def _echo_ack(frame: bytes) -> bytes:
+    if b"|" + STATS + b"|" in frame.split(b"\r", 1)[0]:
+        text = f"{_received['count']} {_received['last']:.6f}".encode()
+        return b"MSH|^~\\&|SINK||||20260101000000||ACK|1|P|2.5\rMSA|AA|STATS|" + text + b"\r"
+    _received["count"] += 1
+    _received["last"] = time.time()
     return ack_for(frame)
 
 

@@ -1,9 +1,17 @@
-"""File destination: one file per delivered message, written atomically.
+"""File destination: one file per delivered message, written atomically and durably.
 
-The file is written to a temporary name in the target directory (``.passerelle-*.tmp``:
-consumers of the directory must ignore dot files), flushed and fsynced, then renamed over
-the final name (``os.replace`` is atomic on POSIX) and the directory is fsynced. Temporary
-files left by a crash are removed when the destination opens.
+Each file is written to a temporary name in the target directory (``.passerelle-*.tmp``:
+consumers of the directory must ignore dot files), its data synced (``fdatasync``), then
+renamed over the final name (``os.replace`` is atomic on POSIX); the directory is fsynced
+so the rename survives a power cut. Temporary files left by a crash are removed when the
+destination opens.
+
+Batching (group commit): concurrent deliveries are written together by one flusher. A
+batch writes every file, syncs their data, renames them all and fsyncs the directory
+once; only then does each delivery return (``sent``). While a batch is on disk the next
+one gathers, so at one delivery at a time nothing waits, and under load one directory
+fsync serves many files. A file that cannot be written fails only its own delivery
+(retryable); a failed directory fsync fails the whole batch.
 
 The name comes from the message's business key, so a redelivery (after a crash, or a
 sender resending the same MSH-10) overwrites the same file instead of adding one.
@@ -15,6 +23,7 @@ import asyncio
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
@@ -33,6 +42,8 @@ _EXTENSIONS = {
     "application/json": ".json",
 }
 _TMP_PREFIX, _TMP_SUFFIX = ".passerelle-", ".tmp"
+MAX_BATCH = 256
+"""Files written per directory fsync at most."""
 PLACEHOLDERS = ("key", "message_id", "delivery_id", "ext", "message_type", "trigger_event")
 
 
@@ -53,7 +64,10 @@ class FileDestinationConfig(ComponentConfig):
     )
     fsync: bool = Field(
         default=True,
-        description="fsync the file and its directory before reporting the delivery as sent.",
+        description=(
+            "Sync each file's data and its directory before reporting the delivery as sent "
+            "(one directory fsync per batch of concurrent deliveries)."
+        ),
     )
 
     def model_post_init(self, __context: object) -> None:
@@ -65,6 +79,11 @@ class FileDestinationConfig(ComponentConfig):
 @destination("file", config=FileDestinationConfig)
 class FileDestination(Destination[FileDestinationConfig]):
     """Writes each payload to its own file in a directory, atomically."""
+
+    def __init__(self, name: str, config: FileDestinationConfig) -> None:
+        super().__init__(name, config)
+        self._queued: list[_Write] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Create the directory and remove temporary files a crashed run left behind."""
@@ -94,32 +113,106 @@ class FileDestination(Destination[FileDestinationConfig]):
     async def send(self, payload: Payload, context: DeliveryContext) -> str:
         name = self.filename_for(payload, context)
         target = self.config.directory / name
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Write(target, payload.body, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"file-{self.name}")
         try:
-            await asyncio.to_thread(self._write, target, payload.body)
+            await asyncio.shield(done)  # a cancelled send leaves the batch to finish
         except OSError as exc:
             raise RetryableDeliveryError(f"writing {target}: {exc.strerror or exc}") from exc
         return str(target)
 
-    def _write(self, target: Path, body: bytes) -> None:
-        directory = target.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
-                if self.config.fsync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if self.config.fsync:
-            dir_fd = os.open(directory, os.O_RDONLY)
+    async def close(self) -> None:
+        """Wait for the batch on disk, if any."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
             try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+                errors = await asyncio.to_thread(self._write_batch, batch)
+            except asyncio.CancelledError:
+                stopped = OSError("the file destination stopped before the write finished")
+                self._settle([*batch, *self._queued], [stopped] * (len(batch) + len(self._queued)))
+                self._queued = []
+                raise
+            self._settle(batch, errors)
+
+    @staticmethod
+    def _settle(batch: list[_Write], errors: list[OSError | None]) -> None:
+        for write, error in zip(batch, errors, strict=True):
+            if write.done.done():
+                continue
+            if error is None:
+                write.done.set_result(None)
+            else:
+                write.done.set_exception(error)
+                write.done.add_done_callback(_retrieved)  # its sender may have gone
+
+    def _write_batch(self, batch: list[_Write]) -> list[OSError | None]:
+        """Write, sync, rename every file, then fsync the directory once (in a thread)."""
+        sync = self.config.fsync
+        errors: list[OSError | None] = [None] * len(batch)
+        staged: list[tuple[int, str]] = []
+        for i, write in enumerate(batch):
+            try:
+                staged.append((i, _stage(write.target, write.body, sync)))
+            except OSError as exc:
+                errors[i] = exc
+        for i, tmp in staged:
+            try:
+                os.replace(tmp, batch[i].target)
+            except OSError as exc:
+                Path(tmp).unlink(missing_ok=True)
+                errors[i] = exc
+        if sync and any(e is None for e in errors):
+            try:
+                _fsync_directory(self.config.directory)
+            except OSError as exc:
+                errors = [e or exc for e in errors]
+        return errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    target: Path
+    body: bytes
+    done: asyncio.Future[None]
+
+
+def _stage(target: Path, body: bytes, sync: bool) -> str:
+    """Write ``body`` to a temporary file beside ``target`` (data synced when ``sync``)."""
+    directory = target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            if sync:
+                handle.flush()
+                _datasync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    future.exception()
+
+
+def _fsync_directory(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)
+"""Data and the size needed to read it back; the rename and directory fsync do the rest."""
 
 
 __all__ = ["FileDestination", "FileDestinationConfig"]

@@ -1,11 +1,22 @@
 """The running engine: it owns the store, the queue, the workers, sources and destinations.
 
 Start order: store → destinations → recovery of unfinished work → workers → store poller
-→ sources. Stop order is the reverse: sources stop accepting (in-flight acknowledgements
-finish), the poller stops, workers finish or release their tasks, destinations and the
-store close. The poller (every ``poll_interval`` seconds) picks up work that appears in the
-store from elsewhere, such as ``passerelle replay`` run while the engine is up. The engine is
-the :class:`~engine.components.Intake` its sources call.
+→ worker processes → sources. Stop order is the reverse: sources stop accepting (in-flight
+acknowledgements finish), the poller stops, worker processes and workers finish or release
+their tasks, destinations and the store close. The poller (every ``poll_interval`` seconds)
+picks up work that appears in the store from elsewhere, such as ``passerelle replay`` run
+while the engine is up. The engine is the :class:`~engine.components.Intake` its sources
+call.
+
+Roles (one code path, embedded or distributed):
+
+* ``all`` (default): intake and tasks in this process;
+* ``intake``: sources, recovery and the poller; tasks run elsewhere, in the local worker
+  processes this engine supervises (``children``) or on any process consuming a shared
+  queue;
+* ``worker``: tasks only (``passerelle worker``); no sources, no poller, no recovery.
+
+Counters replace per-message INFO lines (see :mod:`engine.counters`).
 """
 
 from __future__ import annotations
@@ -14,10 +25,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from engine.components import Destination, Source
+from engine.counters import ActivityLog, count
 from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
@@ -30,7 +43,25 @@ from engine.store.base import Store
 from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
+if TYPE_CHECKING:
+    from engine.supervisor import WorkerProcesses
+
 log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    ALL = "all"
+    INTAKE = "intake"
+    WORKER = "worker"
+
+    @property
+    def runs_tasks(self) -> bool:
+        return self is not Role.INTAKE
+
+    @property
+    def watches_store(self) -> bool:
+        """Recovers unfinished work at start and polls the store."""
+        return self is not Role.WORKER
 
 
 class Engine:
@@ -55,6 +86,12 @@ class Engine:
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
+        activity_interval: float = 60.0,
+        role: Role = Role.ALL,
+        owner: str | None = None,
+        lease: float = 60.0,
+        requeue_after: float = 0.0,
+        children: WorkerProcesses | None = None,
         node: str | None = None,
         retention: RetentionPolicy | None = None,
     ) -> None:
@@ -72,9 +109,16 @@ class Engine:
             default_policy,
             transforms,
             orderings,
+            owner=owner,
+            lease=lease,
         )
+        self.role = role
+        self.children = children
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
-        self.poller = StorePoller(store, self.queue, poll_interval)
+        self.poller = StorePoller(store, self.queue, poll_interval, min_age=requeue_after)
+        self.reload_hooks: list[Callable[[], None]] = []
+        """Called on SIGHUP (configuration reload); the worker processes' restart is one."""
+        self.activity = ActivityLog(activity_interval)
         self.retention = RetentionPurger(store, retention or RetentionPolicy())
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
@@ -89,7 +133,8 @@ class Engine:
         )
         await self.store.accept(envelope)
         await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
-        log.info(
+        count("messages.accepted")
+        log.debug(
             "Message accepted.",
             extra={
                 "message_id": envelope.id,
@@ -111,6 +156,7 @@ class Engine:
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
         await self.store.reject(envelope, reason)
+        count("messages.rejected")
         log.debug(
             "Message rejected.",
             extra={"message_id": envelope.id, "channel": channel, "reason": reason},
@@ -124,12 +170,20 @@ class Engine:
             if self.node is not None:  # one engine per store (per node name on PostgreSQL)
                 await self.store.lock_engine(self.node)
             await self.store.open()
-            for dest in self.destinations.values():
-                await dest.open()
-            await self._recover()
-            self.workers.start()
-            self.poller.start()
-            self.retention.start()
+            if self.role.runs_tasks:
+                for dest in self.destinations.values():
+                    await dest.open()
+            if self.role.watches_store:
+                await self._recover()
+            if self.role.runs_tasks:
+                self.workers.start()
+            if self.role.watches_store:
+                self.poller.start()
+                self.retention.start()
+            self.activity.start()
+            if self.children is not None:
+                await self.children.start()
+                self.reload_hooks.append(self.children.restart_all)
             for source in self.sources:
                 await source.start(self)
                 self._started_sources.append(source)
@@ -141,7 +195,12 @@ class Engine:
             raise
         log.info(
             "Engine started.",
-            extra={"channels": len(self.sources), "destinations": len(self.destinations)},
+            extra={
+                "role": self.role.value,
+                "channels": len(self.sources),
+                "destinations": len(self.destinations),
+                "worker_processes": self.children.count if self.children else 0,
+            },
         )
 
     async def _recover(self) -> None:
@@ -172,9 +231,12 @@ class Engine:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
         await self.retention.stop()
         await self.poller.stop()
+        if self.children is not None:
+            await self.children.stop(self.shutdown_grace)
         await self.workers.stop(self.shutdown_grace)
+        await self.activity.stop()
         await self.queue.close()
-        for dest in self.destinations.values():
+        for dest in self.destinations.values() if self.role.runs_tasks else ():
             try:
                 await dest.close()
             except Exception:
@@ -184,13 +246,18 @@ class Engine:
         await self.store.close()
         log.info("Engine stopped.")
 
-    async def run(self) -> None:
-        """Start, run until SIGTERM or SIGINT, then stop gracefully."""
+    async def run(self, until: asyncio.Event | None = None) -> None:
+        """Start, run until SIGTERM or SIGINT (or ``until`` is set), then stop gracefully.
+
+        SIGHUP runs the :attr:`reload_hooks`.
+        """
         loop = asyncio.get_running_loop()
-        stop_requested = asyncio.Event()
+        stop_requested = until or asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop_requested.set)
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start()
         try:
             await stop_requested.wait()
@@ -198,5 +265,14 @@ class Engine:
         finally:
             await self.stop()
 
+    def reload(self) -> None:
+        """Apply a configuration reload: run every reload hook (each logs its failures)."""
+        log.info("Reload requested.", extra={"hooks": len(self.reload_hooks)})
+        for hook in self.reload_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("Reload hook failed.")
 
-__all__ = ["Engine"]
+
+__all__ = ["Engine", "Role"]

@@ -8,16 +8,20 @@ up by name (no if/elif on type names), routes are compiled for the router, a rou
 
 from __future__ import annotations
 
+import os
 import socket
+from pathlib import Path
 from typing import Any
 
-from engine.app import Engine
+from engine.app import Engine, Role
 from engine.components import Destination, Source
 from engine.config.models import WHEN_FIELDS, Config
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
 from engine.mapping.routes import build_transforms
 from engine.pipeline import Transform
+from engine.queue.base import WorkQueue
+from engine.queue.memory import InProcessQueue
 from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
 from engine.retry import RetryPolicy
@@ -26,6 +30,7 @@ from engine.store.base import Store
 from engine.store.crypto import CLEAR, Keyring, PayloadCipher
 from engine.store.retention import RetentionPolicy
 from engine.store.sqlite import SqliteStore
+from engine.supervisor import WorkerProcesses
 from engine.transforms import lookup_transform
 
 
@@ -112,16 +117,60 @@ def _policy(settings: RetrySettings) -> RetryPolicy:
     )
 
 
-def build_engine(config: Config) -> Engine:
+def build_queue(config: Config) -> WorkQueue:
+    """The queue the configuration names: in-process (default) or dramatiq on Redis."""
+    if config.queue.backend == "dramatiq":
+        from engine.queue.dramatiq import DramatiqQueue
+
+        assert config.queue.redis_url is not None  # the model requires it
+        return DramatiqQueue(
+            config.queue.redis_url,
+            namespace=config.queue.namespace,
+            prefetch=2 * config.engine.workers,
+            dedupe_window=config.queue.requeue_after,
+        )
+    return InProcessQueue()
+
+
+def owner_name(config: Config) -> str:
+    """``<node>:<pid>``: who holds this process's claims in the store."""
+    return f"{config.engine.node or socket.gethostname()}:{os.getpid()}"
+
+
+def build_engine(
+    config: Config,
+    *,
+    role: Role | None = None,
+    queue: WorkQueue | None = None,
+    worker_processes: int | None = None,
+    config_path: Path | None = None,
+) -> Engine:
     """Instantiate every channel and destination of ``config`` (nothing is started).
+
+    ``role`` defaults to ``intake`` when worker processes are configured (``engine.
+    worker_processes``, or ``worker_processes`` here, which wins), else ``all``. Worker
+    processes run ``passerelle worker -c config_path``. Claims are taken (owner
+    ``<node>:<pid>``) whenever more than one process may run tasks: worker processes, a
+    shared queue, or the ``worker`` role.
 
     Raises:
         ConfigError: a channel or destination type is not registered (cannot happen with a
             config that came from ``load_config``, which checks the types), or a route's
-            map or transform cannot be built (``load_config`` reports that too).
+            map or transform cannot be built (``load_config`` reports that too), or worker
+            processes are asked for without ``config_path``.
     """
+    processes = config.engine.worker_processes if worker_processes is None else worker_processes
+    role = role or (Role.INTAKE if processes > 0 else Role.ALL)
+    queue = queue or build_queue(config)
+    shared = processes > 0 or config.queue.backend != "memory" or role is Role.WORKER
+    children = None
+    if processes > 0 and role is not Role.WORKER:
+        if config_path is None:
+            raise ConfigError("worker processes need the path of the configuration file")
+        feed = queue if config.queue.backend == "memory" else None
+        children = WorkerProcesses(processes, config_path, feed, config.engine.workers)
     sources: list[Source[Any]] = []
-    for name, spec in config.channels.items():
+    for name, spec in config.channels.items() if role.watches_store else ():
         kind = lookup("source", spec.type)
         if kind is None:
             raise ConfigError(f"channel '{name}': unknown type '{spec.type}'")
@@ -145,10 +194,16 @@ def build_engine(config: Config) -> Engine:
             if spec.ordering is not None
         },
         workers=config.engine.workers,
-        node=config.engine.node or socket.gethostname(),
+        node=(config.engine.node or socket.gethostname()) if role.watches_store else None,
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),
+        queue=queue,
+        role=role,
+        owner=owner_name(config) if shared else None,
+        lease=config.engine.lease,
+        requeue_after=config.queue.requeue_after if config.queue.backend != "memory" else 0.0,
+        children=children,
         retention=RetentionPolicy(
             config.store.retention.payloads,
             dict(config.store.retention.channels),
@@ -157,4 +212,12 @@ def build_engine(config: Config) -> Engine:
     )
 
 
-__all__ = ["build_cipher", "build_engine", "build_route_transforms", "build_router", "build_store"]
+__all__ = [
+    "build_cipher",
+    "build_engine",
+    "build_queue",
+    "build_route_transforms",
+    "build_router",
+    "build_store",
+    "owner_name",
+]

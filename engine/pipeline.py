@@ -16,6 +16,7 @@ unrouted. When a delivery stops holding its key, the next one of the key is queu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -24,14 +25,17 @@ from datetime import timedelta
 from typing import Any
 
 from engine.components import DeliveryContext, Destination, Payload
+from engine.counters import count
 from engine.errors import (
     MappingError,
     NotFound,
     PasserelleError,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    StoreError,
 )
-from engine.message import DeliveryState, Envelope, utcnow
+from engine.intake.hl7v2 import review_after_ack
+from engine.message import HL7V2, DeliveryState, Envelope, utcnow
 from engine.queue.base import Task, TaskKind, WorkQueue
 from engine.queue.ordering import OrderingRule
 from engine.retry import RetryPolicy
@@ -40,6 +44,14 @@ from engine.store.base import DeliveryRecord, RoutingOutcome, Store
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def deferred_facts(envelope: Envelope) -> dict[str, str]:
+    """What intake deferred past the ACK (the PAM-FR review of an HL7v2 message in
+    ``warn``/``off`` mode), computed now: metadata to route with and to record."""
+    if envelope.content_type != HL7V2:
+        return {}
+    return review_after_ack(envelope.raw, envelope.metadata)
 
 
 def dedupe_key(envelope: Envelope) -> str:
@@ -71,6 +83,13 @@ class Pipeline:
     ``transforms`` maps a route name to the transform its deliveries apply. It is applied
     at delivery time, so a replay after a mapping fix uses the current rules.
     ``orderings`` maps a destination name to its ordering rule (absent: unordered).
+
+    ``owner`` (``<node>:<pid>``) is set when several processes run tasks on one store:
+    a message is routed and a delivery attempted only under this owner's claim, which
+    lasts ``lease`` seconds unless finished first (the store clears it with the outcome).
+    A task whose work another live owner holds is dropped here: that owner finishes it,
+    or its claim expires and the store poller queues it again. Without an owner (one
+    process), claims are not taken.
     """
 
     def __init__(
@@ -83,6 +102,9 @@ class Pipeline:
         default_policy: RetryPolicy | None = None,
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
+        *,
+        owner: str | None = None,
+        lease: float = 60.0,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -95,6 +117,9 @@ class Pipeline:
         self._running: set[Task] = set()
         self._again: set[Task] = set()
         self._after_routing: dict[str, set[str]] = {}  # unrouted message -> waiting deliveries
+        self.owner = owner
+        self.lease = lease
+        self._held: set[str] = set()  # deliveries claimed here, attempt running
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -106,39 +131,70 @@ class Pipeline:
             self._again.add(task)
             return
         self._running.add(task)
+        renewer = None
+        if self.owner is not None and task.kind is TaskKind.DELIVER:
+            renewer = asyncio.create_task(self._keep_claim(task.id), name=f"lease-{task.id}")
         try:
             if task.kind is TaskKind.PROCESS:
                 await self.process(task.id)
             else:
                 await self.deliver(task.id)
         finally:
+            if renewer is not None:
+                renewer.cancel()
+                await asyncio.gather(renewer, return_exceptions=True)
+                self._held.discard(task.id)
             self._running.discard(task)
             if task in self._again:
                 self._again.discard(task)
                 await self.queue.put(task)
 
+    async def _keep_claim(self, delivery_id: str) -> None:
+        """Renew this owner's claim every third of the lease while the attempt runs (a
+        slow destination must not let another process take the delivery over)."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if delivery_id in self._held and self.owner is not None:
+                try:
+                    await self.store.claim_delivery(delivery_id, owner=self.owner, lease=self.lease)
+                except StoreError as exc:
+                    log.warning(
+                        "Claim could not be renewed.",
+                        extra={"delivery_id": delivery_id, "error": str(exc)},
+                    )
+
     async def process(self, message_id: str) -> None:
         try:
-            stored = await self.store.start_processing(message_id)
+            stored = await self.store.start_processing(
+                message_id, owner=self.owner, lease=self.lease
+            )
         except NotFound:
             log.warning("Task for an unknown message dropped.", extra={"message_id": message_id})
             return
         if stored is None:
             return
+        envelope = stored.envelope
         try:
-            outcome = self._with_order_keys(stored.envelope, self.router.route(stored.envelope))
+            facts = deferred_facts(envelope)
+            if facts:
+                envelope = dataclasses.replace(envelope, metadata={**envelope.metadata, **facts})
+            outcome = self._with_order_keys(envelope, self.router.route(envelope))
         except PasserelleError as exc:
             await self.store.fail_message(message_id, f"routing failed: {exc}")
             log.warning("Routing failed.", extra={"message_id": message_id, "error": str(exc)})
+            count("messages.error")
             await self._wake_waiters(message_id)
             return
+        if facts:
+            outcome = dataclasses.replace(outcome, metadata=facts)
         pending = await self.store.finish_routing(message_id, outcome)
-        log.info(
+        count(f"messages.{outcome.state.value}")
+        log.debug(
             "Message %s.",
             outcome.state.value,
             extra={
                 "message_id": message_id,
-                "control_id": stored.envelope.metadata.get("hl7.control_id", ""),
+                "control_id": envelope.metadata.get("hl7.control_id", ""),
                 "destinations": [d for d, _ in outcome.deliveries],
             },
         )
@@ -215,6 +271,14 @@ class Pipeline:
             return
         if await self._blocked(delivery):
             return
+        if self.owner is not None:  # several processes: the claim decides who sends
+            claimed = await self.store.claim_delivery(
+                delivery.id, owner=self.owner, lease=self.lease
+            )
+            if claimed is None or claimed.state.finished:
+                return
+            delivery = claimed
+            self._held.add(delivery.id)  # renewed by handle() until the attempt ends
         message = await self.store.get_message(delivery.message_id)
         envelope = message.envelope
         key = dedupe_key(envelope)
@@ -247,7 +311,8 @@ class Pipeline:
             await self._retry(delivery, attempt, f"internal error: {exc!r}", None, extra)
         else:
             await self.store.record_attempt(delivery_id, DeliveryState.SENT, detail, dedupe_key=key)
-            log.info("Delivered.", extra={**extra, "detail": detail})
+            count("deliveries.sent")
+            log.debug("Delivered.", extra={**extra, "detail": detail})
             await self._wake_next(delivery)
 
     async def _dead(self, delivery: DeliveryRecord, reason: str) -> None:
@@ -286,4 +351,4 @@ class Pipeline:
         await self.schedule(updated)
 
 
-__all__ = ["Pipeline", "Transform", "dedupe_key", "raw_payload"]
+__all__ = ["Pipeline", "Transform", "dedupe_key", "deferred_facts", "raw_payload"]

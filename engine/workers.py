@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from engine.queue.base import Task, WorkQueue
+from engine.queue.base import QueueClosed, Task, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ class WorkerPool:
 
     async def _work(self, index: int) -> None:
         while not self._stopping:
-            task = await self._queue.get()
+            try:
+                task = await self._queue.get()
+            except QueueClosed:
+                return
             run = asyncio.create_task(self._handler(task), name=f"{task.kind}-{task.id}")
             self._busy[index] = run
             try:

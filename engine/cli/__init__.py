@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from engine import __version__, logs
@@ -26,6 +28,8 @@ from engine import __version__, logs
 def main(log_level: str, log_format: str) -> None:
     """Passerelle: an integration engine for French health interoperability."""
     logs.configure(log_level, "json" if log_format == "json" else "text")
+    # worker processes started by 'run --workers' log the same way
+    os.environ["PASSERELLE_LOG_LEVEL"], os.environ["PASSERELLE_LOG_FORMAT"] = log_level, log_format
 
 
 def _register() -> None:

@@ -15,8 +15,15 @@ from engine.errors import PasserelleError
 
 @click.command()
 @config_option
-def run(config: Path) -> None:
-    """Run the engine until SIGTERM or SIGINT (graceful stop)."""
+@click.option(
+    "--workers",
+    "processes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="worker processes beside intake (default: engine.worker_processes; 0: none)",
+)
+def run(config: Path, processes: int | None) -> None:
+    """Run the engine until SIGTERM or SIGINT (graceful stop); SIGHUP restarts workers."""
     os.umask(0o077)  # everything the engine creates (store, outputs) is private
     from engine.assembly import build_engine
     from engine.config.diagnostics import render
@@ -25,7 +32,7 @@ def run(config: Path) -> None:
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
     try:
-        engine = build_engine(loaded)
+        engine = build_engine(loaded, worker_processes=processes, config_path=config)
         asyncio.run(engine.run())
     except PasserelleError as exc:
         click.echo(f"passerelle: {exc}", err=True)

@@ -246,7 +246,8 @@ class EngineSettings(_Model):
         None,
         description=(
             "This engine's node name, unique among the engines sharing a PostgreSQL store "
-            "(a second engine with the same name is refused); defaults to the host name."
+            "(a second engine with the same name is refused); defaults to the host name. "
+            "Its processes hold their claims in the store as `<node>:<pid>`."
         ),
         examples=["node-a"],
     )
@@ -256,6 +257,21 @@ class EngineSettings(_Model):
         "1s",
         "How often the engine looks in the store for work it was not told about: replays "
         "and releases requested with the CLI, retries whose time has come.",
+    )
+    worker_processes: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Worker processes started next to intake to run routing and deliveries (each "
+            "with `workers` concurrent tasks); 0 runs everything in the engine's process. "
+            "`passerelle run --workers N` overrides it."
+        ),
+        examples=[0, 2],
+    )
+    lease: Duration = _backoff(
+        "60s",
+        "How long a claim on a message or delivery lasts without being finished: when a "
+        "process dies, another takes its claimed work over after this time.",
     )
     mappings: Path = Field(
         Path("mappings"),
@@ -343,6 +359,41 @@ class StoreSettings(_Model):
         return self
 
 
+class QueueSettings(_Model):
+    """Where tasks wait: ids only, the store stays the truth."""
+
+    backend: Literal["memory", "dramatiq"] = Field(
+        "memory",
+        description=(
+            "`memory`: in the engine's process (served to its worker processes). "
+            "`dramatiq`: on Redis through dramatiq, shared by every node and worker process."
+        ),
+        examples=["memory", "dramatiq"],
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL for `dramatiq` (required then).",
+        examples=["redis://127.0.0.1:6379/0", "${REDIS_URL}"],
+    )
+    namespace: str = Field(
+        "passerelle",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Key prefix on Redis (one per cluster sharing a Redis).",
+        examples=["passerelle"],
+    )
+    requeue_after: Duration = _backoff(
+        "30s",
+        "`dramatiq`: the store poller enqueues again the runnable work older than this "
+        "(work Redis lost, or that was never enqueued).",
+    )
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> QueueSettings:
+        if self.backend == "dramatiq" and not self.redis_url:
+            raise ValueError("queue backend 'dramatiq' needs a redis_url")
+        return self
+
+
 class ChannelSpec(_Model):
     """A configured channel: its registered type and the validated type-specific config."""
 
@@ -386,7 +437,7 @@ class DestinationSpec(_Model):
     ordering: Ordering | None = None
 
 
-_SECTIONS = ("engine", "store", "retry", "channels", "destinations", "routes")
+_SECTIONS = ("engine", "store", "queue", "retry", "channels", "destinations", "routes")
 
 
 class Config(_Model):
@@ -395,6 +446,7 @@ class Config(_Model):
     version: Literal[1] = Field(description="Format version; must be 1.")
     engine: EngineSettings = Field(default_factory=EngineSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Default retry policy of every destination."
     )
@@ -461,6 +513,7 @@ __all__ = [
     "EngineSettings",
     "Name",
     "Ordering",
+    "QueueSettings",
     "RetryOverride",
     "RetryPolicy",
     "Route",

@@ -19,12 +19,16 @@ PAM-FR (``profile="pam_fr"``, ADT messages only; see ``docs/pam-fr.md``):
 * an event PAM-FR does not use (A08 included) is dropped with AA (``unknown_events=
   "accept"``, PAM-FR §5.3.2: unknown events are ignored) or refused with AE and ERR 201
   (``"refuse"``);
-* the routing facts (``pam.*``, ``ins.*``, ``identity.*``, ``dmp.*``) join the metadata;
-* ``validation="warn"``: accepted; the findings are counted and listed in the metadata
-  (``validation.findings``, ``validation.errors``, ``validation.report``) and sent as ERR
-  segments of severity W in the AA; ``"strict"``: a message with an error finding is
-  refused with AE and one ERR per finding (segment, field, 0357 code) and recorded
-  rejected with the same metadata; ``"off"``: facts only.
+* ``validation="strict"``: the message is reviewed before the ACK; the routing facts
+  (``pam.*``, ``ins.*``, ``identity.*``, ``dmp.*``) and the findings (``validation.*``)
+  join the metadata; a message with an error finding is refused with AE and one ERR per
+  finding (segment, field, 0357 code) and recorded rejected with the same metadata;
+  warnings go back as ERR segments of severity W in the AA;
+* ``"warn"`` and ``"off"``: the ACK depends only on MSH (the fast path: frame, header,
+  charset, commit, ACK). The review is deferred (metadata :data:`DEFERRED_REVIEW`) and
+  runs in the pipeline before routing (:func:`review_after_ack`): the same facts, and in
+  ``warn`` mode the findings, are recorded with the routing outcome; the AA carries no
+  ERR warnings.
 
 DMP gating (``dmp_gating="refuse"``, ORU and MDM only; see :mod:`engine.intake.dmp_gate`):
 a message carrying CDA documents for the DMP whose identity or documents the DMP gating
@@ -56,6 +60,7 @@ from engine.formats.hl7v2.ack import (
     outcome_for_code,
 )
 from engine.formats.hl7v2.header import Header, read_header
+from engine.formats.hl7v2.pamfr.events import pam_event, unknown_event_reason
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
 from engine.intake import dmp_gate
 from engine.intake.pam_fr import PamReview, review
@@ -68,6 +73,8 @@ STORE_FAILED_TEXT = "message could not be stored, please resend"
 MAX_ACK_ERRORS = 20
 """At most this many ERR segments in one ACK (the metadata report keeps more)."""
 UNSUPPORTED_EVENT = 201
+DEFERRED_REVIEW = "intake.deferred_review"
+"""Metadata: the PAM-FR review (``warn`` or ``off``) runs after the ACK, in the pipeline."""
 
 Profile = Literal["pam_fr", "none"]
 ValidationMode = Literal["off", "warn", "strict"]
@@ -172,20 +179,40 @@ def _dmp_refusal(frame: bytes, header: Header) -> Examination | None:
 
 
 def _examine_pam_fr(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
-    validated = options.validation != "off"
-    pam = review(frame, header, validated=validated)
-    metadata = {**header.metadata(), **pam.metadata(validated)}
-    if pam.event is None:
+    if pam_event(header.trigger_event) is None:
+        reason, metadata = unknown_event_reason(header.trigger_event), header.metadata()
         if options.unknown_events == "accept":
-            return Examination(header, Verdict.DROP, pam.unknown_reason, metadata)
-        error = AckError(UNSUPPORTED_EVENT, pam.unknown_reason, segment="MSH", field=9)
-        return Examination(
-            header, Verdict.REJECT, pam.unknown_reason, metadata, (error,), AckOutcome.ERROR
-        )
-    if options.validation == "strict" and pam.errors:
+            return Examination(header, Verdict.DROP, reason, metadata)
+        error = AckError(UNSUPPORTED_EVENT, reason, segment="MSH", field=9)
+        return Examination(header, Verdict.REJECT, reason, metadata, (error,), AckOutcome.ERROR)
+    if options.validation != "strict":  # the ACK does not depend on the review: defer it
+        metadata = {**header.metadata(), DEFERRED_REVIEW: options.validation}
+        return Examination(header, Verdict.ACCEPT, metadata=metadata)
+    pam = review(frame, header, validated=True)
+    metadata = {**header.metadata(), **pam.metadata(True)}
+    if pam.errors:
         return _refusal(header, pam, metadata)
     warnings = tuple(f.ack_error(Severity.WARNING) for f in pam.findings[:MAX_ACK_ERRORS])
     return Examination(header, Verdict.ACCEPT, metadata=metadata, errors=warnings)
+
+
+def review_after_ack(raw: bytes, metadata: Mapping[str, str]) -> dict[str, str]:
+    """The PAM-FR facts and findings whose review intake deferred past the ACK.
+
+    Returns ``{}`` for a message without :data:`DEFERRED_REVIEW`; otherwise what strict
+    mode would have stored at intake (routing facts, and in ``warn`` mode the finding
+    counts and report). The pipeline runs it before routing and records the result with
+    the routing outcome. Pure; never raises for bad content.
+    """
+    mode = metadata.get(DEFERRED_REVIEW)
+    if mode is None:
+        return {}
+    try:
+        header = read_header(raw, default_codec=metadata.get("hl7.codec", "utf-8"))
+    except ParseError:  # intake read this header: only a corrupted store gets here
+        return {}
+    validated = mode == "warn"
+    return review(raw, header, validated=validated).metadata(validated)
 
 
 def _refusal(header: Header, pam: PamReview, metadata: dict[str, str]) -> Examination:
@@ -233,7 +260,7 @@ async def receive(
             log.error("Refused message could not be recorded: %s.", type(exc).__name__, extra=extra)
         return exam.ack()
     if exam.verdict is Verdict.DROP:
-        log.info("Message dropped at intake: %s.", exam.reason, extra=extra)
+        log.debug("Message dropped at intake: %s.", exam.reason, extra=extra)
         metadata[DROP_REASON] = exam.reason
     try:
         envelope = await intake.accept(channel, frame, HL7V2, metadata)
@@ -252,6 +279,7 @@ async def receive(
 
 
 __all__ = [
+    "DEFERRED_REVIEW",
     "DROP_REASON",
     "MAX_ACK_ERRORS",
     "STORE_FAILED_TEXT",
@@ -265,4 +293,5 @@ __all__ = [
     "Verdict",
     "examine",
     "receive",
+    "review_after_ack",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.queue.base import Task, TaskKind, WorkQueue
+from engine.queue.base import QueueClosed, Task, TaskKind, WorkQueue
 from engine.queue.memory import InProcessQueue
 
-__all__ = ["InProcessQueue", "Task", "TaskKind", "WorkQueue"]
+__all__ = ["InProcessQueue", "QueueClosed", "Task", "TaskKind", "WorkQueue"]

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class QueueClosed(Exception):
+    """Raised by :meth:`WorkQueue.get` when the queue can hand out no more tasks (its
+    other end is gone); the workers taking from it stop."""
+
+
 class TaskKind(StrEnum):
     PROCESS = "process"  # parse, route: the id is a message id
     DELIVER = "deliver"  # send to one destination: the id is a delivery id

@@ -3,8 +3,10 @@ router → each destination's transform), as ``passerelle test`` and pytest do.
 
 Nothing is sent anywhere: a route case stops where a destination would receive its
 payload. The ACK is the one :func:`engine.intake.hl7v2.examine` decides with the channel's
-own options, i.e. what the sender would get. Maps and configurations are compiled once per
-runner. Paths in cases are relative to ``root`` (the repository).
+own options, i.e. what the sender would get; the router then sees the facts the pipeline
+adds before routing (:func:`engine.intake.hl7v2.review_after_ack`), as in the engine.
+Maps and configurations are compiled once per runner. Paths in cases are relative to
+``root`` (the repository).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Literal
 from engine.config.diagnostics import render
 from engine.errors import ConfigError, MappingError, ParseError
 from engine.formats.hl7v2 import parse, read_header
-from engine.intake.hl7v2 import Hl7IntakeOptions, Verdict, examine
+from engine.intake.hl7v2 import Hl7IntakeOptions, Verdict, examine, review_after_ack
 from engine.mapping.loader import compile_map
 from engine.mapping.runtime import CompiledMap
 from engine.message import HL7V2, Envelope
@@ -184,9 +186,8 @@ class Runner:
         elif exam.verdict is Verdict.DROP:
             state = "filtered"
         else:
-            envelope = Envelope.new(
-                channel=channel, raw=raw, content_type=HL7V2, metadata=exam.metadata
-            )
+            metadata = {**exam.metadata, **review_after_ack(raw, exam.metadata)}
+            envelope = Envelope.new(channel=channel, raw=raw, content_type=HL7V2, metadata=metadata)
             outcome = routing.router.route(envelope)
             state = outcome.state.value
             for destination, route in outcome.deliveries:  # the first route per destination

@@ -1,4 +1,6 @@
-"""Crash test: the engine is SIGKILLed mid-stream and restarted (real processes, sockets).
+"""Crash test: the engine is SIGKILLed mid-stream and restarted (real processes, sockets),
+in each process topology: everything in one process, worker processes beside intake, and
+worker processes on dramatiq + Redis (the parent's SIGKILL takes its workers down too).
 
 Every message that got an AA must be delivered exactly once to the file destination; a
 message that got no ACK may or may not have been stored (it was in flight), but the engine
@@ -8,23 +10,26 @@ never acknowledged anything it had not committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.cluster import deliveries_by_control_id
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import MllpPeer, adt, free_port, msa
+from tests.support.redis import running_redis
 
 pytestmark = pytest.mark.slow
 
 CONFIG = """\
 version: 1
-engine: {{home: {home}, workers: 4, shutdown_grace: 2s}}
+engine: {{home: {home}, workers: 4, shutdown_grace: 2s{engine}}}
 store: {{backend: sqlite, path: {home}/store.db}}
+{queue}
 channels:
   mllp_in: {{type: mllp, listen: "127.0.0.1:{port}"}}
 destinations:
@@ -58,22 +63,49 @@ async def send_until_killed(
     return acked
 
 
-def stored(db: Path) -> dict[str, list[str]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT m.control_id, d.state FROM messages m LEFT JOIN deliveries d"
-            " ON d.message_id = m.id"
-        ).fetchall()
-    out: dict[str, list[str]] = {}
-    for control_id, state in rows:
-        out.setdefault(control_id, []).append(state)
-    return out
+async def stored(config: Path) -> dict[str, list[str]]:
+    """control id -> the delivery states of every stored copy (any store backend)."""
+    rows = await deliveries_by_control_id(config)
+    return {c: [d.state.value for ds in copies for d in ds] for c, copies in rows.items()}
 
 
-async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
+# in-process (the embedded default); worker processes on the in-process queue; worker
+# processes on dramatiq + a real Redis. Worker processes claim work with short leases.
+MODES = {
+    "in-process": ("", ""),
+    "worker-processes": (", worker_processes: 2, lease: 2s, poll_interval: 200ms", ""),
+    "dramatiq": (
+        ", worker_processes: 2, lease: 2s, poll_interval: 200ms",
+        "queue: {{backend: dramatiq, redis_url: '{redis}', requeue_after: 1s}}",
+    ),
+    "postgres-dramatiq": (
+        ", worker_processes: 2, lease: 2s, poll_interval: 200ms",
+        "queue: {{backend: dramatiq, redis_url: '{redis}', requeue_after: 1s}}\n"
+        "store: {{backend: postgres, dsn: '{dsn}'}}",
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+async def test_sigkill_mid_stream_loses_nothing_acknowledged(
+    tmp_path: Path, mode: str, request: pytest.FixtureRequest
+) -> None:
     home, port, log = tmp_path / "home", free_port(), tmp_path / "engine.log"
     config = tmp_path / "routes.yaml"
-    config.write_text(CONFIG.format(home=home, port=port))
+    engine, queue = MODES[mode]
+    with contextlib.ExitStack() as stack:
+        if "dramatiq" in mode:
+            redis = stack.enter_context(contextlib.contextmanager(running_redis)(tmp_path / "r"))
+            dsn = request.getfixturevalue("pg_dsn") if "postgres" in mode else ""
+            queue = queue.format(redis=redis.url, dsn=dsn)
+        text = CONFIG.format(home=home, port=port, engine=engine, queue=queue)
+        if "postgres" in mode:  # the queue entry brings its own store line
+            text = text.replace(f"store: {{backend: sqlite, path: {home}/store.db}}\n", "")
+        config.write_text(text)
+        await crash_and_restart(config, home, port, log)
+
+
+async def crash_and_restart(config: Path, home: Path, port: int, log: Path) -> None:
     ids = [f"CRASH{i:05d}" for i in range(400)]
     streams = 4
 
@@ -85,7 +117,7 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> 
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     assert 150 <= len(acked) < len(ids)
-    before_restart = stored(home / "store.db")
+    before_restart = await stored(config)
     # Then every acknowledged message was committed before its ACK ...
     assert acked <= set(before_restart)
     # ... and at most one unacknowledged message per connection was in flight and stored
@@ -97,12 +129,12 @@ async def test_sigkill_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> 
         wait_listening(port, proc, log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            states = stored(home / "store.db")
+            states = await stored(config)
             if all(states[c] == ["sent"] for c in acked):
                 break
             await asyncio.sleep(0.1)
         # Then every acknowledged message is delivered, once, to exactly one file
-        states = stored(home / "store.db")
+        states = await stored(config)
         assert {c: states[c] for c in acked} == {c: ["sent"] for c in acked}
         files = {p.name: p.read_bytes() for p in (home / "out").iterdir()}
         assert not [n for n in files if n.startswith(".")], "temporary files left behind"

@@ -12,7 +12,14 @@ from channels.mllp.config import MllpSourceConfig
 from engine.formats.hl7v2 import parse
 from engine.formats.hl7v2.ack import AckOutcome
 from engine.intake.config import Hl7IntakeConfig
-from engine.intake.hl7v2 import MAX_ACK_ERRORS, Hl7IntakeOptions, Verdict, examine
+from engine.intake.hl7v2 import (
+    DEFERRED_REVIEW,
+    MAX_ACK_ERRORS,
+    Hl7IntakeOptions,
+    Verdict,
+    examine,
+    review_after_ack,
+)
 from tests.engine.formats.hl7v2.pamfr.support import sample, with_event, with_segment
 from tests.support.mllp import msa
 
@@ -23,6 +30,7 @@ SORTIE_ZBE = (
 INVALID = with_segment(sample("adt_a03_discharge.hl7"), "ZBE", SORTIE_ZBE)
 STRICT = Hl7IntakeOptions(validation="strict")
 REFUSE = Hl7IntakeOptions(unknown_events="refuse")
+_REVIEWED = ("pam.", "ins.", "identity.", "dmp.", "validation.")
 
 
 def segments(ack: bytes, name: str) -> list[list[str]]:
@@ -86,18 +94,26 @@ def test_strict_refusal_in_enhanced_mode_is_ce() -> None:
     assert ack is not None and msa(ack)[1] == "CE"
 
 
-def test_warn_mode_accepts_and_returns_the_findings_as_warnings() -> None:
+def test_warn_mode_acks_on_the_header_and_reviews_after_the_ack() -> None:
     exam = examine(INVALID, Hl7IntakeOptions())
     assert exam.verdict is Verdict.ACCEPT and exam.outcome is AckOutcome.ACCEPTED
-    assert exam.metadata["validation.findings"] == "5"
-    assert {e.severity for e in exam.errors} == {"W"}
+    assert exam.errors == () and exam.metadata[DEFERRED_REVIEW] == "warn"
+    assert not any(k.startswith(("pam.", "validation.")) for k in exam.metadata)
     ack = exam.ack()
-    assert ack is not None and msa(ack)[1] == "AA"
-    assert [e[2] for e in segments(ack, "ERR")][:2] == ["ZBE^1^3", "ZBE^1^4"]
-    assert all(e[4] == "W" for e in segments(ack, "ERR"))
+    assert ack is not None and msa(ack)[1] == "AA" and b"ERR|" not in ack
+    # the pipeline's review finds what strict mode finds, for the record and routing
+    facts = review_after_ack(INVALID, exam.metadata)
+    strict = examine(INVALID, STRICT).metadata
+    assert facts == {k: v for k, v in strict.items() if k.startswith(_REVIEWED)}
+    assert (facts["validation.findings"], facts["validation.errors"]) == ("5", "4")
 
 
-def test_ack_errors_are_capped_but_the_report_counts_all() -> None:
+def test_review_after_ack_without_a_deferred_review_adds_nothing() -> None:
+    assert review_after_ack(A01, examine(A01, STRICT).metadata) == {}
+    assert review_after_ack(A01, {"hl7.codec": "utf-8"}) == {}
+
+
+def test_the_report_counts_every_finding() -> None:
     msg = parse(A01)
     for n in (2, 4, 9, 12, 19, 20, 28, 10, 17, 22):
         msg.set(f"PID-{n}", "X")
@@ -106,14 +122,17 @@ def test_ack_errors_are_capped_but_the_report_counts_all() -> None:
         msg.set(f"ZFA-{n}", "X")
     for field in ("ZFD-2", "ZFD-3", "ZFD-4", "ZFD-5", "ZFD-6", "ZFP-1", "ZFM-1"):
         msg.set(field, "??")
-    exam = examine(msg.to_bytes(), Hl7IntakeOptions())
-    assert int(exam.metadata["validation.findings"]) > MAX_ACK_ERRORS == len(exam.errors)
+    raw = msg.to_bytes()
+    facts = review_after_ack(raw, examine(raw, Hl7IntakeOptions()).metadata)
+    assert int(facts["validation.findings"]) > MAX_ACK_ERRORS
+    assert len(examine(raw, STRICT).errors) == MAX_ACK_ERRORS
 
 
 def test_off_mode_keeps_the_facts_without_validation() -> None:
     exam = examine(INVALID, Hl7IntakeOptions(validation="off"))
     assert exam.verdict is Verdict.ACCEPT and exam.errors == ()
-    assert exam.metadata["pam.event"] == "A03" and "validation.findings" not in exam.metadata
+    facts = review_after_ack(INVALID, exam.metadata)
+    assert facts["pam.event"] == "A03" and "validation.findings" not in facts
 
 
 def test_profile_none_and_non_adt_messages_only_read_msh() -> None:
@@ -150,7 +169,8 @@ def test_a47_and_a40_facts_at_intake() -> None:
 def test_undecodable_body_is_a_finding_and_refused_only_in_strict_mode() -> None:
     raw = A01.replace(b"LEGRAND", b"LEGR\xe9ND")  # not UTF-8
     warn = examine(raw, Hl7IntakeOptions())
-    assert warn.verdict is Verdict.ACCEPT and warn.metadata["validation.errors"] == "1"
+    assert warn.verdict is Verdict.ACCEPT
+    assert review_after_ack(raw, warn.metadata)["validation.errors"] == "1"
     strict = examine(raw, STRICT)
     assert strict.verdict is Verdict.REJECT and strict.outcome is AckOutcome.REJECTED
     assert [(e.code, e.segment) for e in strict.errors] == [(207, "PID")]
@@ -188,3 +208,5 @@ def test_examine_never_raises_on_damaged_messages(raw: bytes, at: int, junk: byt
         exam = examine(damaged, options)
         assert exam.verdict in (Verdict.ACCEPT, Verdict.REJECT, Verdict.DROP)
         assert all(isinstance(v, str) for v in exam.metadata.values())
+        facts = review_after_ack(damaged, exam.metadata)
+        assert all(isinstance(v, str) for v in facts.values())
