@@ -17,6 +17,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
 from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
@@ -50,6 +51,8 @@ class Engine:
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
+        circuits: Mapping[str, CircuitPolicy] | None = None,
+        default_circuit: CircuitPolicy = DISABLED,
     ) -> None:
         self.store = store
         self.queue = queue or InProcessQueue()
@@ -64,6 +67,8 @@ class Engine:
             default_policy,
             transforms,
             orderings,
+            circuits,
+            default_circuit,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
         self.poller = StorePoller(store, self.queue, poll_interval)
@@ -115,6 +120,7 @@ class Engine:
             await self.store.open()
             for dest in self.destinations.values():
                 await dest.open()
+            await self.pipeline.restore_circuits()
             await self._recover()
             self.workers.start()
             self.poller.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.app import Engine
+from engine.circuit import CircuitPolicy
 from engine.components import Destination, Source
 from engine.config.models import WHEN_FIELDS, Config
 from engine.config.models import RetryPolicy as RetrySettings
@@ -77,6 +78,25 @@ def _policy(settings: RetrySettings) -> RetryPolicy:
         max_attempts=settings.max_attempts,
         initial_backoff=settings.initial_backoff,
         max_backoff=settings.max_backoff,
+        max_age=settings.max_age,
+    )
+
+
+def _circuit(settings: RetrySettings) -> CircuitPolicy:
+    c = settings.circuit
+    return CircuitPolicy(c.failures, c.probe_interval, c.max_probe_interval, c.enabled)
+
+
+def build_policies(
+    config: Config,
+) -> tuple[dict[str, RetryPolicy], RetryPolicy, dict[str, CircuitPolicy], CircuitPolicy]:
+    """Retry and circuit policies per destination, and the defaults, from ``retry``."""
+    effective = {name: config.retry_for(name) for name in config.destinations}
+    return (
+        {name: _policy(settings) for name, settings in effective.items()},
+        _policy(config.retry),
+        {name: _circuit(settings) for name, settings in effective.items()},
+        _circuit(config.retry),
     )
 
 
@@ -100,13 +120,16 @@ def build_engine(config: Config) -> Engine:
         if kind is None:
             raise ConfigError(f"destination '{name}': unknown type '{dspec.type}'")
         destinations[name] = kind.factory(name, dspec.config)
+    policies, default_policy, circuits, default_circuit = build_policies(config)
     return Engine(
         store=build_store(config),
         router=build_router(config),
         sources=sources,
         destinations=destinations,
-        policies={name: _policy(config.retry_for(name)) for name in config.destinations},
-        default_policy=_policy(config.retry),
+        policies=policies,
+        default_policy=default_policy,
+        circuits=circuits,
+        default_circuit=default_circuit,
         orderings={
             name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
             for name, spec in config.destinations.items()
@@ -119,4 +142,10 @@ def build_engine(config: Config) -> Engine:
     )
 
 
-__all__ = ["build_engine", "build_route_transforms", "build_router", "build_store"]
+__all__ = [
+    "build_engine",
+    "build_policies",
+    "build_route_transforms",
+    "build_router",
+    "build_store",
+]

@@ -1,0 +1,140 @@
+"""A destination that goes down: the circuit opens, deliveries wait without spending
+attempts, a probe finds it back, and everything is delivered (in-process, real store)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from engine.app import Engine
+from engine.circuit import CircuitPolicy
+from engine.components import ComponentConfig, DeliveryContext, Destination, Payload
+from engine.errors import RetryableDeliveryError
+from engine.message import DeliveryState
+from engine.retry import RetryPolicy
+from engine.router import CompiledRoute, Router
+from engine.store.sqlite import SqliteStore
+from tests.engine.test_engine import accept, wait_for
+
+STRICT = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02, max_age=None)
+CIRCUIT = CircuitPolicy(failures=3, probe_interval=0.05, max_probe_interval=0.1)
+
+
+class Switchable(Destination[ComponentConfig]):
+    """Refuses connections while ``down``; counts every call."""
+
+    def __init__(self) -> None:
+        super().__init__("platform", ComponentConfig())
+        self.down = False
+        self.calls = 0
+        self.received: list[str] = []
+
+    async def send(self, payload: Payload, context: DeliveryContext) -> str:
+        self.calls += 1
+        if self.down:
+            raise RetryableDeliveryError("connection refused")
+        self.received.append(context.dedupe_key)
+        return "ok"
+
+
+def make(tmp_path: Path, dest: Switchable, circuit: CircuitPolicy = CIRCUIT) -> Engine:
+    return Engine(
+        store=SqliteStore(tmp_path / "store.db"),
+        router=Router([CompiledRoute("all", None, (), ("platform",))]),
+        destinations={"platform": dest},
+        default_policy=STRICT,
+        default_circuit=circuit,
+        shutdown_grace=0.5,
+        poll_interval=0.05,
+    )
+
+
+async def states(engine: Engine) -> dict[DeliveryState, int]:
+    return (await engine.store.delivery_counts()).get("platform", {})
+
+
+async def test_an_outage_longer_than_the_retry_budget_dead_letters_nothing(
+    tmp_path: Path,
+) -> None:
+    dest = Switchable()
+    dest.down = True
+    engine = make(tmp_path, dest)
+    await engine.start()
+    try:
+        ids = [(await accept(engine, f"C{i}")).id for i in range(40)]
+
+        async def circuit_open() -> bool:
+            found = await engine.store.destination_statuses()
+            return bool(found) and found[0].state == "open"
+
+        await wait_for(circuit_open)
+        # the outage lasts many probe intervals: far longer than 3 attempts' backoff
+        calls_when_opened = dest.calls
+        await asyncio.sleep(0.6)
+        assert (await states(engine)).get(DeliveryState.DEAD, 0) == 0
+        probes = dest.calls - calls_when_opened
+        assert 1 <= probes <= 0.6 / 0.05 + 1  # probes only: one at a time, not 40 per round
+        dest.down = False
+
+        async def all_sent() -> bool:
+            return (await states(engine)) == {DeliveryState.SENT: 40}
+
+        await wait_for(all_sent)
+        (status,) = await engine.store.destination_statuses()
+        assert status.state == "closed" and status.opens == 1
+        for message_id in ids:
+            (d,) = await engine.store.deliveries(message_id)
+            assert d.attempts - d.attempts_at_replay <= 3
+    finally:
+        await engine.stop()
+    assert sorted(dest.received) == sorted(f"HIS_CHU-X_C{i}" for i in range(40))
+
+
+async def test_without_a_circuit_the_same_outage_dead_letters_everything(tmp_path: Path) -> None:
+    dest = Switchable()
+    dest.down = True
+    engine = make(tmp_path, dest, CircuitPolicy(enabled=False))
+    await engine.start()
+    try:
+        for i in range(10):
+            await accept(engine, f"C{i}")
+
+        async def all_dead() -> bool:
+            return (await states(engine)) == {DeliveryState.DEAD: 10}
+
+        await wait_for(all_dead)
+        assert dest.calls == 30
+    finally:
+        await engine.stop()
+
+
+async def test_a_restarted_engine_keeps_an_open_circuit_open(tmp_path: Path) -> None:
+    dest = Switchable()
+    dest.down = True
+    engine = make(
+        tmp_path, dest, CircuitPolicy(failures=2, probe_interval=30, max_probe_interval=60)
+    )
+    await engine.start()
+    try:
+        for i in range(3):
+            await accept(engine, f"C{i}")
+
+        async def circuit_open() -> bool:
+            found = await engine.store.destination_statuses()
+            return bool(found) and found[0].state == "open"
+
+        await wait_for(circuit_open)
+    finally:
+        await engine.stop()
+    calls = dest.calls
+    dest.down = False
+    again = make(
+        tmp_path, dest, CircuitPolicy(failures=2, probe_interval=30, max_probe_interval=60)
+    )
+    await again.start()
+    try:
+        await asyncio.sleep(0.3)  # several poll rounds: deliveries stay parked
+        assert dest.calls == calls
+        assert again.pipeline.breaker("platform").state == "open"
+    finally:
+        await again.stop()
