@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
@@ -29,6 +29,9 @@ from engine.retry import RetryPolicy
 from engine.router import Router
 from engine.store.base import Store
 from engine.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from engine.reload import Reloader
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,10 @@ class Engine:
             default_circuit,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
+        self.reloader: Reloader | None = None
+        """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
+        self.reload_hooks: list[Callable[[], None]] = []
+        """Called after a reload was applied here (e.g. to restart worker processes)."""
         self.poller = StorePoller(store, self.queue, poll_interval)
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
@@ -133,6 +140,8 @@ class Engine:
         except BaseException:
             await self.stop()
             raise
+        if self.reloader is not None:
+            self.reloader.announce()
         log.info(
             "Engine started.",
             extra={"channels": len(self.sources), "destinations": len(self.destinations)},
@@ -165,6 +174,8 @@ class Engine:
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
         await self.poller.stop()
+        if self.reloader is not None:
+            await self.reloader.retire()
         await self.workers.stop(self.shutdown_grace)
         await self.queue.close()
         for dest in self.destinations.values():
@@ -178,18 +189,28 @@ class Engine:
         log.info("Engine stopped.")
 
     async def run(self) -> None:
-        """Start, run until SIGTERM or SIGINT, then stop gracefully."""
+        """Start, run until SIGTERM or SIGINT, then stop gracefully; SIGHUP reloads."""
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop_requested.set)
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start()
         try:
             await stop_requested.wait()
             log.info("Stop requested; finishing in-flight work.")
         finally:
             await self.stop()
+
+    def reload(self) -> None:
+        """Reload the configuration file in the background (:mod:`engine.reload`)."""
+        if self.reloader is None:
+            log.warning("Reload requested, but this engine was not started from a file.")
+            return
+        log.info("Reload requested.", extra={"config": str(self.reloader.path)})
+        self.reloader.request()
 
 
 __all__ = ["Engine"]

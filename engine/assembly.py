@@ -8,18 +8,20 @@ up by name (no if/elif on type names), routes are compiled for the router, a rou
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.app import Engine
 from engine.circuit import CircuitPolicy
 from engine.components import Destination, Source
-from engine.config.models import WHEN_FIELDS, Config
+from engine.config.models import WHEN_FIELDS, Config, DestinationSpec
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
 from engine.mapping.routes import build_transforms
 from engine.pipeline import Transform
 from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
+from engine.reload import Reloader, Rules
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
@@ -100,7 +102,39 @@ def build_policies(
     )
 
 
-def build_engine(config: Config) -> Engine:
+def build_destination(name: str, spec: DestinationSpec) -> Destination[Any]:
+    """Instantiate one destination (not opened). Raises ConfigError for an unknown type."""
+    kind = lookup("destination", spec.type)
+    if kind is None:
+        raise ConfigError(f"destination '{name}': unknown type '{spec.type}'")
+    destination: Destination[Any] = kind.factory(name, spec.config)
+    return destination
+
+
+def build_orderings(config: Config) -> dict[str, OrderingRule]:
+    return {
+        name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
+        for name, spec in config.destinations.items()
+        if spec.ordering is not None
+    }
+
+
+def build_rules(config: Config) -> Rules:
+    """What a configuration reload replaces: routes, maps, orderings, retry and circuit
+    policies (see :mod:`engine.reload`). Raises ConfigError as :func:`build_engine`."""
+    policies, default_policy, circuits, default_circuit = build_policies(config)
+    return Rules(
+        router=build_router(config),
+        transforms=build_route_transforms(config),
+        orderings=build_orderings(config),
+        policies=policies,
+        default_policy=default_policy,
+        circuits=circuits,
+        default_circuit=default_circuit,
+    )
+
+
+def build_engine(config: Config, *, source: Path | None = None) -> Engine:
     """Instantiate every channel and destination of ``config`` (nothing is started).
 
     Raises:
@@ -114,14 +148,9 @@ def build_engine(config: Config) -> Engine:
         if kind is None:
             raise ConfigError(f"channel '{name}': unknown type '{spec.type}'")
         sources.append(kind.factory(name, spec.config))
-    destinations: dict[str, Destination[Any]] = {}
-    for name, dspec in config.destinations.items():
-        kind = lookup("destination", dspec.type)
-        if kind is None:
-            raise ConfigError(f"destination '{name}': unknown type '{dspec.type}'")
-        destinations[name] = kind.factory(name, dspec.config)
+    destinations = {name: build_destination(name, d) for name, d in config.destinations.items()}
     policies, default_policy, circuits, default_circuit = build_policies(config)
-    return Engine(
+    engine = Engine(
         store=build_store(config),
         router=build_router(config),
         sources=sources,
@@ -130,22 +159,24 @@ def build_engine(config: Config) -> Engine:
         default_policy=default_policy,
         circuits=circuits,
         default_circuit=default_circuit,
-        orderings={
-            name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
-            for name, spec in config.destinations.items()
-            if spec.ordering is not None
-        },
+        orderings=build_orderings(config),
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
         transforms=build_route_transforms(config),
     )
+    if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
+        engine.reloader = Reloader(engine, source, config)
+    return engine
 
 
 __all__ = [
+    "build_destination",
     "build_engine",
+    "build_orderings",
     "build_policies",
     "build_route_transforms",
     "build_router",
+    "build_rules",
     "build_store",
 ]

@@ -22,7 +22,7 @@ def run(config: Path) -> None:
     loaded = load_or_exit(config)
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
-    engine = build_engine(loaded)
+    engine = build_engine(loaded, source=config)
     try:
         asyncio.run(engine.run())
     except PasserelleError as exc:
