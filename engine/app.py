@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
+from engine.conditions import StoreCondition
+from engine.errors import StoreError
 from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
@@ -74,6 +76,8 @@ class Engine:
             default_circuit,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
+        self.store_condition = StoreCondition()
+        """Store full: one log line, counters and alert hooks (:mod:`engine.conditions`)."""
         self.reloader: Reloader | None = None
         """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
         self.reload_hooks: list[Callable[[], None]] = []
@@ -90,7 +94,12 @@ class Engine:
         envelope = Envelope.new(
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
-        await self.store.accept(envelope)
+        try:
+            await self.store.accept(envelope)
+        except StoreError as exc:  # the channel refuses (AR 207); a full store is a condition
+            self.store_condition.failed(exc)
+            raise
+        self.store_condition.ok()
         await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
         log.info(
             "Message accepted.",
