@@ -122,7 +122,12 @@ class Engine:
         envelope = Envelope.new(
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
-        await self.store.reject(envelope, reason)
+        try:
+            await self.store.reject(envelope, reason)
+        except StoreError as exc:
+            self.store_condition.failed(exc)
+            raise
+        self.store_condition.ok()
         log.debug(
             "Message rejected.",
             extra={"message_id": envelope.id, "channel": channel, "reason": reason},

@@ -12,6 +12,13 @@ message's key digest on its delivery at routing time. A delivery is attempted on
 earlier delivery (by message id) of the same destination and key holds the key (pending,
 retrying, or dead and not released) and no earlier message with the same key is still
 unrouted. When a delivery stops holding its key, the next one of the key is queued.
+
+Outages: each destination has a circuit breaker (:mod:`engine.circuit`). While it is open a
+delivery is not attempted and spends nothing: it is parked in memory (the store still has
+it pending or retrying, so a restart or the store poller finds it again) until a probe
+succeeds and the circuit closes, which queues every parked delivery. The retry budget
+(:class:`~engine.retry.RetryPolicy`) counts attempts and the age of the delivery since it
+was created or replayed.
 """
 
 from __future__ import annotations

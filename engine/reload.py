@@ -158,7 +158,8 @@ class Reloader:
         fresh: list[Destination[Any]] = []
         for name, spec in config.destinations.items():
             old = self.config.destinations.get(name)
-            if old == spec and name in running:
+            same = old is not None and (old.type, old.config) == (spec.type, spec.config)
+            if same and name in running:  # retry or ordering changes keep the instance
                 destinations[name] = running[name]
             else:
                 destinations[name] = build_destination(name, spec)
