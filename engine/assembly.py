@@ -149,21 +149,21 @@ def build_engine(config: Config, *, source: Path | None = None) -> Engine:
             raise ConfigError(f"channel '{name}': unknown type '{spec.type}'")
         sources.append(kind.factory(name, spec.config))
     destinations = {name: build_destination(name, d) for name, d in config.destinations.items()}
-    policies, default_policy, circuits, default_circuit = build_policies(config)
+    rules = build_rules(config)
     engine = Engine(
         store=build_store(config),
-        router=build_router(config),
+        router=rules.router,
         sources=sources,
         destinations=destinations,
-        policies=policies,
-        default_policy=default_policy,
-        circuits=circuits,
-        default_circuit=default_circuit,
-        orderings=build_orderings(config),
+        policies=rules.policies,
+        default_policy=rules.default_policy,
+        circuits=rules.circuits,
+        default_circuit=rules.default_circuit,
+        orderings=rules.orderings,
         workers=config.engine.workers,
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
-        transforms=build_route_transforms(config),
+        transforms=rules.transforms,
     )
     if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
         engine.reloader = Reloader(engine, source, config)

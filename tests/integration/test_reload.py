@@ -16,20 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_reload import MAP
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import MllpPeer, adt, free_port, msa
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-
-MAP = """\
-map: tag
-source: hl7v2
-output:
-  resourceType: Basic
-  id: = MSH-10
-  code: {{text: {version}}}
-"""
 
 CONFIG = """\
 version: 1
