@@ -138,3 +138,59 @@ async def test_a_restarted_engine_keeps_an_open_circuit_open(tmp_path: Path) -> 
         assert again.pipeline.breaker("platform").state == "open"
     finally:
         await again.stop()
+
+
+async def _age(engine: Engine, delivery_id: str, seconds: float) -> None:
+    """Make a delivery look ``seconds`` old (created then), as a long outage would."""
+    store = engine.store
+    assert isinstance(store, SqliteStore)
+    await store._writer.run(
+        lambda c: c.execute(
+            "UPDATE deliveries SET created_at = created_at - ? WHERE id = ?", (seconds, delivery_id)
+        )
+    )
+
+
+async def test_default_policy_keeps_retrying_an_hour_old_delivery_and_gives_up_after_a_day(
+    tmp_path: Path,
+) -> None:
+    dest = Switchable()
+    dest.down = True
+    engine = Engine(
+        store=SqliteStore(tmp_path / "store.db"),
+        router=Router([CompiledRoute("all", None, (), ("platform",))]),
+        destinations={"platform": dest},
+        default_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.02),  # max_age 24h
+        shutdown_grace=0.5,
+    )
+    await engine.start()
+    try:
+        old, older = (await accept(engine, "OLD")).id, (await accept(engine, "OLDER")).id
+
+        async def retried(message_id: str, times: int) -> bool:
+            (d,) = await engine.store.deliveries(message_id)
+            return d.attempts >= times
+
+        await wait_for(lambda: retried(old, 1))
+        await wait_for(lambda: retried(older, 1))
+        (d_old,) = await engine.store.deliveries(old)
+        (d_older,) = await engine.store.deliveries(older)
+        await _age(engine, d_old.id, 3600)
+        await _age(engine, d_older.id, 86_400)
+        await wait_for(lambda: retried(old, d_old.attempts + 5))  # an hour: still retrying
+
+        async def dead(message_id: str) -> bool:
+            (d,) = await engine.store.deliveries(message_id)
+            return d.state is DeliveryState.DEAD
+
+        await wait_for(lambda: dead(older))
+        (d,) = await engine.store.deliveries(older)
+        assert d.last_error.startswith(f"gave up after {d.attempts} attempts in 1d")
+        assert not await dead(old)
+
+        # a replay gives a fresh budget: its age counts from the replay, not the creation
+        assert (await engine.store.request_replay(older)).replayed
+        await wait_for(lambda: retried(older, d.attempts + 3))
+        assert not await dead(older)
+    finally:
+        await engine.stop()
