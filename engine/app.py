@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from engine.alerts import AlertHook, CommandAlert
 from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
 from engine.conditions import StoreCondition
@@ -76,7 +77,9 @@ class Engine:
             default_circuit,
         )
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
-        self.store_condition = StoreCondition()
+        self.alert_hooks: list[AlertHook] = self.pipeline.alert_hooks
+        """Called on store-full and circuit events (:mod:`engine.alerts`)."""
+        self.store_condition = StoreCondition(self.alert_hooks)
         """Store full: one log line, counters and alert hooks (:mod:`engine.conditions`)."""
         self.reloader: Reloader | None = None
         """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
@@ -199,6 +202,9 @@ class Engine:
                 log.exception(
                     "Destination did not close cleanly.", extra={"destination": dest.name}
                 )
+        for hook in self.alert_hooks:
+            if isinstance(hook, CommandAlert):
+                await hook.drain()
         await self.store.close()
         log.info("Engine stopped.")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.alerts import CommandAlert
 from engine.app import Engine
 from engine.circuit import CircuitPolicy
 from engine.components import Destination, Source
@@ -165,6 +166,8 @@ def build_engine(config: Config, *, source: Path | None = None) -> Engine:
         poll_interval=config.engine.poll_interval,
         transforms=rules.transforms,
     )
+    if config.engine.alert_command:
+        engine.alert_hooks.append(CommandAlert(config.engine.alert_command))
     if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
         engine.reloader = Reloader(engine, source, config)
     return engine

@@ -8,9 +8,9 @@ afterwards into one line and a "resolved" alert: the engine recovers by itself, 
 restart, as soon as space is freed. (The per-message refusals are still logged by the
 channels, at most once a minute with a count: :mod:`engine.log_throttle`.)
 
-Alert hooks are called with an event name (``store.full``, ``store.full.resolved``) and
-figures only (counts, seconds, the error text written by the store), never patient data.
-A hook must not block; its exceptions are logged and ignored.
+Alert hooks (:mod:`engine.alerts`) are called with an event name (``store.full``,
+``store.full.resolved``) and figures only (counts, seconds, the error text written by the
+store), never patient data.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 
-log = logging.getLogger(__name__)
+from engine.alerts import AlertHook, raise_alert
 
-AlertHook = Callable[[str, Mapping[str, object]], None]
+log = logging.getLogger(__name__)
 _SQLITE_FULL = 13
 _DISK_FULL_SQLSTATE = "53100"  # PostgreSQL disk_full
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
@@ -56,14 +56,16 @@ class StoreCondition:
     successful commit (a cheap attribute test while the store is fine).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, hooks: list[AlertHook] | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.full = False
         self.episodes = 0
         """How many times the store became full (a counter, for metrics)."""
         self.refused_total = 0
         """Messages refused because the store was full (a counter, for metrics)."""
         self.refused = 0
-        self.hooks: list[AlertHook] = []
+        self.hooks: list[AlertHook] = hooks if hooks is not None else []
         self._since = 0.0
         self._clock = clock
 
@@ -102,11 +104,7 @@ class StoreCondition:
         }
 
     def _alert(self, event: str, details: Mapping[str, object]) -> None:
-        for hook in list(self.hooks):
-            try:
-                hook(event, details)
-            except Exception:
-                log.exception("Alert hook failed.", extra={"event": event})
+        raise_alert(self.hooks, event, details)
 
 
-__all__ = ["AlertHook", "StoreCondition", "is_store_full"]
+__all__ = ["StoreCondition", "is_store_full"]

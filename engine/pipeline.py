@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.alerts import AlertHook, raise_alert
 from engine.circuit import DISABLED, CircuitBreaker, CircuitPolicy, CircuitState, Gate
 from engine.components import DeliveryContext, Destination, Payload
 from engine.errors import (
@@ -113,6 +114,7 @@ class Pipeline:
         self.default_circuit = default_circuit
         self._breakers: dict[str, CircuitBreaker] = {}
         self._parked: dict[str, set[str]] = {}  # destination -> deliveries waiting for its circuit
+        self.alert_hooks: list[AlertHook] = []  # destination.paused / destination.resumed
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -334,6 +336,9 @@ class Pipeline:
             extra={"destination": name, "waiting": len(waiting)},
         )
         await self._save_circuit(breaker)
+        raise_alert(
+            self.alert_hooks, "destination.resumed", {"destination": name, "waiting": len(waiting)}
+        )
         for delivery_id in sorted(waiting):
             await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
 
@@ -362,16 +367,18 @@ class Pipeline:
                     },
                 )
             else:
+                details = {
+                    "destination": delivery.destination,
+                    "failures": breaker.failures,
+                    "error": error,
+                    "next_probe_at": breaker.status().next_probe_at,
+                }
                 log.warning(
                     "Destination failing; circuit opened, deliveries wait without spending "
                     "attempts.",
-                    extra={
-                        "destination": delivery.destination,
-                        "failures": breaker.failures,
-                        "error": error,
-                        "next_probe_at": breaker.status().next_probe_at,
-                    },
+                    extra=details,
                 )
+                raise_alert(self.alert_hooks, "destination.paused", details)
         probe_at = breaker.status().next_probe_at
         if gate is Gate.PROBE and probe_at is not None:
             updated = await self.store.record_probe(

@@ -294,6 +294,16 @@ class EngineSettings(_Model):
         "How often the engine looks in the store for work it was not told about: replays "
         "and releases requested with the CLI, retries whose time has come.",
     )
+    alert_command: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Command run on each alert (store full, destination paused, and their end): "
+            "the event name is added as its last argument and the details (no patient "
+            "data) come as JSON on its standard input. See docs/operations.md."
+        ),
+        examples=[["/usr/local/bin/notify-ops"]],
+    )
     mappings: Path = Field(
         Path("mappings"),
         description=(

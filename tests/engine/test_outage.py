@@ -59,6 +59,8 @@ async def test_an_outage_longer_than_the_retry_budget_dead_letters_nothing(
     dest = Switchable()
     dest.down = True
     engine = make(tmp_path, dest)
+    alerts: list[str] = []
+    engine.alert_hooks.append(lambda event, details: alerts.append(event))
     await engine.start()
     try:
         ids = [(await accept(engine, f"C{i}")).id for i in range(40)]
@@ -82,6 +84,7 @@ async def test_an_outage_longer_than_the_retry_budget_dead_letters_nothing(
         await wait_for(all_sent)
         (status,) = await engine.store.destination_statuses()
         assert status.state == "closed" and status.opens == 1
+        assert alerts == ["destination.paused", "destination.resumed"]
         for message_id in ids:
             (d,) = await engine.store.deliveries(message_id)
             assert d.attempts - d.attempts_at_replay <= 3
@@ -168,8 +171,8 @@ async def test_default_policy_keeps_retrying_an_hour_old_delivery_and_gives_up_a
         old, older = (await accept(engine, "OLD")).id, (await accept(engine, "OLDER")).id
 
         async def retried(message_id: str, times: int) -> bool:
-            (d,) = await engine.store.deliveries(message_id)
-            return d.attempts >= times
+            found = await engine.store.deliveries(message_id)  # none until routed
+            return bool(found) and found[0].attempts >= times
 
         await wait_for(lambda: retried(old, 1))
         await wait_for(lambda: retried(older, 1))

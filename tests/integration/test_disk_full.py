@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_alerts import recorder
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import MllpPeer, adt, free_port, msa
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """\
 version: 1
-engine: {{home: {home}, shutdown_grace: 2s, poll_interval: 200ms}}
+engine: {{home: {home}, shutdown_grace: 2s, poll_interval: 200ms, alert_command: [{alert}]}}
 channels:
   mllp_in: {{type: mllp, listen: "127.0.0.1:{port}"}}
 destinations:
@@ -84,7 +85,8 @@ async def test_full_disk_refuses_with_ar_207_quietly_and_recovers_without_restar
 ) -> None:
     home, out, port = small_disk / "home", tmp_path / "out", free_port()
     config, log = tmp_path / "routes.yaml", tmp_path / "engine.log"
-    config.write_text(CONFIG.format(home=home, out=out, port=port))
+    script, alerts = recorder(tmp_path)  # off the full disk
+    config.write_text(CONFIG.format(home=home, out=out, port=port, alert=script))
     proc = start_engine(config, log)
     acked: list[str] = []
     try:
@@ -119,6 +121,12 @@ async def test_full_disk_refuses_with_ar_207_quietly_and_recovers_without_restar
             assert msa(ack)[1] == "AA", ack
             acked.append("BACK")
         assert any(str(x["msg"]).startswith("Store writable again") for x in log_lines(log))
+        wait_for_alerts = time.monotonic() + 30
+        while alerts.exists() is False or len(alerts.read_text().splitlines()) < 2:
+            assert time.monotonic() < wait_for_alerts, "the alert command did not run twice"
+            time.sleep(0.05)
+        events = [json.loads(x)["argv"] for x in alerts.read_text().splitlines()]
+        assert events == ["store.full", "store.full.resolved"]
         deadline = time.monotonic() + 60
         names = {f"GAM_CHU-EXEMPLE_{c}.hl7" for c in acked}
         while not names <= {p.name for p in out.iterdir()} if out.exists() else True:
