@@ -245,8 +245,15 @@ class Pipeline:
         try:
             await self._attempt(delivery, destination, transforms.get(delivery.route), gate)
         finally:
-            if gate is Gate.PROBE and breaker.probing:  # ended without an outcome
+            if gate is Gate.PROBE and breaker.probing:  # ended without reaching the peer
                 breaker.abandoned()
+                await self._wake_one_parked(delivery.destination)
+
+    async def _wake_one_parked(self, name: str) -> None:
+        """Let another waiting delivery be the probe (the one admitted did not send)."""
+        parked = self._parked.get(name)
+        if parked:
+            await self.queue.put(Task(TaskKind.DELIVER, min(parked)))
 
     async def _attempt(
         self,

@@ -4,10 +4,13 @@ acknowledged is lost, and intake resumes by itself once space is freed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,10 +37,10 @@ NOTE = "NTE|1||" + "x" * 4000  # 4 KB per message: the WAL has to grow
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 3 MiB tmpfs mounted for the test (needs root: mount(2))."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
+def small_disk() -> Iterator[Path]:
+    """A 3 MiB tmpfs mounted for the test (needs root: mount(2)), outside pytest's base
+    temporary directory so that no clean-up of old test directories walks into it."""
+    mountpoint = Path(tempfile.mkdtemp(prefix="passerelle-full-disk-"))
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(mountpoint)],
         capture_output=True,
@@ -45,18 +48,23 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     )
     if done.returncode != 0:
         reason = f"cannot mount a tmpfs (needs root): {done.stderr.strip()}"
+        mountpoint.rmdir()
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
     try:
         yield mountpoint
     finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+        subprocess.run(["umount", str(mountpoint)], check=False)
+        with contextlib.suppress(OSError):  # still mounted if umount failed: leave it
+            mountpoint.rmdir()
 
 
 def fill(directory: Path) -> Path:
     """Write a file until the filesystem has no space left; return it."""
     filler = directory / "filler"
+    usage = shutil.disk_usage(directory)
+    assert usage.free > 1 << 20, f"the store took the disk before the test filled it: {usage}"
     with filler.open("wb") as out:
         chunk = b"\0" * 65536
         try:
