@@ -15,8 +15,9 @@ A failed probe is recorded in its delivery's history but not counted against its
 budget (:meth:`~engine.store.base.Store.record_probe`), so a long outage dead-letters
 nothing. The breaker lives in memory (one per destination per process) and every change
 of state is written to the store (``destination_status``), where ``passerelle
-destinations`` and ``passerelle messages list`` read it and where a restarted engine finds
-an open circuit still open.
+destinations`` and ``passerelle messages list`` read it, where a restarted engine finds
+an open circuit still open, and where the other processes delivering to the same
+destination take the change up within seconds (:meth:`CircuitBreaker.adopt`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class CircuitBreaker:
         self.last_error = ""
         self._interval = policy.probe_interval
         self._probing = False
+        self.saved_at = 0.0
+        """When this process last finished writing the state to the store (UNIX time)."""
 
     @property
     def probing(self) -> bool:
@@ -95,6 +98,21 @@ class CircuitBreaker:
             self.state = CircuitState.OPEN
             probe = status.next_probe_at or status.updated_at
             self.next_probe_at = probe.timestamp() if probe else 0.0
+
+    def adopt(self, status: DestinationStatus) -> CircuitState | None:
+        """Take up a change another process recorded after this one's last write (several
+        processes deliver to one destination): an open circuit there opens this one, a
+        closed one closes it. Returns the state taken up, or None when nothing changed."""
+        written = status.updated_at.timestamp() if status.updated_at else 0.0
+        if not self.policy.enabled or written <= self.saved_at or self._probing:
+            return None
+        if status.state != CircuitState.CLOSED and self.state is CircuitState.CLOSED:
+            self.restore(status)
+            return CircuitState.OPEN
+        if status.state == CircuitState.CLOSED and self.state is not CircuitState.CLOSED:
+            self.succeeded()
+            return CircuitState.CLOSED
+        return None
 
     def admit(self, now: float) -> Gate:
         """May a delivery go now? ``PROBE``: yes, as the one probe (report its outcome

@@ -115,6 +115,9 @@ class Pipeline:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._parked: dict[str, set[str]] = {}  # destination -> deliveries waiting for its circuit
         self.alert_hooks: list[AlertHook] = []  # destination.paused / destination.resumed
+        self.circuit_sync = 5.0
+        """Seconds between two reads of the circuit states other processes recorded."""
+        self._circuits_read_at = time.monotonic()
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -238,6 +241,7 @@ class Pipeline:
         if await self._blocked(delivery):
             return
         breaker = self.breaker(delivery.destination)
+        await self._sync_circuits()
         gate = breaker.admit(time.time())
         if gate is Gate.WAIT:  # circuit open: no attempt spent; woken when it closes
             self._parked.setdefault(delivery.destination, set()).add(delivery.id)
@@ -324,9 +328,32 @@ class Pipeline:
         for status in await self.store.destination_statuses():
             self.breaker(status.destination).restore(status)
 
+    async def _sync_circuits(self) -> None:
+        """Take up what other processes recorded (every ``circuit_sync`` seconds at most)."""
+        now = time.monotonic()
+        enabled = any(b.policy.enabled for b in self._breakers.values())
+        if not enabled or now - self._circuits_read_at < self.circuit_sync:
+            return
+        self._circuits_read_at = now
+        try:
+            statuses = await self.store.destination_statuses()
+        except StoreError:
+            return  # next time; the breakers keep working on what this process sees
+        for status in statuses:
+            breaker = self._breakers.get(status.destination)
+            change = breaker.adopt(status) if breaker is not None else None
+            if change is CircuitState.CLOSED:
+                await self._resume(status.destination, "another process")
+            elif change is CircuitState.OPEN:
+                log.info(
+                    "Circuit opened by another process; deliveries here wait too.",
+                    extra={"destination": status.destination},
+                )
+
     async def _save_circuit(self, breaker: CircuitBreaker) -> None:
         try:
             await self.store.save_destination_status(breaker.status())
+            breaker.saved_at = time.time()
         except StoreError as exc:  # the breaker works in memory; the record is for others
             log.warning(
                 "Circuit state could not be recorded.",
@@ -335,17 +362,20 @@ class Pipeline:
 
     async def _peer_answered(self, name: str) -> None:
         breaker = self.breaker(name)
-        if not breaker.succeeded():
-            return
+        if breaker.succeeded():
+            await self._save_circuit(breaker)
+            await self._resume(name, "")
+
+    async def _resume(self, name: str, by: str) -> None:
+        """The circuit closed (here, or ``by`` another process): the waiting deliveries go."""
         waiting = self._parked.pop(name, set())
         log.info(
             "Destination answers again; circuit closed.",
-            extra={"destination": name, "waiting": len(waiting)},
+            extra={"destination": name, "waiting": len(waiting), **({"by": by} if by else {})},
         )
-        await self._save_circuit(breaker)
-        raise_alert(
-            self.alert_hooks, "destination.resumed", {"destination": name, "waiting": len(waiting)}
-        )
+        if not by:  # the process that saw it raises the alert, once
+            details = {"destination": name, "waiting": len(waiting)}
+            raise_alert(self.alert_hooks, "destination.resumed", details)
         for delivery_id in sorted(waiting):
             await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
 

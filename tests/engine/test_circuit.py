@@ -118,3 +118,18 @@ def test_invariants_hold_for_any_sequence_of_events(sequence: list[tuple[str, fl
             assert not b.probing
         if b.probing:  # at most one probe, only while half-open
             assert b.state is CircuitState.HALF_OPEN
+
+
+def test_adopt_takes_up_only_what_another_process_wrote_later() -> None:
+    at = datetime.fromtimestamp(200.0, UTC)
+    theirs_open = DestinationStatus("platform", "open", 5, at, at, "503", 1, updated_at=at)
+    b = CircuitBreaker("platform", POLICY)
+    b.saved_at = 300.0  # we wrote after them: their record is older than ours
+    assert b.adopt(theirs_open) is None and b.state is CircuitState.CLOSED
+    b.saved_at = 100.0
+    assert b.adopt(theirs_open) is CircuitState.OPEN and b.state is CircuitState.OPEN
+    assert b.adopt(theirs_open) is None  # already open
+    later = datetime.fromtimestamp(400.0, UTC)
+    theirs_closed = DestinationStatus("platform", "closed", updated_at=later)
+    assert b.adopt(theirs_closed) is CircuitState.CLOSED and b.state is CircuitState.CLOSED
+    assert CircuitBreaker("p", DISABLED).adopt(theirs_open) is None

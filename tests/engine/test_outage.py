@@ -7,14 +7,18 @@ import asyncio
 from pathlib import Path
 
 from engine.app import Engine
-from engine.circuit import CircuitPolicy
+from engine.circuit import CircuitPolicy, CircuitState
 from engine.components import ComponentConfig, DeliveryContext, Destination, Payload
 from engine.errors import RetryableDeliveryError
-from engine.message import DeliveryState
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState
+from engine.pipeline import Pipeline
+from engine.queue.base import Task, TaskKind
+from engine.queue.memory import InProcessQueue
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router
+from engine.store.base import RoutingOutcome
 from engine.store.sqlite import SqliteStore
-from tests.engine.test_engine import accept, wait_for
+from tests.engine.test_engine import accept, adt, wait_for
 
 STRICT = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02, max_age=None)
 CIRCUIT = CircuitPolicy(failures=3, probe_interval=0.05, max_probe_interval=0.1)
@@ -197,3 +201,53 @@ async def test_default_policy_keeps_retrying_an_hour_old_delivery_and_gives_up_a
         assert not await dead(older)
     finally:
         await engine.stop()
+
+
+async def test_processes_sharing_a_store_take_up_each_others_circuit(tmp_path: Path) -> None:
+    """Two pipelines (as two worker processes) on one store: one opens the circuit, the
+    other stops sending too; one closes it, the other's waiting deliveries go."""
+    dest = Switchable()
+    dest.down = True
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    policy = CircuitPolicy(failures=2, probe_interval=60, max_probe_interval=60)
+    queues = (InProcessQueue(), InProcessQueue())
+    first, second = (
+        Pipeline(
+            store,
+            queue,
+            Router([CompiledRoute("all", None, (), ("platform",))]),
+            {"platform": dest},
+            {},
+            STRICT,
+            default_circuit=policy,
+        )
+        for queue in queues
+    )
+    second.circuit_sync = 0.0  # read the shared state on every delivery
+    try:
+        ids = []
+        for i in range(5):
+            env = Envelope.new(channel="in", raw=adt(f"C{i}"), content_type=HL7V2, metadata={})
+            await store.accept(env)
+            await store.start_processing(env.id)
+            outcome = RoutingOutcome(MessageState.ROUTED, "all", [("platform", "all")])
+            (d,) = await store.finish_routing(env.id, outcome)
+            ids.append(d.id)
+        second.breaker("platform")  # it has delivered there before
+        await first.deliver(ids[0])
+        await first.deliver(ids[1])
+        assert first.breaker("platform").state is CircuitState.OPEN and dest.calls == 2
+        await second.deliver(ids[2])  # takes the open circuit up: no attempt
+        assert second.breaker("platform").state is CircuitState.OPEN and dest.calls == 2
+        assert (await store.get_delivery(ids[2])).attempts == 0
+
+        dest.down = False
+        first.breaker("platform").next_probe_at = 0.0  # probe now (the failed ones wait
+        await first.deliver(ids[4])  # for their retry time: a fresh delivery probes)
+        assert first.breaker("platform").state is CircuitState.CLOSED
+        await second.deliver(ids[3])  # reads the closed circuit, sends, wakes the waiting one
+        assert second.breaker("platform").state is CircuitState.CLOSED
+        assert await asyncio.wait_for(queues[1].get(), 5) == Task(TaskKind.DELIVER, ids[2])
+    finally:
+        await store.close()
