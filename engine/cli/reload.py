@@ -58,7 +58,11 @@ def request_reload(config: Path, timeout: float) -> dict[str, Any]:
 def reload(config: Path, timeout: str) -> None:
     """Check the configuration, then make the running engine reload it (routes, maps,
     destinations, retry); an invalid file is refused and the engine keeps running as is."""
-    outcome = request_reload(config, parse_duration(timeout))
+    try:
+        seconds = parse_duration(timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--timeout") from exc
+    outcome = request_reload(config, seconds)
     if outcome["outcome"] != "applied":
         for line in outcome.get("errors", []):
             click.echo(line, err=True)

@@ -86,9 +86,10 @@ def replay(
         limit=limit,
     )
 
+    patience = _duration(wait_for, "--wait")
     # waiting for a message in progress only makes sense while an engine works on it
-    running = _rules_in_force(config, reload_first and not dry_run)
-    patience = parse_duration(wait_for) if running else 0.0
+    if not _rules_in_force(config, reload_first and not dry_run):
+        patience = 0.0
 
     async def one(store: Store, message_id: str) -> ReplayResult:
         deadline = time.monotonic() + patience
@@ -133,6 +134,13 @@ def replay(
     )
     if message_ids and done < len(results):
         sys.exit(1)
+
+
+def _duration(value: str, option: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
 
 
 def _rules_in_force(config: Path, reload_first: bool) -> bool:
