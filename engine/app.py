@@ -5,7 +5,9 @@ Start order: store → destinations → recovery of unfinished work → workers 
 finish), the poller stops, workers finish or release their tasks, destinations and the
 store close. The poller (every ``poll_interval`` seconds) picks up work that appears in the
 store from elsewhere, such as ``passerelle replay`` run while the engine is up. The engine is
-the :class:`~engine.components.Intake` its sources call.
+the :class:`~engine.components.Intake` its sources call; a store that is full is a
+condition of every channel (:mod:`engine.conditions`). SIGHUP reloads the configuration
+file (:mod:`engine.reload`).
 """
 
 from __future__ import annotations
