@@ -11,7 +11,13 @@ import click
 
 from engine.cli.common import config_option, with_store
 from engine.message import DeliveryState, MessageState
-from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
+from engine.store.base import (
+    DeliveryRecord,
+    DestinationStatus,
+    MessageQuery,
+    Store,
+    StoredMessage,
+)
 
 
 def local_time(ts: datetime | None) -> str:
@@ -134,16 +140,19 @@ def _summary(
 def show(config: Path, message_id: str, raw: bool) -> None:
     """Show one message: metadata, state history, deliveries and their attempts."""
 
-    async def fetch(store: Store) -> tuple[StoredMessage, list[Any], list[Any]]:
+    async def fetch(
+        store: Store,
+    ) -> tuple[StoredMessage, list[Any], list[Any], dict[str, DestinationStatus]]:
         m = await store.get_message(message_id)
         ds = await store.deliveries(message_id)
         rows = []
         for d in ds:
             waits = await store.order_blocker(d) if d.order_key and not d.state.finished else None
             rows.append((d, await store.attempts(d.id), waits))
-        return m, await store.history(message_id), rows
+        circuits = {s.destination: s for s in await store.destination_statuses()}
+        return m, await store.history(message_id), rows, circuits
 
-    m, history, deliveries = with_store(config, fetch)
+    m, history, deliveries, circuits = with_store(config, fetch)
     env = m.envelope
     click.echo(f"Message      {env.id}")
     click.echo(f"Channel      {env.channel}")
@@ -163,6 +172,12 @@ def show(config: Path, message_id: str, raw: bool) -> None:
         click.echo(f"  {d.destination} (route {d.route}): {d.state.value}, {d.attempts} attempt(s)")
         if waits is not None:
             click.echo(f"    waiting for  message {waits.message_id} ({waits.state}), same key")
+        circuit = circuits.get(d.destination)
+        if circuit is not None and circuit.state != "closed" and not d.state.finished:
+            click.echo(
+                f"    circuit      {circuit.state}: waits for the destination, spending no"
+                f" attempts (next probe {local_time(circuit.next_probe_at)})"
+            )
         if d.holds_key and d.state is DeliveryState.DEAD:
             click.echo("    holds key    later messages of its key wait: replay or release it")
         if d.state is DeliveryState.SENT and d.detail:

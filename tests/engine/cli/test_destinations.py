@@ -62,6 +62,8 @@ async def test_destinations_show_the_circuit_and_deliveries_per_state(tmp_path: 
     assert line.endswith("platform:retrying (circuit open)")
     sent_line = [x for x in listed.output.splitlines() if "platform:sent" in x]
     assert sent_line and "circuit" not in sent_line[0]  # finished: not waiting for it
+    shown = await asyncio.to_thread(run, config, "messages", "show", waiting.id)
+    assert "    circuit      open: waits for the destination, spending no attempts" in shown.output
 
 
 async def test_reload_without_a_running_engine_is_a_clear_error(tmp_path: Path) -> None:
