@@ -16,7 +16,9 @@ Roles (one code path, embedded or distributed):
   queue;
 * ``worker``: tasks only (``passerelle worker``); no sources, no poller, no recovery.
 
-Counters replace per-message INFO lines (see :mod:`engine.counters`).
+A store that is full is a condition of every channel (:mod:`engine.conditions`). SIGHUP
+reloads the configuration file (:mod:`engine.reload`). Counters replace per-message INFO
+lines (see :mod:`engine.counters`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from engine.alerts import AlertHook, CommandAlert
+from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
+from engine.conditions import StoreCondition
 from engine.counters import ActivityLog, count
+from engine.errors import StoreError
 from engine.message import Envelope
 from engine.pipeline import Pipeline, Transform
 from engine.queue.base import Task, TaskKind, WorkQueue
@@ -44,6 +50,7 @@ from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
 if TYPE_CHECKING:
+    from engine.reload import Reloader
     from engine.supervisor import WorkerProcesses
 
 log = logging.getLogger(__name__)
@@ -86,6 +93,8 @@ class Engine:
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
         poll_interval: float = 1.0,
+        circuits: Mapping[str, CircuitPolicy] | None = None,
+        default_circuit: CircuitPolicy = DISABLED,
         activity_interval: float = 60.0,
         role: Role = Role.ALL,
         owner: str | None = None,
@@ -109,15 +118,23 @@ class Engine:
             default_policy,
             transforms,
             orderings,
+            circuits,
+            default_circuit,
             owner=owner,
             lease=lease,
         )
         self.role = role
         self.children = children
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
-        self.poller = StorePoller(store, self.queue, poll_interval, min_age=requeue_after)
+        self.alert_hooks: list[AlertHook] = self.pipeline.alert_hooks
+        """Called on store-full and circuit events (:mod:`engine.alerts`)."""
+        self.store_condition = StoreCondition(self.alert_hooks)
+        """Store full: one log line, counters and alert hooks (:mod:`engine.conditions`)."""
+        self.reloader: Reloader | None = None
+        """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
         self.reload_hooks: list[Callable[[], None]] = []
-        """Called on SIGHUP (configuration reload); the worker processes' restart is one."""
+        """Called after a reload was applied here (e.g. to restart worker processes)."""
+        self.poller = StorePoller(store, self.queue, poll_interval, min_age=requeue_after)
         self.activity = ActivityLog(activity_interval)
         self.retention = RetentionPurger(store, retention or RetentionPolicy())
         self.shutdown_grace = shutdown_grace
@@ -131,7 +148,12 @@ class Engine:
         envelope = Envelope.new(
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
-        await self.store.accept(envelope)
+        try:
+            await self.store.accept(envelope)
+        except StoreError as exc:  # the channel refuses (AR 207); a full store is a condition
+            self.store_condition.failed(exc)
+            raise
+        self.store_condition.ok()
         await self.queue.put(Task(TaskKind.PROCESS, envelope.id))
         count("messages.accepted")
         log.debug(
@@ -155,7 +177,12 @@ class Engine:
         envelope = Envelope.new(
             channel=channel, raw=raw, content_type=content_type, metadata=metadata
         )
-        await self.store.reject(envelope, reason)
+        try:
+            await self.store.reject(envelope, reason)
+        except StoreError as exc:
+            self.store_condition.failed(exc)
+            raise
+        self.store_condition.ok()
         count("messages.rejected")
         log.debug(
             "Message rejected.",
@@ -173,6 +200,7 @@ class Engine:
             if self.role.runs_tasks:
                 for dest in self.destinations.values():
                     await dest.open()
+                await self.pipeline.restore_circuits()
             if self.role.watches_store:
                 await self._recover()
             if self.role.runs_tasks:
@@ -193,6 +221,8 @@ class Engine:
         except BaseException:
             await self.stop()
             raise
+        if self.reloader is not None:
+            self.reloader.announce()
         log.info(
             "Engine started.",
             extra={
@@ -231,6 +261,8 @@ class Engine:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
         await self.retention.stop()
         await self.poller.stop()
+        if self.reloader is not None:
+            await self.reloader.retire()
         if self.children is not None:
             await self.children.stop(self.shutdown_grace)
         await self.workers.stop(self.shutdown_grace)
@@ -243,13 +275,16 @@ class Engine:
                 log.exception(
                     "Destination did not close cleanly.", extra={"destination": dest.name}
                 )
+        for hook in self.alert_hooks:
+            if isinstance(hook, CommandAlert):
+                await hook.drain()
         await self.store.close()
         log.info("Engine stopped.")
 
     async def run(self, until: asyncio.Event | None = None) -> None:
         """Start, run until SIGTERM or SIGINT (or ``until`` is set), then stop gracefully.
 
-        SIGHUP runs the :attr:`reload_hooks`.
+        SIGHUP reloads (:meth:`reload`).
         """
         loop = asyncio.get_running_loop()
         stop_requested = until or asyncio.Event()
@@ -266,13 +301,19 @@ class Engine:
             await self.stop()
 
     def reload(self) -> None:
-        """Apply a configuration reload: run every reload hook (each logs its failures)."""
-        log.info("Reload requested.", extra={"hooks": len(self.reload_hooks)})
-        for hook in self.reload_hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("Reload hook failed.")
+        """Reload the configuration file in the background (:mod:`engine.reload`); the
+        reloader runs the :attr:`reload_hooks` once applied (worker processes restart).
+        Without a file (a worker process, tests), only the hooks run."""
+        if self.reloader is None:
+            log.info("Reload requested.", extra={"hooks": len(self.reload_hooks)})
+            for hook in self.reload_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("Reload hook failed.")
+            return
+        log.info("Reload requested.", extra={"config": str(self.reloader.path)})
+        self.reloader.request()
 
 
 __all__ = ["Engine", "Role"]

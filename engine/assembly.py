@@ -13,9 +13,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from engine.alerts import CommandAlert
 from engine.app import Engine, Role
+from engine.circuit import CircuitPolicy
 from engine.components import Destination, Source
-from engine.config.models import WHEN_FIELDS, Config
+from engine.config.models import WHEN_FIELDS, Config, DestinationSpec
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
 from engine.mapping.routes import build_transforms
@@ -24,6 +26,7 @@ from engine.queue.base import WorkQueue
 from engine.queue.memory import InProcessQueue
 from engine.queue.ordering import OrderingRule
 from engine.registry import lookup
+from engine.reload import Reloader, Rules
 from engine.retry import RetryPolicy
 from engine.router import CompiledRoute, Router, condition
 from engine.store.base import Store
@@ -114,6 +117,57 @@ def _policy(settings: RetrySettings) -> RetryPolicy:
         max_attempts=settings.max_attempts,
         initial_backoff=settings.initial_backoff,
         max_backoff=settings.max_backoff,
+        max_age=settings.max_age,
+    )
+
+
+def _circuit(settings: RetrySettings) -> CircuitPolicy:
+    c = settings.circuit
+    return CircuitPolicy(c.failures, c.probe_interval, c.max_probe_interval, c.enabled)
+
+
+def build_policies(
+    config: Config,
+) -> tuple[dict[str, RetryPolicy], RetryPolicy, dict[str, CircuitPolicy], CircuitPolicy]:
+    """Retry and circuit policies per destination, and the defaults, from ``retry``."""
+    effective = {name: config.retry_for(name) for name in config.destinations}
+    return (
+        {name: _policy(settings) for name, settings in effective.items()},
+        _policy(config.retry),
+        {name: _circuit(settings) for name, settings in effective.items()},
+        _circuit(config.retry),
+    )
+
+
+def build_destination(name: str, spec: DestinationSpec) -> Destination[Any]:
+    """Instantiate one destination (not opened). Raises ConfigError for an unknown type."""
+    kind = lookup("destination", spec.type)
+    if kind is None:
+        raise ConfigError(f"destination '{name}': unknown type '{spec.type}'")
+    destination: Destination[Any] = kind.factory(name, spec.config)
+    return destination
+
+
+def build_orderings(config: Config) -> dict[str, OrderingRule]:
+    return {
+        name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
+        for name, spec in config.destinations.items()
+        if spec.ordering is not None
+    }
+
+
+def build_rules(config: Config) -> Rules:
+    """What a configuration reload replaces: routes, maps, orderings, retry and circuit
+    policies (see :mod:`engine.reload`). Raises ConfigError as :func:`build_engine`."""
+    policies, default_policy, circuits, default_circuit = build_policies(config)
+    return Rules(
+        router=build_router(config),
+        transforms=build_route_transforms(config),
+        orderings=build_orderings(config),
+        policies=policies,
+        default_policy=default_policy,
+        circuits=circuits,
+        default_circuit=default_circuit,
     )
 
 
@@ -143,13 +197,14 @@ def build_engine(
     role: Role | None = None,
     queue: WorkQueue | None = None,
     worker_processes: int | None = None,
-    config_path: Path | None = None,
+    source: Path | None = None,
 ) -> Engine:
     """Instantiate every channel and destination of ``config`` (nothing is started).
 
     ``role`` defaults to ``intake`` when worker processes are configured (``engine.
     worker_processes``, or ``worker_processes`` here, which wins), else ``all``. Worker
-    processes run ``passerelle worker -c config_path``. Claims are taken (owner
+    processes run ``passerelle worker -c source``; with ``source`` SIGHUP and ``passerelle
+    reload`` recompile the rules from that file. Claims are taken (owner
     ``<node>:<pid>``) whenever more than one process may run tasks: worker processes, a
     shared queue, or the ``worker`` role.
 
@@ -157,7 +212,7 @@ def build_engine(
         ConfigError: a channel or destination type is not registered (cannot happen with a
             config that came from ``load_config``, which checks the types), or a route's
             map or transform cannot be built (``load_config`` reports that too), or worker
-            processes are asked for without ``config_path``.
+            processes are asked for without ``source``.
     """
     processes = config.engine.worker_processes if worker_processes is None else worker_processes
     role = role or (Role.INTAKE if processes > 0 else Role.ALL)
@@ -165,39 +220,33 @@ def build_engine(
     shared = processes > 0 or config.queue.backend != "memory" or role is Role.WORKER
     children = None
     if processes > 0 and role is not Role.WORKER:
-        if config_path is None:
+        if source is None:
             raise ConfigError("worker processes need the path of the configuration file")
         feed = queue if config.queue.backend == "memory" else None
-        children = WorkerProcesses(processes, config_path, feed, config.engine.workers)
+        children = WorkerProcesses(processes, source, feed, config.engine.workers)
     sources: list[Source[Any]] = []
     for name, spec in config.channels.items() if role.watches_store else ():
         kind = lookup("source", spec.type)
         if kind is None:
             raise ConfigError(f"channel '{name}': unknown type '{spec.type}'")
         sources.append(kind.factory(name, spec.config))
-    destinations: dict[str, Destination[Any]] = {}
-    for name, dspec in config.destinations.items():
-        kind = lookup("destination", dspec.type)
-        if kind is None:
-            raise ConfigError(f"destination '{name}': unknown type '{dspec.type}'")
-        destinations[name] = kind.factory(name, dspec.config)
-    return Engine(
+    destinations = {name: build_destination(name, d) for name, d in config.destinations.items()}
+    rules = build_rules(config)
+    engine = Engine(
         store=build_store(config),
-        router=build_router(config),
+        router=rules.router,
         sources=sources,
         destinations=destinations,
-        policies={name: _policy(config.retry_for(name)) for name in config.destinations},
-        default_policy=_policy(config.retry),
-        orderings={
-            name: OrderingRule(spec.ordering.key, spec.ordering.on_dead)
-            for name, spec in config.destinations.items()
-            if spec.ordering is not None
-        },
+        policies=rules.policies,
+        default_policy=rules.default_policy,
+        circuits=rules.circuits,
+        default_circuit=rules.default_circuit,
+        orderings=rules.orderings,
         workers=config.engine.workers,
         node=(config.engine.node or socket.gethostname()) if role.watches_store else None,
         shutdown_grace=config.engine.shutdown_grace,
         poll_interval=config.engine.poll_interval,
-        transforms=build_route_transforms(config),
+        transforms=rules.transforms,
         queue=queue,
         role=role,
         owner=owner_name(config) if shared else None,
@@ -210,14 +259,23 @@ def build_engine(
             config.store.retention.every,
         ),
     )
+    if config.engine.alert_command:
+        engine.alert_hooks.append(CommandAlert(config.engine.alert_command))
+    if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
+        engine.reloader = Reloader(engine, source, config)
+    return engine
 
 
 __all__ = [
     "build_cipher",
+    "build_destination",
     "build_engine",
+    "build_orderings",
+    "build_policies",
     "build_queue",
     "build_route_transforms",
     "build_router",
+    "build_rules",
     "build_store",
     "owner_name",
 ]

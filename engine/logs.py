@@ -16,6 +16,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from engine.log_throttle import RepeatFilter
+
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 
 
@@ -53,6 +55,7 @@ def configure(level: str = "INFO", fmt: Literal["json", "text"] = "text") -> Non
     """Install one handler on the root logger, writing to stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RepeatFilter())  # identical failures: once a minute, with a count
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -12,6 +12,13 @@ message's key digest on its delivery at routing time. A delivery is attempted on
 earlier delivery (by message id) of the same destination and key holds the key (pending,
 retrying, or dead and not released) and no earlier message with the same key is still
 unrouted. When a delivery stops holding its key, the next one of the key is queued.
+
+Outages: each destination has a circuit breaker (:mod:`engine.circuit`). While it is open a
+delivery is not attempted and spends nothing: it is parked in memory (the store still has
+it pending or retrying, so a restart or the store poller finds it again) until a probe
+succeeds and the circuit closes, which queues every parked delivery. The retry budget
+(:class:`~engine.retry.RetryPolicy`) counts attempts and the age of the delivery since it
+was created or replayed.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from engine.alerts import AlertHook, raise_alert
+from engine.circuit import DISABLED, CircuitBreaker, CircuitPolicy, CircuitState, Gate
 from engine.components import DeliveryContext, Destination, Payload
 from engine.counters import count
 from engine.errors import (
@@ -90,6 +100,8 @@ class Pipeline:
     A task whose work another live owner holds is dropped here: that owner finishes it,
     or its claim expires and the store poller queues it again. Without an owner (one
     process), claims are not taken.
+    ``circuits`` maps a destination name to its circuit-breaker policy (absent:
+    ``default_circuit``, disabled unless given; :mod:`engine.circuit`).
     """
 
     def __init__(
@@ -102,6 +114,8 @@ class Pipeline:
         default_policy: RetryPolicy | None = None,
         transforms: Mapping[str, Transform] | None = None,
         orderings: Mapping[str, OrderingRule] | None = None,
+        circuits: Mapping[str, CircuitPolicy] | None = None,
+        default_circuit: CircuitPolicy = DISABLED,
         *,
         owner: str | None = None,
         lease: float = 60.0,
@@ -120,6 +134,14 @@ class Pipeline:
         self.owner = owner
         self.lease = lease
         self._held: set[str] = set()  # deliveries claimed here, attempt running
+        self.circuits = dict(circuits or {})
+        self.default_circuit = default_circuit
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._parked: dict[str, set[str]] = {}  # destination -> deliveries waiting for its circuit
+        self.alert_hooks: list[AlertHook] = []  # destination.paused / destination.resumed
+        self.circuit_sync = 5.0
+        """Seconds between two reads of the circuit states other processes recorded."""
+        self._circuits_read_at = time.monotonic()
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -263,7 +285,9 @@ class Pipeline:
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > utcnow():
             await self.schedule(delivery)  # woke early (e.g. recovered): wait for its time
             return
-        destination = self.destinations.get(delivery.destination)
+        # one snapshot of the rules in force: a reload swaps these dicts, never mutates them
+        destinations, transforms = self.destinations, self.transforms
+        destination = destinations.get(delivery.destination)
         if destination is None:
             await self._dead(
                 delivery, f"destination '{delivery.destination}' is not configured any more"
@@ -271,21 +295,47 @@ class Pipeline:
             return
         if await self._blocked(delivery):
             return
-        if self.owner is not None:  # several processes: the claim decides who sends
-            claimed = await self.store.claim_delivery(
-                delivery.id, owner=self.owner, lease=self.lease
-            )
-            if claimed is None or claimed.state.finished:
-                return
-            delivery = claimed
-            self._held.add(delivery.id)  # renewed by handle() until the attempt ends
+        breaker = self.breaker(delivery.destination)
+        await self._sync_circuits()
+        gate = breaker.admit(time.time())
+        if gate is Gate.WAIT:  # circuit open: no attempt spent; woken when it closes
+            self._parked.setdefault(delivery.destination, set()).add(delivery.id)
+            return
+        try:
+            if self.owner is not None:  # several processes: the claim decides who sends
+                claimed = await self.store.claim_delivery(
+                    delivery.id, owner=self.owner, lease=self.lease
+                )
+                if claimed is None or claimed.state.finished:
+                    return
+                delivery = claimed
+                self._held.add(delivery.id)  # renewed by handle() until the attempt ends
+            await self._attempt(delivery, destination, transforms.get(delivery.route), gate)
+        finally:
+            if gate is Gate.PROBE and breaker.probing:  # ended without reaching the peer
+                breaker.abandoned()
+                await self._wake_one_parked(delivery.destination)
+
+    async def _wake_one_parked(self, name: str) -> None:
+        """Let another waiting delivery be the probe (the one admitted did not send)."""
+        parked = self._parked.get(name)
+        if parked:
+            await self.queue.put(Task(TaskKind.DELIVER, min(parked)))
+
+    async def _attempt(
+        self,
+        delivery: DeliveryRecord,
+        destination: Destination[Any],
+        transform: Transform | None,
+        gate: Gate,
+    ) -> None:
         message = await self.store.get_message(delivery.message_id)
         envelope = message.envelope
         key = dedupe_key(envelope)
         attempt = delivery.attempts + 1
         context = DeliveryContext(delivery.id, envelope.id, delivery.destination, attempt, key)
         try:
-            payload = self.transforms.get(delivery.route, raw_payload)(envelope)
+            payload = (transform or raw_payload)(envelope)
         except MappingError as exc:
             await self._dead(delivery, f"mapping: {exc}")
             log.warning(
@@ -302,18 +352,142 @@ class Pipeline:
         try:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
+            await self._peer_answered(delivery.destination)
             await self._dead(delivery, f"refused: {exc}")
             log.warning("Delivery refused; dead letter.", extra={**extra, "error": str(exc)})
         except RetryableDeliveryError as exc:
-            await self._retry(delivery, attempt, str(exc), exc.retry_after, extra)
+            await self._failed(delivery, attempt, str(exc), exc.retry_after, extra, gate)
         except Exception as exc:  # a destination bug must not lose the message: retry
             log.exception("Destination raised an unexpected error.", extra=extra)
-            await self._retry(delivery, attempt, f"internal error: {exc!r}", None, extra)
+            await self._failed(delivery, attempt, f"internal error: {exc!r}", None, extra, gate)
         else:
-            await self.store.record_attempt(delivery_id, DeliveryState.SENT, detail, dedupe_key=key)
+            await self.store.record_attempt(delivery.id, DeliveryState.SENT, detail, dedupe_key=key)
             count("deliveries.sent")
             log.debug("Delivered.", extra={**extra, "detail": detail})
+            await self._peer_answered(delivery.destination)
             await self._wake_next(delivery)
+
+    # --- circuit breakers -----------------------------------------------------------
+    def breaker(self, destination: str) -> CircuitBreaker:
+        """The circuit breaker of a destination (created closed on first use)."""
+        found = self._breakers.get(destination)
+        if found is None:
+            policy = self.circuits.get(destination, self.default_circuit)
+            found = self._breakers[destination] = CircuitBreaker(destination, policy)
+        return found
+
+    async def set_circuit_policies(
+        self, policies: Mapping[str, CircuitPolicy], default: CircuitPolicy
+    ) -> None:
+        """Apply new circuit settings (a reload); breakers keep their state, and a breaker
+        that is now disabled lets its waiting deliveries go."""
+        self.circuits, self.default_circuit = dict(policies), default
+        for name, breaker in self._breakers.items():
+            breaker.policy = self.circuits.get(name, default)
+            if not breaker.policy.enabled and breaker.state is not CircuitState.CLOSED:
+                await self._peer_answered(name)
+
+    async def restore_circuits(self) -> None:
+        """Take up the circuit states recorded in the store (call before resuming work)."""
+        for status in await self.store.destination_statuses():
+            self.breaker(status.destination).restore(status)
+
+    async def _sync_circuits(self) -> None:
+        """Take up what other processes recorded (every ``circuit_sync`` seconds at most)."""
+        now = time.monotonic()
+        enabled = any(b.policy.enabled for b in self._breakers.values())
+        if not enabled or now - self._circuits_read_at < self.circuit_sync:
+            return
+        self._circuits_read_at = now
+        try:
+            statuses = await self.store.destination_statuses()
+        except StoreError:
+            return  # next time; the breakers keep working on what this process sees
+        for status in statuses:
+            breaker = self._breakers.get(status.destination)
+            change = breaker.adopt(status) if breaker is not None else None
+            if change is CircuitState.CLOSED:
+                await self._resume(status.destination, "another process")
+            elif change is CircuitState.OPEN:
+                log.info(
+                    "Circuit opened by another process; deliveries here wait too.",
+                    extra={"destination": status.destination},
+                )
+
+    async def _save_circuit(self, breaker: CircuitBreaker) -> None:
+        try:
+            await self.store.save_destination_status(breaker.status())
+            breaker.saved_at = time.time()
+        except StoreError as exc:  # the breaker works in memory; the record is for others
+            log.warning(
+                "Circuit state could not be recorded.",
+                extra={"destination": breaker.destination, "error": str(exc)},
+            )
+
+    async def _peer_answered(self, name: str) -> None:
+        breaker = self.breaker(name)
+        if breaker.succeeded():
+            await self._save_circuit(breaker)
+            await self._resume(name, "")
+
+    async def _resume(self, name: str, by: str) -> None:
+        """The circuit closed (here, or ``by`` another process): the waiting deliveries go."""
+        waiting = self._parked.pop(name, set())
+        log.info(
+            "Destination answers again; circuit closed.",
+            extra={"destination": name, "waiting": len(waiting), **({"by": by} if by else {})},
+        )
+        if not by:  # the process that saw it raises the alert, once
+            details = {"destination": name, "waiting": len(waiting)}
+            raise_alert(self.alert_hooks, "destination.resumed", details)
+        for delivery_id in sorted(waiting):
+            await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
+
+    async def _failed(
+        self,
+        delivery: DeliveryRecord,
+        attempt: int,
+        error: str,
+        retry_after: float | None,
+        extra: dict[str, Any],
+        gate: Gate,
+    ) -> None:
+        """A transient failure: count it on the breaker, then retry (or, for a probe,
+        wait for the next probe without spending the delivery's budget)."""
+        breaker = self.breaker(delivery.destination)
+        opened = breaker.failed(time.time(), error)
+        if opened:
+            await self._save_circuit(breaker)
+            if gate is Gate.PROBE:
+                log.info(
+                    "Circuit probe failed; the destination stays paused.",
+                    extra={
+                        **extra,
+                        "error": error,
+                        "next_probe_at": breaker.status().next_probe_at,
+                    },
+                )
+            else:
+                details = {
+                    "destination": delivery.destination,
+                    "failures": breaker.failures,
+                    "error": error,
+                    "next_probe_at": breaker.status().next_probe_at,
+                }
+                log.warning(
+                    "Destination failing; circuit opened, deliveries wait without spending "
+                    "attempts.",
+                    extra=details,
+                )
+                raise_alert(self.alert_hooks, "destination.paused", details)
+        probe_at = breaker.status().next_probe_at
+        if gate is Gate.PROBE and probe_at is not None:
+            updated = await self.store.record_probe(
+                delivery.id, f"circuit probe failed: {error}", next_attempt_at=probe_at
+            )
+            await self.schedule(updated)
+            return
+        await self._retry(delivery, attempt, error, retry_after, extra, probe_at)
 
     async def _dead(self, delivery: DeliveryRecord, reason: str) -> None:
         """Dead-letter the delivery; with ``on_dead: continue`` its key is released."""
@@ -328,6 +502,16 @@ class Pipeline:
                 extra={"delivery_id": delivery.id, "message_id": delivery.message_id},
             )
 
+    async def _budget_age(self, delivery: DeliveryRecord) -> float:
+        """Seconds since the delivery was created, or since its last operator replay."""
+        start = delivery.created_at
+        if delivery.attempts_at_replay:
+            for past in reversed(await self.store.attempts(delivery.id)):
+                if past.outcome is DeliveryState.PENDING:  # the replay's note
+                    start = past.at
+                    break
+        return (utcnow() - start).total_seconds()
+
     async def _retry(
         self,
         delivery: DeliveryRecord,
@@ -335,15 +519,19 @@ class Pipeline:
         error: str,
         retry_after: float | None,
         extra: dict[str, Any],
+        not_before: datetime | None = None,
     ) -> None:
         policy = self.policies.get(delivery.destination, self.default_policy)
         budget_used = attempt - delivery.attempts_at_replay
-        if policy.exhausted(budget_used):
-            await self._dead(delivery, f"gave up after {budget_used} attempts: {error}")
+        age = await self._budget_age(delivery) if policy.max_age is not None else 0.0
+        if policy.exhausted(budget_used, age):
+            await self._dead(delivery, f"{policy.spent(budget_used, age)}: {error}")
             log.warning("Delivery abandoned; dead letter.", extra={**extra, "error": error})
             return
         delay = policy.delay(budget_used, retry_after)
         next_at = utcnow() + timedelta(seconds=delay)
+        if not_before is not None and not_before > next_at:  # circuit open: after the probe
+            next_at = not_before
         updated = await self.store.record_attempt(
             delivery.id, DeliveryState.RETRYING, error, next_attempt_at=next_at
         )

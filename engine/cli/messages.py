@@ -11,10 +11,17 @@ import click
 
 from engine.cli.common import config_option, with_store
 from engine.message import DeliveryState, MessageState
-from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
+from engine.store.base import (
+    DeliveryRecord,
+    DestinationStatus,
+    MessageQuery,
+    Store,
+    StoredMessage,
+)
 
 
-def _local(ts: datetime | None) -> str:
+def local_time(ts: datetime | None) -> str:
+    """A stored time in the local zone, to the second ("-" for none)."""
     return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
@@ -65,14 +72,17 @@ def list_(
         limit=limit,
     )
 
-    async def fetch(store: Store) -> list[tuple[StoredMessage, list[DeliveryRecord]]]:
+    async def fetch(
+        store: Store,
+    ) -> tuple[list[tuple[StoredMessage, list[DeliveryRecord]]], dict[str, str]]:
         found = await store.list_messages(query)
-        return [(m, await store.deliveries(m.envelope.id)) for m in found]
+        circuits = {s.destination: s.state for s in await store.destination_statuses()}
+        return [(m, await store.deliveries(m.envelope.id)) for m in found], circuits
 
-    rows = with_store(config, fetch)
+    rows, circuits = with_store(config, fetch)
     if as_json:
         for m, ds in rows:
-            click.echo(json.dumps(_summary(m, ds), ensure_ascii=False))
+            click.echo(json.dumps(_summary(m, ds, circuits), ensure_ascii=False))
         return
     click.echo(
         f"{'ID':<26}  {'RECEIVED':<19}  {'CHANNEL':<12}  {'TYPE':<10}  "
@@ -80,15 +90,25 @@ def list_(
     )
     for m, ds in rows:
         env = m.envelope
-        deliveries = ", ".join(f"{d.destination}:{d.state.value}" for d in ds) or "-"
+        deliveries = ", ".join(_delivery(d, circuits) for d in ds) or "-"
         control_id = env.metadata.get("hl7.control_id", "-")
         click.echo(
-            f"{env.id:<26}  {_local(env.received_at):<19}  {env.channel:<12.12}  "
+            f"{env.id:<26}  {local_time(env.received_at):<19}  {env.channel:<12.12}  "
             f"{_kind(m):<10.10}  {control_id:<22.22}  {m.state.value:<10}  {deliveries}"
         )
 
 
-def _summary(m: StoredMessage, ds: list[DeliveryRecord]) -> dict[str, Any]:
+def _delivery(d: DeliveryRecord, circuits: dict[str, str]) -> str:
+    """``dest:state``, with ``(circuit open)`` while an unfinished delivery's circuit is not
+    closed: it waits for the destination, spending no attempts."""
+    circuit = circuits.get(d.destination, "closed")
+    paused = not d.state.finished and circuit != "closed"
+    return f"{d.destination}:{d.state.value}" + (f" (circuit {circuit})" if paused else "")
+
+
+def _summary(
+    m: StoredMessage, ds: list[DeliveryRecord], circuits: dict[str, str]
+) -> dict[str, Any]:
     env = m.envelope
     return {
         "id": env.id,
@@ -106,6 +126,7 @@ def _summary(m: StoredMessage, ds: list[DeliveryRecord]) -> dict[str, Any]:
                 "state": d.state.value,
                 "attempts": d.attempts,
                 "last_error": d.last_error,
+                "circuit": circuits.get(d.destination, "closed"),
             }
             for d in ds
         ],
@@ -119,20 +140,23 @@ def _summary(m: StoredMessage, ds: list[DeliveryRecord]) -> dict[str, Any]:
 def show(config: Path, message_id: str, raw: bool) -> None:
     """Show one message: metadata, state history, deliveries and their attempts."""
 
-    async def fetch(store: Store) -> tuple[StoredMessage, list[Any], list[Any]]:
+    async def fetch(
+        store: Store,
+    ) -> tuple[StoredMessage, list[Any], list[Any], dict[str, DestinationStatus]]:
         m = await store.get_message(message_id)
         ds = await store.deliveries(message_id)
         rows = []
         for d in ds:
             waits = await store.order_blocker(d) if d.order_key and not d.state.finished else None
             rows.append((d, await store.attempts(d.id), waits))
-        return m, await store.history(message_id), rows
+        circuits = {s.destination: s for s in await store.destination_statuses()}
+        return m, await store.history(message_id), rows, circuits
 
-    m, history, deliveries = with_store(config, fetch)
+    m, history, deliveries, circuits = with_store(config, fetch)
     env = m.envelope
     click.echo(f"Message      {env.id}")
     click.echo(f"Channel      {env.channel}")
-    click.echo(f"Received     {_local(env.received_at)}")
+    click.echo(f"Received     {local_time(env.received_at)}")
     click.echo(f"Content      {env.content_type}, {len(env.raw)} bytes")
     click.echo(f"State        {m.state.value}" + (f" ({m.reason})" if m.reason else ""))
     click.echo("Metadata")
@@ -142,12 +166,18 @@ def show(config: Path, message_id: str, raw: bool) -> None:
     for t in history:
         source = t.from_state.value if t.from_state else "-"
         reason = f"  {t.reason}" if t.reason else ""
-        click.echo(f"  {_local(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
+        click.echo(f"  {local_time(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
     click.echo("Deliveries" if deliveries else "Deliveries   none")
     for d, attempts, waits in deliveries:
         click.echo(f"  {d.destination} (route {d.route}): {d.state.value}, {d.attempts} attempt(s)")
         if waits is not None:
             click.echo(f"    waiting for  message {waits.message_id} ({waits.state}), same key")
+        circuit = circuits.get(d.destination)
+        if circuit is not None and circuit.state != "closed" and not d.state.finished:
+            click.echo(
+                f"    circuit      {circuit.state}: waits for the destination, spending no"
+                f" attempts (next probe {local_time(circuit.next_probe_at)})"
+            )
         if d.holds_key and d.state is DeliveryState.DEAD:
             click.echo("    holds key    later messages of its key wait: replay or release it")
         if d.state is DeliveryState.SENT and d.detail:
@@ -155,9 +185,9 @@ def show(config: Path, message_id: str, raw: bool) -> None:
         if d.last_error:
             click.echo(f"    last error   {d.last_error}")
         if d.next_attempt_at and not d.state.finished:
-            click.echo(f"    next attempt {_local(d.next_attempt_at)}")
+            click.echo(f"    next attempt {local_time(d.next_attempt_at)}")
         for a in attempts:
-            click.echo(f"    #{a.number} {_local(a.at)} {a.outcome.value:<8} {a.detail}")
+            click.echo(f"    #{a.number} {local_time(a.at)} {a.outcome.value:<8} {a.detail}")
     if raw:
         click.echo("Content")
         codec = env.metadata.get("hl7.codec", "utf-8")

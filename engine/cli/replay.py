@@ -3,20 +3,28 @@
 Both work through the store only, so they can run while the engine runs in another
 process: the engine's store poller (every second by default) or its next start picks the
 work up. ``replay`` puts messages back to ``received``; the engine routes them again with
-the current routes, and the transforms (maps) are applied again at delivery time, so a
-fixed map is used. ``release`` lets the messages queued behind a dead letter of an
+the rules in force in it, and the transforms (maps) are applied again at delivery time.
+A changed routes.yaml or map is in force once the engine has reloaded it: ``replay``
+warns when the files differ from what the running engine loaded, and ``--reload`` makes
+it reload first (see ``passerelle reload``). A message still in progress (e.g. replayed a
+moment ago and not routed yet) is waited for, then replayed, never skipped, unless
+``--wait`` runs out. ``release`` lets the messages queued behind a dead letter of an
 ordered destination go on without it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from engine.cli.common import config_option, with_store
+from engine.cli.common import config_option, load_or_exit, with_store
+from engine.cli.reload import request_reload, running_state
+from engine.config.types import parse_duration
 from engine.errors import NotFound
 from engine.message import DeliveryState, MessageState
 from engine.store.base import MessageQuery, ReplayResult, Store
@@ -36,6 +44,14 @@ _FINISHED = [s.value for s in MessageState if s.finished]
 @click.option("--resend", is_flag=True, help="also send again deliveries that were sent")
 @click.option("--limit", type=int, default=None, help="at most this many messages (oldest first)")
 @click.option("--dry-run", is_flag=True, help="list the messages; change nothing")
+@click.option("--reload", "reload_first", is_flag=True, help="make the engine reload first")
+@click.option(
+    "--wait",
+    "wait_for",
+    default="60s",
+    show_default=True,
+    help="how long to wait for a message still in progress",
+)
 def replay(
     message_ids: tuple[str, ...],
     config: Path,
@@ -48,6 +64,8 @@ def replay(
     resend: bool,
     limit: int | None,
     dry_run: bool,
+    reload_first: bool,
+    wait_for: str,
 ) -> None:
     """Route messages again with the current rules and deliver them again.
 
@@ -68,6 +86,25 @@ def replay(
         limit=limit,
     )
 
+    patience = _duration(wait_for, "--wait")
+    # waiting for a message in progress only makes sense while an engine works on it
+    if not _rules_in_force(config, reload_first and not dry_run):
+        patience = 0.0
+
+    async def one(store: Store, message_id: str) -> ReplayResult:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                result = await store.request_replay(
+                    message_id, destination=destination, resend_sent=resend
+                )
+            except NotFound:
+                return ReplayResult(message_id, False, "no such message")
+            in_progress = not result.replayed and result.note.startswith("still in progress")
+            if not in_progress or time.monotonic() >= deadline:
+                return result
+            await asyncio.sleep(0.2)  # routed by the engine within a poll interval
+
     async def run(store: Store) -> list[ReplayResult]:
         ids = list(message_ids) if message_ids else await store.message_ids(query)
         results: list[ReplayResult] = []
@@ -76,13 +113,7 @@ def replay(
                 current = await store.get_message(message_id)
                 results.append(ReplayResult(message_id, False, f"would replay ({current.state})"))
                 continue
-            try:
-                result = await store.request_replay(
-                    message_id, destination=destination, resend_sent=resend
-                )
-            except NotFound:
-                result = ReplayResult(message_id, False, "no such message")
-            results.append(result)
+            results.append(await one(store, message_id))
         return results
 
     results = with_store(config, run)
@@ -103,6 +134,40 @@ def replay(
     )
     if message_ids and done < len(results):
         sys.exit(1)
+
+
+def _duration(value: str, option: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _rules_in_force(config: Path, reload_first: bool) -> bool:
+    """With ``--reload``, reload the engine (exit 1 if refused); otherwise warn when the
+    files on disk are not what the running engine loaded. True when an engine runs."""
+    from engine.runstate import config_digest
+
+    if reload_first:
+        outcome = request_reload(config, 30.0)
+        if outcome["outcome"] != "applied":
+            for line in outcome.get("errors", []):
+                click.echo(line, err=True)
+            raise click.ClickException("the engine refused the reload; nothing replayed")
+        click.echo("engine reloaded: the replay uses the new rules")
+        return True
+    state = running_state(config)
+    if state is None:
+        return False
+    engine_config = Path(state["config"])
+    if config_digest(engine_config, load_or_exit(engine_config)) != state["digest"]:
+        click.echo(
+            f"warning: {engine_config.name} or its maps changed since the engine loaded them"
+            f" ({state['loaded_at']}); the replay uses the rules in force. Run"
+            " `passerelle reload` (or replay with --reload) to use the new ones.",
+            err=True,
+        )
+    return True
 
 
 @click.command()

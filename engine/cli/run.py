@@ -32,7 +32,7 @@ def run(config: Path, processes: int | None) -> None:
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
     try:
-        engine = build_engine(loaded, worker_processes=processes, config_path=config)
+        engine = build_engine(loaded, worker_processes=processes, source=config)
         asyncio.run(engine.run())
     except PasserelleError as exc:
         click.echo(f"passerelle: {exc}", err=True)

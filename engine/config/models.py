@@ -212,17 +212,58 @@ def _backoff(default: str, text: str) -> Any:
     return Field(default, validate_default=True, description=text, examples=[default])
 
 
+class CircuitSettings(_Model):
+    """The circuit breaker of a destination (see docs/configuration.md, `retry.circuit`)."""
+
+    enabled: bool = Field(True, description="Pause a failing destination instead of retrying.")
+    failures: int = Field(
+        5, ge=1, description="Consecutive transient failures that open the circuit."
+    )
+    probe_interval: Duration = _backoff("30s", "Wait before the first probe of an open circuit.")
+    max_probe_interval: Duration = _backoff(
+        "5m", "Longest wait between probes (each failed probe doubles the wait)."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CircuitSettings:
+        if self.max_probe_interval < self.probe_interval:
+            raise ValueError("max_probe_interval must not be shorter than probe_interval")
+        return self
+
+
 class RetryPolicy(_Model):
     """How failed deliveries are retried before the dead letter."""
 
-    max_attempts: int = Field(10, ge=1, description="Attempts in all, the first one included.")
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Attempts in all, the first one included; omitted: no bound on the count "
+            "(`max_age` bounds the retries)."
+        ),
+    )
+    max_age: Duration | None = Field(
+        "24h",
+        validate_default=True,
+        description=(
+            "Give up once a delivery has been failing this long (since it was created or "
+            "replayed); null: no bound on age (then `max_attempts` is required)."
+        ),
+        examples=["24h"],
+    )
     initial_backoff: Duration = _backoff("1s", "Wait before the second attempt.")
     max_backoff: Duration = _backoff("5m", "Longest wait between two attempts.")
+    circuit: CircuitSettings = Field(
+        default_factory=CircuitSettings,
+        description="Pause the destination after consecutive failures; probe; resume.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> RetryPolicy:
         if self.max_backoff < self.initial_backoff:
             raise ValueError("max_backoff must not be shorter than initial_backoff")
+        if self.max_attempts is None and self.max_age is None:
+            raise ValueError("give max_attempts or max_age (or both): retries must end")
         return self
 
 
@@ -230,8 +271,12 @@ class RetryOverride(_Model):
     """Per-destination changes to the top-level retry policy; absent keys are inherited."""
 
     max_attempts: int | None = Field(None, ge=1, description="See `retry.max_attempts`.")
+    max_age: Duration | None = Field(None, description="See `retry.max_age`.")
     initial_backoff: Duration | None = Field(None, description="See `retry.initial_backoff`.")
     max_backoff: Duration | None = Field(None, description="See `retry.max_backoff`.")
+    circuit: CircuitSettings | None = Field(
+        None, description="See `retry.circuit` (replaces it as a whole)."
+    )
 
 
 class EngineSettings(_Model):
@@ -272,6 +317,16 @@ class EngineSettings(_Model):
         "60s",
         "How long a claim on a message or delivery lasts without being finished: when a "
         "process dies, another takes its claimed work over after this time.",
+    )
+    alert_command: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Command run on each alert (store full, destination paused, and their end): "
+            "the event name is added as its last argument and the details (no patient "
+            "data) come as JSON on its standard input. See docs/operations.md."
+        ),
+        examples=[["/usr/local/bin/notify-ops"]],
     )
     mappings: Path = Field(
         Path("mappings"),
@@ -508,6 +563,7 @@ __all__ = [
     "WHEN_FIELDS",
     "WHEN_METADATA",
     "ChannelSpec",
+    "CircuitSettings",
     "Config",
     "DestinationSpec",
     "EngineSettings",

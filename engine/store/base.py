@@ -156,6 +156,31 @@ class ReplayResult:
     note: str
 
 
+@dataclass(frozen=True, slots=True)
+class DestinationStatus:
+    """The circuit breaker of one destination, as last recorded (see :mod:`engine.circuit`).
+
+    Attributes:
+        state: ``closed`` (deliveries go), ``open`` (they wait, spending no attempts) or
+            ``half-open`` (one probe delivery is being tried).
+        failures: consecutive transient failures seen.
+        opened_at: when the circuit last opened (None if it never did).
+        next_probe_at: when the next probe may go (open circuits).
+        last_error: the last transient failure (our text: status, codes, never content).
+        opens: how many times the circuit has opened.
+        updated_at: when this record was written.
+    """
+
+    destination: str
+    state: str
+    failures: int = 0
+    opened_at: datetime | None = None
+    next_probe_at: datetime | None = None
+    last_error: str = ""
+    opens: int = 0
+    updated_at: datetime | None = None
+
+
 KeyFunction = Callable[[Envelope], str | None]
 """Computes a message's ordering key digest for one destination (None: unordered)."""
 
@@ -278,6 +303,14 @@ class Store(ABC):
         with the attempt, protected like the raw message (:meth:`attempt_payloads`). The
         delivery's claim is cleared. Returns the updated delivery.
         """
+
+    @abstractmethod
+    async def record_probe(
+        self, delivery_id: str, detail: str, *, next_attempt_at: datetime
+    ) -> DeliveryRecord:
+        """Record a failed circuit-breaker probe: the delivery goes (or stays) ``retrying``
+        until ``next_attempt_at`` with ``detail`` as its last error, and the probe is listed
+        with its attempts, but its attempt count (the retry budget) does not change."""
 
     @abstractmethod
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
@@ -409,6 +442,19 @@ class Store(ABC):
     async def intake_keys(self, channel: str, prefix: str) -> set[str]:
         """The ``intake.key`` metadata values starting with ``prefix`` that ``channel``
         committed: how a source finds what it already stored after a crash (indexed)."""
+
+    # --- destinations -----------------------------------------------------------------
+    @abstractmethod
+    async def save_destination_status(self, status: DestinationStatus) -> None:
+        """Record a destination's circuit state (one row per destination, replaced)."""
+
+    @abstractmethod
+    async def destination_statuses(self) -> list[DestinationStatus]:
+        """Every recorded destination status, by destination name."""
+
+    @abstractmethod
+    async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
+        """Number of deliveries per destination and state."""
 
     @abstractmethod
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
+from engine.store import _pg_destinations as destinations
 from engine.store import _pg_ops as ops
 from engine.store import _pg_payloads as payloads
 from engine.store import _pg_read as read
@@ -40,6 +41,7 @@ from engine.store.base import (
     AttemptPayload,
     Blocker,
     DeliveryRecord,
+    DestinationStatus,
     KeyFunction,
     MessageQuery,
     ReplayResult,
@@ -302,6 +304,26 @@ class PostgresStore(Store):
 
     async def intake_keys(self, channel: str, prefix: str) -> set[str]:
         return await self._read(lambda c: read.intake_keys(c, channel, prefix))
+
+    async def record_probe(
+        self, delivery_id: str, detail: str, *, next_attempt_at: datetime
+    ) -> DeliveryRecord:
+        return await self._tx(
+            lambda c: destinations.record_probe(c, delivery_id, detail, next_attempt_at)
+        )
+
+    # --- destinations -----------------------------------------------------------------
+    async def save_destination_status(self, status: DestinationStatus) -> None:
+        await self._tx(lambda c: destinations.save_status(c, status))
+
+    async def destination_statuses(self) -> list[DestinationStatus]:
+        found: list[DestinationStatus] = await self._read(
+            lambda c: destinations.statuses(c, DestinationStatus)
+        )
+        return found
+
+    async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
+        return await self._read(destinations.delivery_counts)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         return await self._read(lambda c: read.was_delivered(c, destination, dedupe_key))

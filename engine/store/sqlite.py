@@ -21,6 +21,7 @@ from typing import Literal, TypeVar
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
+from engine.store import _sqlite_destinations as destinations
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_payloads as payloads
 from engine.store import _sqlite_replay as replay
@@ -34,6 +35,7 @@ from engine.store.base import (
     AttemptPayload,
     Blocker,
     DeliveryRecord,
+    DestinationStatus,
     KeyFunction,
     MessageQuery,
     ReplayResult,
@@ -99,6 +101,7 @@ class SqliteStore(Store):
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         try:
             schema.migrate(conn, self.path)
+            destinations.ensure_schema(conn)
         except BaseException:
             conn.close()
             raise
@@ -295,6 +298,14 @@ class SqliteStore(Store):
 
         return await self._writer.run(op, durable=False)
 
+    async def record_probe(
+        self, delivery_id: str, detail: str, *, next_attempt_at: datetime
+    ) -> DeliveryRecord:
+        return await self._writer.run(
+            lambda c: destinations.record_probe(c, delivery_id, detail, next_attempt_at),
+            durable=False,
+        )
+
     async def requeue_delivery(self, delivery_id: str, reason: str) -> DeliveryRecord:
         def op(conn: sqlite3.Connection) -> DeliveryRecord:
             d = ops.delivery(conn, delivery_id)
@@ -416,6 +427,16 @@ class SqliteStore(Store):
             return {r[0] for r in rows}
 
         return await self._read(q)
+
+    # --- destinations -----------------------------------------------------------------
+    async def save_destination_status(self, status: DestinationStatus) -> None:
+        await self._writer.run(lambda c: destinations.save_status(c, status), durable=False)
+
+    async def destination_statuses(self) -> list[DestinationStatus]:
+        return await self._read(destinations.statuses)
+
+    async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
+        return await self._read(destinations.delivery_counts)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         def q(c: sqlite3.Connection) -> bool:

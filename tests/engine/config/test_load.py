@@ -108,7 +108,8 @@ def test_minimal_file_gets_defaults() -> None:
     assert config.engine.workers == 4
     assert config.engine.shutdown_grace == 10.0
     assert config.store.path == Path("var/store.db")
-    assert config.retry.max_attempts == 10
+    assert config.retry.max_attempts is None and config.retry.max_age == 86400.0
+    assert config.retry.circuit.enabled and config.retry.circuit.failures == 5
     assert config.channels == {} and config.destinations == {} and config.routes == ()
 
 
