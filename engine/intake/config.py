@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from engine.components import ComponentConfig
+from engine.config.types import ByteSize
 from engine.intake.hl7v2 import (
     DmpGating,
     Hl7IntakeOptions,
@@ -18,6 +19,7 @@ from engine.intake.hl7v2 import (
     UnknownEvents,
     ValidationMode,
 )
+from engine.intake.limits import FrameLimits
 
 
 class Hl7IntakeConfig(ComponentConfig):
@@ -66,6 +68,35 @@ class Hl7IntakeConfig(ComponentConfig):
         examples=["off", "refuse"],
     )
 
+    max_segments: int = Field(
+        default=10_000,
+        ge=1,
+        description=(
+            "Most segments in one message. A message with more is refused before any other "
+            "check: AE, ERR-3 198 (non-conformant cardinality), the reason naming the limit."
+        ),
+        examples=[10_000, 500],
+    )
+    max_repetitions: int = Field(
+        default=1_000,
+        ge=1,
+        description=(
+            "Most repetitions of any one field (PID-3, PID-32, ZBE-1 ...). A message with a "
+            "field repeated more often is refused before any other check: AE, ERR-3 198 "
+            "with the segment and field."
+        ),
+        examples=[1_000, 50],
+    )
+    max_field_length: ByteSize | None = Field(
+        default=None,
+        description=(
+            "Longest field, in bytes (unset: only the frame size bounds it). A longer field "
+            "is refused before any other check: AE, ERR-3 104 (value too long) with the "
+            "segment and field. Lower it for channels that carry no documents."
+        ),
+        examples=["64KiB", "1MiB"],
+    )
+
     def options(self, default_codec: str) -> Hl7IntakeOptions:
         """The intake options for a channel whose default codec is ``default_codec``."""
         return Hl7IntakeOptions(
@@ -74,6 +105,7 @@ class Hl7IntakeConfig(ComponentConfig):
             validation=self.validation,
             unknown_events=self.unknown_events,
             dmp_gating=self.dmp_gating,
+            limits=FrameLimits(self.max_segments, self.max_repetitions, self.max_field_length),
         )
 
 

@@ -38,8 +38,10 @@ PAM-FR error is in the content and resending the same bytes cannot fix it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -58,11 +60,26 @@ from engine.formats.hl7v2.ack import (
 from engine.formats.hl7v2.header import Header, read_header
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
 from engine.intake import dmp_gate
+from engine.intake.limits import FrameLimits, check_limits
 from engine.intake.pam_fr import PamReview, review
 from engine.message import HL7V2
 from engine.router import DROP_REASON
 
 log = logging.getLogger(__name__)
+
+INLINE_EXAMINE_BYTES = 16 * 1024
+"""Frames up to this size are examined on the event loop when the options are cheap."""
+EXAMINE_THREADS = 2
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _examiner() -> ThreadPoolExecutor:
+    """The threads that examine large frames (shared by every channel of the process)."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(EXAMINE_THREADS, thread_name_prefix="hl7-examine")
+    return _EXECUTOR
+
 
 STORE_FAILED_TEXT = "message could not be stored, please resend"
 MAX_ACK_ERRORS = 20
@@ -94,6 +111,8 @@ class Hl7IntakeOptions:
             (``accept``) or refused with AE and ERR 201 (``refuse``).
         dmp_gating: ``refuse`` answers AE (ERR-5 ANS 903-906) to an ORU/MDM whose CDA
             documents the DMP gating refuses; ``off`` does not look.
+        limits: segments, repetitions and field length allowed (checked before any other
+            work; a breach is answered AE with ERR 198 or 104 naming the limit).
     """
 
     default_codec: str = "utf-8"
@@ -101,6 +120,13 @@ class Hl7IntakeOptions:
     validation: ValidationMode = "warn"
     unknown_events: UnknownEvents = "accept"
     dmp_gating: DmpGating = "off"
+    limits: FrameLimits = field(default_factory=FrameLimits)
+
+    @property
+    def costly(self) -> bool:
+        """Whether examining a small frame may cost more than reading its MSH (strict
+        validation, DMP gating): :func:`receive` then examines it off the event loop."""
+        return self.validation == "strict" or self.dmp_gating == "refuse"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +172,12 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
             metadata=lenient.metadata() if lenient else {},
             errors=(error,),
             outcome=AckOutcome.REJECTED,
+        )
+    breach = check_limits(frame, header, options.limits)
+    if breach is not None:
+        error = AckError(breach.code, breach.text, segment=breach.segment, field=breach.field)
+        return Examination(
+            header, Verdict.REJECT, breach.text, header.metadata(), (error,), AckOutcome.ERROR
         )
     if options.profile == "pam_fr" and header.message_type == "ADT":
         return _examine_pam_fr(frame, header, options)
@@ -221,8 +253,16 @@ async def receive(
 
     The positive ACK is built only after the commit returned. Returns None when the
     sender asked for no acknowledgement (enhanced mode, MSH-15).
+
+    A frame over :data:`INLINE_EXAMINE_BYTES`, or any frame of a channel whose options are
+    :attr:`~Hl7IntakeOptions.costly`, is examined in a worker thread so that the event loop
+    (other connections, signals) keeps running meanwhile.
     """
-    exam = examine(frame, options)
+    if len(frame) > INLINE_EXAMINE_BYTES or options.costly:
+        loop = asyncio.get_running_loop()
+        exam = await loop.run_in_executor(_examiner(), examine, frame, options)
+    else:
+        exam = examine(frame, options)
     metadata = {**exam.metadata, **(connection_metadata or {})}
     extra = {"channel": channel, "control_id": metadata.get("hl7.control_id", "")}
     if exam.verdict is Verdict.REJECT:
@@ -253,6 +293,7 @@ async def receive(
 
 __all__ = [
     "DROP_REASON",
+    "INLINE_EXAMINE_BYTES",
     "MAX_ACK_ERRORS",
     "STORE_FAILED_TEXT",
     "UNSUPPORTED_EVENT",
