@@ -19,11 +19,12 @@ Logs use ``extra`` (channel, peer, message_id, control_id) and never carry messa
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass, field
 
-from channels.mllp.config import MllpSourceConfig
+from channels.mllp.config import IPNetwork, MllpSourceConfig
 from channels.mllp.framing import FrameDecoder, encode_frame
 from channels.mllp.tls import server_context, subject_common_name
 from engine.components import Intake, Source
@@ -34,6 +35,18 @@ from engine.message import HL7V2
 from engine.registry import source
 
 log = logging.getLogger(__name__)
+
+
+def _address_in(host: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """True when ``host`` (an IP address; IPv4-mapped IPv6 counts as IPv4) is in one."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
+
 
 CONTENT_TYPE = HL7V2
 READ_CHUNK = 64 * 1024
@@ -48,17 +61,21 @@ class _Connection:
     writer: asyncio.StreamWriter
     peer: str
     task: asyncio.Task[None] | None
+    host: str = ""  # the peer's address, without the port
+    last_frame: float = 0.0  # loop time of the last complete frame (or of the connection)
     metadata: dict[str, str] = field(default_factory=dict)
     reading: bool = False  # suspended in a read or handshake: stop() may cancel it
     aborted: bool = False
+    evicted: bool = False  # closed to make room for a new connection
 
 
-def _format_peer(writer: asyncio.StreamWriter) -> str:
+def _format_peer(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """``(host:port, host)`` of the peer."""
     name = writer.get_extra_info("peername")
     if isinstance(name, tuple) and len(name) >= 2:
         host, port = str(name[0]), name[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(name)
+        return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
+    return str(name), str(name)
 
 
 def _abort(conn: _Connection) -> None:
@@ -92,6 +109,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = False
         self._stopped = asyncio.Event()
         self._codec = config.default_codec
+        self._allowed = config.allowed_networks
         self._options: Hl7IntakeOptions = config.hl7.options(config.default_codec)
 
     @property
@@ -156,10 +174,13 @@ class MllpSource(Source[MllpSourceConfig]):
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        conn = _Connection(reader, writer, _format_peer(writer), asyncio.current_task())
+        peer, host = _format_peer(writer)
+        conn = _Connection(reader, writer, peer, asyncio.current_task(), host)
+        conn.last_frame = asyncio.get_running_loop().time()
         extra = {"channel": self.name, "peer": conn.peer}
-        if self._stopping or len(self._connections) >= self.config.max_connections:
-            log.warning("Connection refused: listener full or stopping.", extra=extra)
+        refusal = self._admission(conn)
+        if refusal:
+            log.warning("Connection refused: %s.", refusal, extra=extra)
             await close_writer(writer)
             return
         self._connections.add(conn)
@@ -173,7 +194,7 @@ class MllpSource(Source[MllpSourceConfig]):
             log.debug("Connection opened.", extra=extra)
             await self._serve(conn)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not (self._stopping or conn.evicted):
                 raise
         except Exception:
             log.exception("Unexpected error on connection.", extra=extra)
@@ -182,6 +203,48 @@ class MllpSource(Source[MllpSourceConfig]):
             if not conn.aborted:
                 await close_writer(conn.writer)
             log.debug("Connection closed.", extra=extra)
+
+    def _admission(self, conn: _Connection) -> str:
+        """Why ``conn`` is refused ("" to admit it), making room when a cap is reached.
+
+        At the per-peer cap the peer's own longest-idle connection is closed, at the
+        listener cap the longest-idle one overall: idle means waiting for a frame, ranked
+        by the time of its last complete frame, so connections that only hold a slot (or
+        drip CR bytes) go first and a new sender is never locked out. A connection whose
+        frame is being examined or committed is never closed; when every connection at
+        the cap is such a one, the new connection is refused.
+        """
+        if self._stopping:
+            return "the listener is stopping"
+        if self._allowed is not None and not _address_in(conn.host, self._allowed):
+            return "peer address not in the channel's allow list"
+        same_peer = [c for c in self._connections if c.host == conn.host]
+        if len(same_peer) >= self.config.max_connections_per_peer and not self._evict(
+            same_peer, "max_connections_per_peer"
+        ):
+            return "max_connections_per_peer reached and no idle connection to close"
+        if len(self._connections) >= self.config.max_connections and not self._evict(
+            list(self._connections), "max_connections"
+        ):
+            return "max_connections reached and no idle connection to close"
+        return ""
+
+    def _evict(self, candidates: list[_Connection], cap: str) -> bool:
+        """Close the longest-idle of ``candidates``; False when none is idle."""
+        idle = [c for c in candidates if c.reading and c.task is not None and not c.evicted]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last_frame)
+        victim.evicted = True
+        self._connections.discard(victim)
+        assert victim.task is not None
+        victim.task.cancel()
+        log.info(
+            "Closing the longest-idle connection to make room (%s).",
+            cap,
+            extra={"channel": self.name, "peer": victim.peer},
+        )
+        return True
 
     async def _handshake(self, conn: _Connection) -> bool:
         """Upgrade to TLS within ``frame_timeout``; False (logged, aborted) on failure."""
@@ -210,8 +273,9 @@ class MllpSource(Source[MllpSourceConfig]):
         decoder = FrameDecoder(self.config.max_frame_size)
         frame_deadline: float | None = None
         while not self._stopping:
+            # Only a complete frame restarts the idle clock: CR/LF between frames do not.
             idle = frame_deadline is None
-            deadline = loop.time() + self.config.idle_timeout
+            deadline = conn.last_frame + self.config.idle_timeout
             if frame_deadline is not None:
                 deadline = frame_deadline
             conn.reading = True
@@ -240,12 +304,15 @@ class MllpSource(Source[MllpSourceConfig]):
             except FramingError as exc:
                 await self._framing_failed(conn, exc)
                 return
+            if frames:
+                conn.last_frame = loop.time()
             for frame in frames:
                 if self._stopping:
                     return  # not committed, not ACKed: the sender will resend it
                 ack = await self._process(conn, frame)
                 if ack is not None and not await self._send(conn, ack):
                     return
+                conn.last_frame = loop.time()
             if decoder.error is not None:
                 await self._framing_failed(conn, decoder.error)
                 return
