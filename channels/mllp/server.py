@@ -335,7 +335,7 @@ class MllpSource(Source[MllpSourceConfig]):
             log.warning("Framing error; closing the connection: %s.", exc, extra=extra)
             return
         header = self._lenient_header(exc.head)
-        extra["control_id"] = header.control_id if header is not None else ""
+        extra["control_id"] = header.safe_control_id if header is not None else ""
         log.warning("%s; closing the connection.", str(exc).capitalize(), extra=extra)
         ack = build_ack(header, "AR", [AckError(207, str(exc))], text=str(exc))
         if await self._send(conn, ack):

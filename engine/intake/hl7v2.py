@@ -42,7 +42,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -59,6 +59,7 @@ from engine.formats.hl7v2.ack import (
 )
 from engine.formats.hl7v2.header import Header, read_header
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
+from engine.formats.hl7v2.parser import decode_error
 from engine.intake import dmp_gate
 from engine.intake.limits import FrameLimits, check_limits
 from engine.intake.pam_fr import PamReview, review
@@ -90,6 +91,9 @@ Profile = Literal["pam_fr", "none"]
 ValidationMode = Literal["off", "warn", "strict"]
 UnknownEvents = Literal["accept", "refuse"]
 DmpGating = Literal["off", "refuse"]
+OnDecodeError = Literal["reject", "replace", "fallback"]
+DATA_TYPE = 102
+"""HL7 table 0357 "Data type error": bytes that are not characters of the declared charset."""
 
 
 class Verdict(StrEnum):
@@ -113,6 +117,13 @@ class Hl7IntakeOptions:
             documents the DMP gating refuses; ``off`` does not look.
         limits: segments, repetitions and field length allowed (checked before any other
             work; a breach is answered AE with ERR 198 or 104 naming the limit).
+        on_decode_error: a message whose bytes are not valid in its declared charset is
+            refused (``reject``: AE, ERR 102 at the first bad byte's segment and field),
+            read with U+FFFD for the bad bytes (``replace``) or read in ``fallback_codec``
+            (``fallback``); the last two are accepted with an ERR warning, and the decision
+            is recorded in the metadata (``hl7.decode``, ``hl7.codec``) so that every
+            reader downstream sees the same text (:func:`~engine.formats.hl7v2.parse_stored`).
+        fallback_codec: the codec of ``fallback``.
     """
 
     default_codec: str = "utf-8"
@@ -121,6 +132,8 @@ class Hl7IntakeOptions:
     unknown_events: UnknownEvents = "accept"
     dmp_gating: DmpGating = "off"
     limits: FrameLimits = field(default_factory=FrameLimits)
+    on_decode_error: OnDecodeError = "reject"
+    fallback_codec: str = "iso8859-1"
 
     @property
     def costly(self) -> bool:
@@ -179,6 +192,42 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
         return Examination(
             header, Verdict.REJECT, breach.text, header.metadata(), (error,), AckOutcome.ERROR
         )
+    undecodable = decode_error(frame, header.codec)
+    if undecodable is not None:
+        refused, header, warning = _decoding(frame, header, undecodable, options)
+        if refused is not None:
+            return refused
+    else:
+        warning = None
+    exam = _examine_content(frame, header, options)
+    if warning is None or exam.verdict is Verdict.REJECT:
+        return exam
+    return replace(exam, errors=(warning, *exam.errors)[:MAX_ACK_ERRORS])
+
+
+def _decoding(
+    frame: bytes, header: Header, exc: ParseError, options: Hl7IntakeOptions
+) -> tuple[Examination | None, Header, AckError | None]:
+    """Apply ``on_decode_error`` to a frame not valid in its declared charset: a refusal,
+    or the header to read it with and the ERR warning for the ACK."""
+    mode = options.on_decode_error
+    if mode == "replace" or (
+        mode == "fallback" and decode_error(frame, options.fallback_codec) is None
+    ):
+        read = replace(header, decoding=mode, fallback_codec=options.fallback_codec)
+        where = f" at {exc.segment}-{exc.field}" if exc.segment and exc.field else ""
+        how = f"read as {options.fallback_codec}" if mode == "fallback" else "bad bytes replaced"
+        text = f"bytes not valid in the declared charset{where}: {how}"
+        return None, read, AckError(DATA_TYPE, text, "W", exc.segment, exc.field)
+    error = AckError(DATA_TYPE, str(exc), segment=exc.segment, field=exc.field)
+    exam = Examination(
+        header, Verdict.REJECT, str(exc), header.metadata(), (error,), AckOutcome.ERROR
+    )
+    return exam, header, None
+
+
+def _examine_content(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
+    """The profile checks (PAM-FR, DMP gating) of a frame whose MSH and charset are fine."""
     if options.profile == "pam_fr" and header.message_type == "ADT":
         return _examine_pam_fr(frame, header, options)
     if options.dmp_gating == "refuse" and header.message_type in dmp_gate.GATED_TYPES:
@@ -292,6 +341,7 @@ async def receive(
 
 
 __all__ = [
+    "DATA_TYPE",
     "DROP_REASON",
     "INLINE_EXAMINE_BYTES",
     "MAX_ACK_ERRORS",
@@ -300,6 +350,7 @@ __all__ = [
     "DmpGating",
     "Examination",
     "Hl7IntakeOptions",
+    "OnDecodeError",
     "Profile",
     "UnknownEvents",
     "ValidationMode",

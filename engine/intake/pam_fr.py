@@ -67,7 +67,7 @@ def review(frame: bytes, header: Header, *, validated: bool) -> PamReview:
     if event is None:
         return PamReview(None, unknown_event_reason(header.trigger_event))
     try:
-        message = parse(frame, default_codec=header.codec)
+        message = parse(frame, codec=header.read_codec, errors=header.decode_errors)
     except ParseError as exc:
         finding = Finding(exc.code, f"message body cannot be read: {exc}", exc.segment, exc.field)
         return PamReview(event, findings=(finding,), parse_error=exc)

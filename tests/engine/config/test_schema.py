@@ -97,4 +97,5 @@ def test_pam_fr_when_keys_and_channel_settings_are_documented() -> None:
         "validation": ["off", "warn", "strict"],
         "unknown_events": ["accept", "refuse"],
         "dmp_gating": ["off", "refuse"],
+        "on_decode_error": ["reject", "replace", "fallback"],
     }
