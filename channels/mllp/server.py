@@ -30,7 +30,7 @@ from channels.mllp.tls import server_context, subject_common_name
 from engine.components import Intake, Source
 from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError
 from engine.formats.hl7v2 import AckError, Header, build_ack, read_header
-from engine.intake.hl7v2 import Hl7IntakeOptions, receive
+from engine.intake.hl7v2 import Hl7IntakeOptions, examine_frame, settle
 from engine.message import HL7V2
 from engine.registry import source
 
@@ -65,6 +65,7 @@ class _Connection:
     last_frame: float = 0.0  # loop time of the last complete frame (or of the connection)
     metadata: dict[str, str] = field(default_factory=dict)
     reading: bool = False  # suspended in a read or handshake: stop() may cancel it
+    examining: bool = False  # a frame is being examined (not committed yet): ditto
     aborted: bool = False
     evicted: bool = False  # closed to make room for a new connection
 
@@ -141,10 +142,12 @@ class MllpSource(Source[MllpSourceConfig]):
         log.info("Listening on %s.", self.describe(), extra={"channel": self.name})
 
     async def stop(self) -> None:
-        """Stop listening, let in-flight frames get their ACK, close every connection.
+        """Stop listening, let in-flight commits get their ACK, close every connection.
 
-        Idle connections are closed at once; a connection committing a frame finishes that
-        frame (commit + ACK) and then closes. Idempotent; a concurrent call waits.
+        Idle connections, and connections whose frame is still being examined, are closed
+        at once (nothing of theirs was committed; the sender resends); a connection
+        committing a frame finishes that frame (commit + ACK) and then closes. Idempotent;
+        a concurrent call waits.
         """
         if self._server is None:
             return
@@ -154,7 +157,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = True
         self._server.close()
         for conn in list(self._connections):
-            if conn.reading and conn.task is not None:
+            if (conn.reading or conn.examining) and conn.task is not None:
                 conn.task.cancel()
         tasks = {c.task for c in self._connections if c.task is not None}
         if tasks:
@@ -324,9 +327,16 @@ class MllpSource(Source[MllpSourceConfig]):
                 frame_deadline = loop.time() + self.config.frame_timeout
 
     async def _process(self, conn: _Connection, frame: bytes) -> bytes | None:
-        """Commit one frame and return the ACK to send (None when the sender wants none)."""
+        """Examine and commit one frame; return the ACK to send (None when the sender wants
+        none). stop() abandons a frame still being examined (nothing committed, no ACK: the
+        sender resends it) and waits only for one being committed."""
         assert self._intake is not None
-        return await receive(self._intake, self.name, frame, self._options, conn.metadata)
+        conn.examining = True
+        try:
+            exam = await examine_frame(frame, self._options)
+        finally:
+            conn.examining = False
+        return await settle(self._intake, self.name, frame, exam, conn.metadata)
 
     async def _framing_failed(self, conn: _Connection, exc: FramingError) -> None:
         """Answer an oversize frame with AR (then drain briefly); log anything else."""

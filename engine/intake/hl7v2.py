@@ -38,10 +38,8 @@ PAM-FR error is in the content and resending the same bytes cannot fix it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -62,6 +60,7 @@ from engine.formats.hl7v2.pamfr.findings import Finding, Severity
 from engine.formats.hl7v2.parser import decode_error
 from engine.intake import dmp_gate
 from engine.intake.limits import FrameLimits, check_limits
+from engine.intake.offload import run_off_loop
 from engine.intake.pam_fr import PamReview, review
 from engine.message import HL7V2
 from engine.router import DROP_REASON
@@ -70,16 +69,6 @@ log = logging.getLogger(__name__)
 
 INLINE_EXAMINE_BYTES = 16 * 1024
 """Frames up to this size are examined on the event loop when the options are cheap."""
-EXAMINE_THREADS = 2
-_EXECUTOR: ThreadPoolExecutor | None = None
-
-
-def _examiner() -> ThreadPoolExecutor:
-    """The threads that examine large frames (shared by every channel of the process)."""
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        _EXECUTOR = ThreadPoolExecutor(EXAMINE_THREADS, thread_name_prefix="hl7-examine")
-    return _EXECUTOR
 
 
 STORE_FAILED_TEXT = "message could not be stored, please resend"
@@ -291,6 +280,20 @@ def _lenient_header(frame: bytes, options: Hl7IntakeOptions) -> Header | None:
         return None
 
 
+async def examine_frame(frame: bytes, options: Hl7IntakeOptions) -> Examination:
+    """:func:`examine`, off the event loop when it may be costly.
+
+    A frame over :data:`INLINE_EXAMINE_BYTES`, or any frame of a channel whose options are
+    :attr:`~Hl7IntakeOptions.costly`, is examined in a daemon thread
+    (:func:`~engine.intake.offload.run_off_loop`): the event loop keeps serving other
+    connections and signals, and cancelling the await abandons the examination (nothing
+    was committed, no ACK is due: the sender resends).
+    """
+    if len(frame) > INLINE_EXAMINE_BYTES or options.costly:
+        return await run_off_loop(examine, frame, options)
+    return examine(frame, options)
+
+
 async def receive(
     intake: Intake,
     channel: str,
@@ -298,20 +301,24 @@ async def receive(
     options: Hl7IntakeOptions,
     connection_metadata: Mapping[str, str] | None = None,
 ) -> bytes | None:
-    """Examine ``frame``, commit it according to the verdict, and return the ACK to send.
+    """Examine ``frame`` (:func:`examine_frame`), commit it according to the verdict, and
+    return the ACK to send (:func:`settle`)."""
+    exam = await examine_frame(frame, options)
+    return await settle(intake, channel, frame, exam, connection_metadata)
+
+
+async def settle(
+    intake: Intake,
+    channel: str,
+    frame: bytes,
+    exam: Examination,
+    connection_metadata: Mapping[str, str] | None = None,
+) -> bytes | None:
+    """Commit ``frame`` according to ``exam`` and return the ACK to send.
 
     The positive ACK is built only after the commit returned. Returns None when the
     sender asked for no acknowledgement (enhanced mode, MSH-15).
-
-    A frame over :data:`INLINE_EXAMINE_BYTES`, or any frame of a channel whose options are
-    :attr:`~Hl7IntakeOptions.costly`, is examined in a worker thread so that the event loop
-    (other connections, signals) keeps running meanwhile.
     """
-    if len(frame) > INLINE_EXAMINE_BYTES or options.costly:
-        loop = asyncio.get_running_loop()
-        exam = await loop.run_in_executor(_examiner(), examine, frame, options)
-    else:
-        exam = examine(frame, options)
     metadata = {**exam.metadata, **(connection_metadata or {})}
     extra = {"channel": channel, "control_id": metadata.get("hl7.control_id", "")}
     if exam.verdict is Verdict.REJECT:
@@ -356,5 +363,7 @@ __all__ = [
     "ValidationMode",
     "Verdict",
     "examine",
+    "examine_frame",
     "receive",
+    "settle",
 ]

@@ -312,7 +312,7 @@ class Message:
 
     def __repr__(self) -> str:
         h = self.header
-        return f"<Message {h.field(9)!r} control_id={h.control_id!r} segments={len(self)}>"
+        return f"<Message {h.field(9)!r} control_id={h.safe_control_id!r} segments={len(self)}>"
 
 
 __all__ = ["Message"]
