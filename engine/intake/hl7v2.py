@@ -59,6 +59,8 @@ from engine.formats.hl7v2.header import Header, read_header
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
 from engine.formats.hl7v2.parser import decode_error
 from engine.intake import dmp_gate
+from engine.intake.charset import DATA_TYPE, OnDecodeError, read_damaged
+from engine.intake.charset import refusal as charset_refusal
 from engine.intake.limits import FrameLimits, check_limits
 from engine.intake.offload import run_off_loop
 from engine.intake.pam_fr import PamReview, review
@@ -80,9 +82,6 @@ Profile = Literal["pam_fr", "none"]
 ValidationMode = Literal["off", "warn", "strict"]
 UnknownEvents = Literal["accept", "refuse"]
 DmpGating = Literal["off", "refuse"]
-OnDecodeError = Literal["reject", "replace", "fallback"]
-DATA_TYPE = 102
-"""HL7 table 0357 "Data type error": bytes that are not characters of the declared charset."""
 
 
 class Verdict(StrEnum):
@@ -177,42 +176,29 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
         )
     breach = check_limits(frame, header, options.limits)
     if breach is not None:
-        error = AckError(breach.code, breach.text, segment=breach.segment, field=breach.field)
-        return Examination(
-            header, Verdict.REJECT, breach.text, header.metadata(), (error,), AckOutcome.ERROR
+        return _refused(
+            header, AckError(breach.code, breach.text, "E", breach.segment, breach.field)
         )
+    warning = None
     undecodable = decode_error(frame, header.codec)
     if undecodable is not None:
-        refused, header, warning = _decoding(frame, header, undecodable, options)
-        if refused is not None:
-            return refused
-    else:
-        warning = None
+        read = read_damaged(
+            frame, header, undecodable, options.on_decode_error, options.fallback_codec
+        )
+        if read is None:
+            return _refused(header, charset_refusal(undecodable))
+        header, warning = read
     exam = _examine_content(frame, header, options)
     if warning is None or exam.verdict is Verdict.REJECT:
         return exam
     return replace(exam, errors=(warning, *exam.errors)[:MAX_ACK_ERRORS])
 
 
-def _decoding(
-    frame: bytes, header: Header, exc: ParseError, options: Hl7IntakeOptions
-) -> tuple[Examination | None, Header, AckError | None]:
-    """Apply ``on_decode_error`` to a frame not valid in its declared charset: a refusal,
-    or the header to read it with and the ERR warning for the ACK."""
-    mode = options.on_decode_error
-    if mode == "replace" or (
-        mode == "fallback" and decode_error(frame, options.fallback_codec) is None
-    ):
-        read = replace(header, decoding=mode, fallback_codec=options.fallback_codec)
-        where = f" at {exc.segment}-{exc.field}" if exc.segment and exc.field else ""
-        how = f"read as {options.fallback_codec}" if mode == "fallback" else "bad bytes replaced"
-        text = f"bytes not valid in the declared charset{where}: {how}"
-        return None, read, AckError(DATA_TYPE, text, "W", exc.segment, exc.field)
-    error = AckError(DATA_TYPE, str(exc), segment=exc.segment, field=exc.field)
-    exam = Examination(
-        header, Verdict.REJECT, str(exc), header.metadata(), (error,), AckOutcome.ERROR
+def _refused(header: Header, error: AckError) -> Examination:
+    """AE for a content error found before the profile checks (limits, charset)."""
+    return Examination(
+        header, Verdict.REJECT, error.text, header.metadata(), (error,), AckOutcome.ERROR
     )
-    return exam, header, None
 
 
 def _examine_content(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:

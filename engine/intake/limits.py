@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from engine.formats.hl7v2.ack import AckError
 from engine.formats.hl7v2.header import HEADER_SEGMENTS, Header
 
 CARDINALITY = 198
@@ -46,6 +47,9 @@ class LimitBreach:
     text: str
     segment: str | None = None
     field: int | None = None
+
+    def ack_error(self) -> AckError:
+        return AckError(self.code, self.text, segment=self.segment, field=self.field)
 
 
 def check_limits(frame: bytes, header: Header, limits: FrameLimits) -> LimitBreach | None:
