@@ -103,7 +103,7 @@ def leaks(output: str | bytes, values: Iterable[str] = SAMPLE.values) -> list[st
 
 
 def assert_no_patient_data(
-    extra: Iterable[str] = (), /, **outputs: str | bytes | Iterable[str]
+    extra: Iterable[str] = (), /, **outputs: str | bytes | Iterable[str | bytes]
 ) -> None:
     """Fail, naming the output and the values, if any sample value appears in an output.
 
