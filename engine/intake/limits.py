@@ -86,8 +86,10 @@ def _field_breach(line: bytes, fs: bytes, rs: bytes, limits: FrameLimits) -> Lim
         name = ""
     shift = 1 if name in HEADER_SEGMENTS else 0  # MSH-1 is the separator itself
     for n, value in enumerate(fields[1:], 1):
+        if shift and n == 1:  # MSH-2: the encoding characters
+            continue
         where = f"{name}-{n + shift}" if name else f"field {n + shift}"
-        if value.count(rs) >= limits.max_repetitions and not (shift and n == 1):
+        if value.count(rs) >= limits.max_repetitions:
             text = (
                 f"{where} has more repetitions than the channel allows ({limits.max_repetitions})"
             )

@@ -173,3 +173,34 @@ def test_raised_limits_let_a_large_frame_be_examined_in_full() -> None:
     assert exam.errors[0].text == "PID-3: patient identifier list is required"
     warn = examine(tilde_frame("PID-3", 49_000), Hl7IntakeOptions(limits=UNLIMITED))
     assert warn.verdict is Verdict.ACCEPT and warn.metadata["validation.errors"] == "4"
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames(), st.integers(1, 30), st.integers(1, 120), st.integers(2, 14))
+def test_limits_on_raw_bytes_agree_with_the_parsed_message(
+    frame: bytes, max_reps: int, max_length: int, max_segments: int
+) -> None:
+    from engine.formats.hl7v2 import parse, read_header
+    from engine.intake.limits import check_limits
+
+    limits = FrameLimits(max_segments, max_reps, max_length)
+    breach = check_limits(frame, read_header(frame), limits)
+    msg = parse(frame)
+    too_many_segments = len(msg) > max_segments
+    fields = [
+        (seg.name, n, seg.field(n))
+        for seg in msg
+        for n in range(1, len(seg) + 1)
+        if not (seg.name == "MSH" and n <= 2)
+    ]
+    worst = [
+        (name, n)
+        for name, n, value in fields
+        if value.count("~") >= max_reps or len(value.encode()) > max_length
+    ]
+    if too_many_segments:
+        assert breach is not None and breach.code == CARDINALITY and breach.segment is None
+    elif worst:
+        assert breach is not None and (breach.segment, breach.field) == worst[0]
+    else:
+        assert breach is None
