@@ -153,6 +153,10 @@ async def test_no_refusal_path_shows_patient_data(
         "dmp gating": (gated, "AE"),
         "charset damage": (latin1, "AE"),
         "peer quoting the patient": (gated.replace(b"|PROV", b"|VALI"), "AA"),
+        "event code holding a name": (
+            adt("CTRL-5").replace(b"ADT^A01^", f"ADT^{SAMPLE.family}^".encode()),
+            "AA",  # an event PAM-FR does not use: accepted and filtered
+        ),
     }
     acks: dict[str, bytes] = {}
     async with MllpPeer("127.0.0.1", port) as peer:

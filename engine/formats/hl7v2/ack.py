@@ -30,7 +30,14 @@ from enum import StrEnum
 from typing import Literal
 
 from engine.formats.hl7v2.escape import escape
-from engine.formats.hl7v2.header import DEFAULT_DELIMITERS, MAX_CONTROL_ID, Delimiters, Header
+from engine.formats.hl7v2.header import (
+    DEFAULT_DELIMITERS,
+    INVALID_CODE,
+    MAX_CONTROL_ID,
+    Delimiters,
+    Header,
+    code_fact,
+)
 from engine.message import new_id
 
 TABLE_0357 = {
@@ -257,7 +264,7 @@ def build_ack(
     if header is not None:
         sending_app, sending_fac = header.field(5) or ENGINE_APPLICATION, header.field(6)
         receiving_app, receiving_fac = header.field(3), header.field(4)
-        trigger = header.trigger_event
+        trigger = code_fact(header.trigger_event).replace(INVALID_CODE, "")
         processing, version, charset = header.field(11) or "P", header.field(12), header.field(18)
         acked = header.control_id if _echoable(header.control_id) else ""
     else:

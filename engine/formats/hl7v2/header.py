@@ -6,6 +6,7 @@ frame before the commit, so it avoids building any tree. The full parser lives b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -138,9 +139,9 @@ class Header:
             "hl7.sending_facility": self.sending_facility,
             "hl7.receiving_application": self.receiving_application,
             "hl7.receiving_facility": self.receiving_facility,
-            "hl7.message_type": self.message_type,
-            "hl7.trigger_event": self.trigger_event,
-            "hl7.message_structure": self.message_structure,
+            "hl7.message_type": code_fact(self.message_type),
+            "hl7.trigger_event": code_fact(self.trigger_event),
+            "hl7.message_structure": code_fact(self.message_structure),
             "hl7.control_id": self.safe_control_id,
             "hl7.processing_id": self.processing_id,
             "hl7.version": self.version,
@@ -153,6 +154,16 @@ class Header:
 
 
 HEADER_SEGMENTS = frozenset({"MSH", "BHS", "FHS"})
+_CODE = re.compile(r"[A-Z0-9]{1,4}(?:_[A-Z0-9]{1,4})?")
+INVALID_CODE = "invalid"
+
+
+def code_fact(value: str) -> str:
+    """A coded MSH value (MSH-9 components) fit for metadata, reasons and screens: the
+    value when it has the shape of an HL7 code (``ADT``, ``A01``, ``ADT_A01``: upper-case
+    letters and digits), else :data:`INVALID_CODE` (a malformed header may hold anything,
+    names included)."""
+    return value if not value or _CODE.fullmatch(value) else INVALID_CODE
 
 
 def first_segment(raw: bytes) -> bytes:
@@ -284,9 +295,11 @@ __all__ = [
     "BOM",
     "DEFAULT_DELIMITERS",
     "HEADER_SEGMENTS",
+    "INVALID_CODE",
     "MAX_CONTROL_ID",
     "Delimiters",
     "Header",
+    "code_fact",
     "delimiters_from",
     "first_segment",
     "peek_charset",
