@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Literal
 
 from engine.errors import ParseError
@@ -27,9 +28,11 @@ from engine.formats.hl7v2.header import (
     BOM,
     HEADER_SEGMENTS,
     Delimiters,
+    Header,
     delimiters_from,
     first_segment,
     peek_charset,
+    read_header,
 )
 from engine.formats.hl7v2.message import Message
 
@@ -108,6 +111,22 @@ def parse_stored(raw: bytes, metadata: Mapping[str, str], default_codec: str = "
     return parse(raw, default_codec=codec)
 
 
+def read_stored_header(raw: bytes, metadata: Mapping[str, str]) -> Header:
+    """The MSH of a stored message with intake's decoding decision (``hl7.decode``,
+    ``hl7.codec``) applied, for code that reviews a stored message after the ACK with the
+    intake functions (they read the body with ``header.read_codec``/``decode_errors``).
+
+    Raises:
+        ParseError: as :func:`~engine.formats.hl7v2.read_header`.
+    """
+    mode = metadata.get(DECODE, "")
+    codec = metadata.get(CODEC) or "utf-8"
+    header = read_header(raw, default_codec=codec)
+    if mode in ("replace", "fallback"):
+        return replace(header, decoding=mode, fallback_codec=codec)
+    return header
+
+
 def decode_error(raw: bytes, codec: str) -> ParseError | None:
     """The ParseError locating the first byte of ``raw`` not valid in ``codec``, or None.
 
@@ -179,4 +198,4 @@ def _decode_error(body: bytes, pos: int, codec: str, msh18: str) -> ParseError:
     )
 
 
-__all__ = ["CODEC", "DECODE", "decode_error", "parse", "parse_stored"]
+__all__ = ["CODEC", "DECODE", "decode_error", "parse", "parse_stored", "read_stored_header"]

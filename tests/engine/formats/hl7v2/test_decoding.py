@@ -37,3 +37,19 @@ def test_every_reader_sees_what_intake_decided(mode: OnDecodeError, family: str)
     assert OrderingRule("patient").key_of(envelope) is not None  # the ordering key reads it too
     unflagged = Envelope.new(channel="in", raw=DAMAGED, content_type=HL7V2, metadata={})
     assert OrderingRule("patient").key_of(unflagged) is None  # unreadable without the decision
+
+
+@pytest.mark.parametrize("mode", ["replace", "fallback"])
+def test_a_stored_header_carries_the_decision_to_the_intake_reviews(mode: OnDecodeError) -> None:
+    from engine.formats.hl7v2.parser import read_stored_header
+    from engine.intake.pam_fr import review
+
+    exam = examine(DAMAGED, Hl7IntakeOptions(on_decode_error=mode))
+    header = read_stored_header(DAMAGED, exam.metadata)
+    assert header.decoding == mode
+    findings = review(DAMAGED, header, validated=True).findings
+    assert not [f for f in findings if "cannot be read" in f.text]
+    plain = read_stored_header(DAMAGED, {})
+    assert [
+        f for f in review(DAMAGED, plain, validated=True).findings if "cannot be read" in f.text
+    ]
