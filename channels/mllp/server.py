@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from channels.mllp.config import IPNetwork, MllpSourceConfig
 from channels.mllp.framing import FrameDecoder, encode_frame
+from channels.mllp.notices import Notices
 from channels.mllp.tls import server_context, subject_common_name
 from engine.components import Intake, Source
 from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError
@@ -111,6 +112,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopped = asyncio.Event()
         self._codec = config.default_codec
         self._allowed = config.allowed_networks
+        self._notices = Notices(log)
         self._options: Hl7IntakeOptions = config.hl7.options(config.default_codec)
 
     @property
@@ -183,7 +185,7 @@ class MllpSource(Source[MllpSourceConfig]):
         extra = {"channel": self.name, "peer": conn.peer}
         refusal = self._admission(conn)
         if refusal:
-            log.warning("Connection refused: %s.", refusal, extra=extra)
+            self._notices.warn("refused", "Connection refused: %s.", refusal, extra=extra)
             await close_writer(writer)
             return
         self._connections.add(conn)
@@ -242,10 +244,12 @@ class MllpSource(Source[MllpSourceConfig]):
         self._connections.discard(victim)
         assert victim.task is not None
         victim.task.cancel()
-        log.info(
+        self._notices.warn(
+            "evicted",
             "Closing the longest-idle connection to make room (%s).",
             cap,
             extra={"channel": self.name, "peer": victim.peer},
+            level=logging.INFO,
         )
         return True
 
@@ -257,8 +261,11 @@ class MllpSource(Source[MllpSourceConfig]):
             await conn.writer.start_tls(self._ssl, ssl_handshake_timeout=self.config.frame_timeout)
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             reason = getattr(exc, "reason", None) or type(exc).__name__
-            log.warning(
-                "TLS handshake failed: %s.", reason, extra={"channel": self.name, "peer": conn.peer}
+            self._notices.warn(
+                f"tls:{reason}",
+                "TLS handshake failed: %s.",
+                reason,
+                extra={"channel": self.name, "peer": conn.peer},
             )
             _abort(conn)
             return False
@@ -287,10 +294,14 @@ class MllpSource(Source[MllpSourceConfig]):
                     data = await conn.reader.read(READ_CHUNK)
             except TimeoutError:
                 what = "idle_timeout" if idle else "frame_timeout"
-                log.warning("%s exceeded; closing the connection.", what.capitalize(), extra=extra)
+                self._notices.warn(
+                    what, "%s exceeded; closing the connection.", what.capitalize(), extra=extra
+                )
                 return
             except OSError as exc:  # includes ssl.SSLError and ConnectionResetError
-                log.warning("Connection error: %s.", type(exc).__name__, extra=extra)
+                self._notices.warn(
+                    "error", "Connection error: %s.", type(exc).__name__, extra=extra
+                )
                 return
             finally:
                 conn.reading = False

@@ -39,8 +39,12 @@ async def drip(peer: Peer, stop: asyncio.Event) -> None:
 
 
 async def test_a_thousand_idle_connections_and_cr_drips_do_not_lock_out_a_new_sender(
-    start_server: StartServer, intake: RecordingIntake, many_files: None
+    start_server: StartServer,
+    intake: RecordingIntake,
+    many_files: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="channels.mllp.server")
     src = await start_server(max_connections=100, max_connections_per_peer=32)
     idle: list[Peer] = []
     for n in range(IDLE_CONNECTIONS):  # ten attacker addresses, 100 connections each
@@ -62,6 +66,8 @@ async def test_a_thousand_idle_connections_and_cr_drips_do_not_lock_out_a_new_se
         await asyncio.gather(*drips)
     closed = await asyncio.gather(*(p.closed_by_server(timeout=5) for p in idle[:900]))
     assert all(closed)  # the oldest idle connections made room
+    evictions = [r for r in caplog.records if "to make room" in r.getMessage()]
+    assert len(evictions) <= 2  # one line per kind and minute, not one per connection
     for peer in idle + drippers:
         await peer.close()
 
