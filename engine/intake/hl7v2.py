@@ -14,6 +14,12 @@ Verdicts:
 A store failure during accept or drop is answered AR/CR with ERR 207 ("resend later"),
 since nothing was committed.
 
+Before any profile check, every message is held to the channel's limits (segments,
+repetitions of a field, field length: AE with ERR 198/104 naming the limit; see
+:mod:`engine.intake.limits`) and its bytes must be valid in the declared charset, else
+``on_decode_error`` decides (:mod:`engine.intake.charset`). Reasons and ERR texts name
+fields and rules, never received values.
+
 PAM-FR (``profile="pam_fr"``, ADT messages only; see ``docs/pam-fr.md``):
 
 * an event PAM-FR does not use (A08 included) is dropped with AA (``unknown_events=
