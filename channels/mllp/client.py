@@ -4,7 +4,9 @@ One persistent connection per destination, opened on the first send and reopened
 failure; an ``asyncio.Lock`` keeps exactly one message in flight. Outcomes:
 
 * MSA-1 ``AA``/``CA`` → delivered (returns ``"ACK AA"``/``"ACK CA"``);
-* ``AE``/``AR``/``CE``/``CR`` → :class:`PermanentDeliveryError` with MSA-3/ERR text;
+* ``AE``/``AR``/``CE``/``CR`` → :class:`PermanentDeliveryError` naming the ERR codes and
+  locations (``ERR 103 (Table value not found) PID-8``); the peer's texts (MSA-3, ERR-8)
+  are not kept, since they may quote values of the message;
 * refused/reset connection, TLS failure, no ACK within ``ack_timeout``, unreadable ACK,
   or an ACK whose MSA-2 is not the message's MSH-10 → :class:`RetryableDeliveryError`,
   and the connection is dropped.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from typing import NamedTuple
 
@@ -32,7 +35,8 @@ from engine.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from engine.formats.hl7v2 import Header, read_header, unescape
+from engine.formats.hl7v2 import TABLE_0357, Header, read_header
+from engine.logs import safe_id
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,8 @@ def _get(fields: list[str], n: int) -> str:
 
 
 class AckReply(NamedTuple):
-    """What an ACK said: MSA-1, MSA-2, a patient-free detail text, and the ERR-3 codes."""
+    """What an ACK said: MSA-1, MSA-2 (through :func:`~engine.logs.safe_id`), a
+    patient-free detail (ERR codes and locations only), and the ERR-3 codes."""
 
     code: str
     control_id: str
@@ -78,24 +83,45 @@ def parse_ack(ack: bytes) -> AckReply:
     code = _get(msa, 1).strip().upper()
     if code not in ACCEPTED | REFUSED:
         raise ParseError(
-            f"answer has an unknown MSA-1 code {code[:10]!r}", segment="MSA", field=1, code=103
+            "answer has an MSA-1 that is not an acknowledgement code",
+            segment="MSA",
+            field=1,
+            code=103,
         )
     d = header.delimiters
-    details = [unescape(_get(msa, 3), d)] if _get(msa, 3) else []
+    details: list[str] = []
     error_codes: list[str] = []
     for err in (s for s in segments if s[0] == "ERR"):
-        code_parts = _get(err, 3).split(d.component)
-        err_code = code_parts[0]
+        err_code = _token(_get(err, 3).split(d.component)[0], _CODE)
+        location = _get(err, 2)
+        if not err_code and _get(err, 1):  # v2.3 style: ERR-1 is an ELD (seg^seq^field^code)
+            eld = _get(err, 1).split(d.component)
+            err_code = _token(_get(eld, 3).split(d.subcomponent or d.component)[0], _CODE)
+            location = d.component.join(eld[:3])
         if err_code:
             error_codes.append(err_code)
-        text = unescape(_get(err, 8), d) or unescape(_get(code_parts, 1), d)
-        if not err_code and _get(err, 1):  # v2.3 style: ERR-1 is an ELD (seg^seq^field^code)
-            text = text or unescape(_get(err, 1), d)
-        location = "-".join(p for p in _get(err, 2).split(d.component) if p)
-        parts = [f"ERR {err_code}" if err_code else "", location, text]
+        label = TABLE_0357.get(int(err_code)) if err_code else None
+        where = "-".join(t for t in (_token(p, _PLACE) for p in location.split(d.component)) if t)
+        ans = _token(_get(err, 5).split(d.component)[0], _CODE)
+        parts = [
+            f"ERR {err_code}" if err_code else "ERR",
+            f"({label})" if label else "",
+            where,
+            f"application code {ans}" if ans else "",
+        ]
         details.append(" ".join(p for p in parts if p))
-    detail = "; ".join(x for x in details if x)
-    return AckReply(code, _get(msa, 2), detail[:_MAX_DETAIL], tuple(error_codes))
+    detail = "; ".join(details)
+    return AckReply(code, safe_id(_get(msa, 2)), detail[:_MAX_DETAIL], tuple(error_codes))
+
+
+_CODE = re.compile(r"[0-9]{1,4}")
+_PLACE = re.compile(r"[A-Z][A-Z0-9]{2}|[0-9]{1,4}")
+
+
+def _token(value: str, pattern: re.Pattern[str]) -> str:
+    """``value`` when it is a code or location token (``pattern``), else ""."""
+    value = value.strip()
+    return value if pattern.fullmatch(value) else ""
 
 
 @destination("mllp", config=MllpDestinationConfig)
@@ -143,11 +169,10 @@ class MllpDestination(Destination[MllpDestinationConfig]):
             except BaseException:
                 self._abandon()  # cancelled mid-exchange: the stream state is unknown
                 raise
-            if acked and control_id and acked != control_id:
+            if acked and control_id and acked != safe_id(control_id):
                 await self._drop()
                 raise RetryableDeliveryError(
-                    f"{self._target()}: ACK is for control id {acked[:20]!r}, "
-                    f"not {control_id[:20]!r}"
+                    f"{self._target()}: ACK is for control id {acked}, not {safe_id(control_id)}"
                 )
         if code in ("AR", "CR") and "207" in error_codes:
             # a reject for an internal error of the receiver (e.g. its store failed): resend

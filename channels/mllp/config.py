@@ -6,6 +6,7 @@ not when the config is validated, so a config can be linted on another machine.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -80,6 +81,9 @@ class TlsClientConfig(ComponentConfig):
         return self
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class MllpSourceConfig(ComponentConfig):
     """An MLLP listener receiving HL7v2 (ER7) messages and answering original-mode ACKs."""
 
@@ -100,7 +104,10 @@ class MllpSourceConfig(ComponentConfig):
         default="300s",
         validate_default=True,
         gt=0,
-        description="Close a connection after this long without any byte between frames.",
+        description=(
+            "Close a connection after this long without a complete frame (bytes between "
+            "frames, such as a CR sent every second, do not keep it open)."
+        ),
         examples=["300s", "10m"],
     )
     frame_timeout: Duration = Field(
@@ -115,8 +122,29 @@ class MllpSourceConfig(ComponentConfig):
     max_connections: int = Field(
         default=100,
         ge=1,
-        description="Concurrent connections; connections beyond it are closed at once.",
+        description=(
+            "Concurrent connections. A new connection at the cap closes the longest-idle "
+            "one (waiting for a frame, oldest last frame first); it is refused only when "
+            "every connection is examining or committing a frame."
+        ),
         examples=[100],
+    )
+    max_connections_per_peer: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Concurrent connections from one peer address. A new one at the cap closes that "
+            "peer's longest-idle connection (refused when none is idle)."
+        ),
+        examples=[32, 4],
+    )
+    allow: list[str] | None = Field(
+        default=None,
+        description=(
+            "Sender addresses or networks (CIDR) allowed to connect; others are closed at "
+            "once and logged. Unset: every address."
+        ),
+        examples=[["10.1.0.0/16", "192.0.2.10", "2001:db8::/32"]],
     )
     default_charset: str = Field(
         default="UNICODE UTF-8",
@@ -147,6 +175,23 @@ class MllpSourceConfig(ComponentConfig):
         except ParseError as exc:
             raise ValueError(f"unsupported character set {value!r}") from exc
         return value
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or CIDR network: {item!r}") from exc
+        return value
+
+    @property
+    def allowed_networks(self) -> tuple[IPNetwork, ...] | None:
+        """:attr:`allow` parsed (None: every address)."""
+        if self.allow is None:
+            return None
+        return tuple(ipaddress.ip_network(item, strict=False) for item in self.allow)
 
     @property
     def default_codec(self) -> str:
@@ -189,4 +234,10 @@ class MllpDestinationConfig(ComponentConfig):
     )
 
 
-__all__ = ["MllpDestinationConfig", "MllpSourceConfig", "TlsClientConfig", "TlsServerConfig"]
+__all__ = [
+    "IPNetwork",
+    "MllpDestinationConfig",
+    "MllpSourceConfig",
+    "TlsClientConfig",
+    "TlsServerConfig",
+]

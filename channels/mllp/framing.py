@@ -100,7 +100,7 @@ class FrameDecoder:
                     self._in_frame = True
                 elif byte not in _BETWEEN_FRAMES:
                     raise FramingError(
-                        f"byte 0x{byte:02X} outside an MLLP frame (expected 0x0B to start one)"
+                        "data outside an MLLP frame (expected 0x0B to start one, or CR/LF)"
                     )
                 pos += 1
                 continue

@@ -19,21 +19,35 @@ Logs use ``extra`` (channel, peer, message_id, control_id) and never carry messa
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass, field
 
-from channels.mllp.config import MllpSourceConfig
+from channels.mllp.config import IPNetwork, MllpSourceConfig
 from channels.mllp.framing import FrameDecoder, encode_frame
+from channels.mllp.notices import Notices
 from channels.mllp.tls import server_context, subject_common_name
 from engine.components import Intake, Source
 from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError
 from engine.formats.hl7v2 import AckError, Header, build_ack, read_header
-from engine.intake.hl7v2 import Hl7IntakeOptions, receive
+from engine.intake.hl7v2 import Hl7IntakeOptions, examine_frame, settle
 from engine.message import HL7V2
 from engine.registry import source
 
 log = logging.getLogger(__name__)
+
+
+def _address_in(host: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """True when ``host`` (an IP address; IPv4-mapped IPv6 counts as IPv4) is in one."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in networks)
+
 
 CONTENT_TYPE = HL7V2
 READ_CHUNK = 64 * 1024
@@ -48,17 +62,22 @@ class _Connection:
     writer: asyncio.StreamWriter
     peer: str
     task: asyncio.Task[None] | None
+    host: str = ""  # the peer's address, without the port
+    last_frame: float = 0.0  # loop time of the last complete frame (or of the connection)
     metadata: dict[str, str] = field(default_factory=dict)
     reading: bool = False  # suspended in a read or handshake: stop() may cancel it
+    examining: bool = False  # a frame is being examined (not committed yet): ditto
     aborted: bool = False
+    evicted: bool = False  # closed to make room for a new connection
 
 
-def _format_peer(writer: asyncio.StreamWriter) -> str:
+def _format_peer(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """``(host:port, host)`` of the peer."""
     name = writer.get_extra_info("peername")
     if isinstance(name, tuple) and len(name) >= 2:
         host, port = str(name[0]), name[1]
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return str(name)
+        return (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"), host
+    return str(name), str(name)
 
 
 def _abort(conn: _Connection) -> None:
@@ -92,6 +111,8 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = False
         self._stopped = asyncio.Event()
         self._codec = config.default_codec
+        self._allowed = config.allowed_networks
+        self._notices = Notices(log)
         self._options: Hl7IntakeOptions = config.hl7.options(config.default_codec)
 
     @property
@@ -123,10 +144,12 @@ class MllpSource(Source[MllpSourceConfig]):
         log.info("Listening on %s.", self.describe(), extra={"channel": self.name})
 
     async def stop(self) -> None:
-        """Stop listening, let in-flight frames get their ACK, close every connection.
+        """Stop listening, let in-flight commits get their ACK, close every connection.
 
-        Idle connections are closed at once; a connection committing a frame finishes that
-        frame (commit + ACK) and then closes. Idempotent; a concurrent call waits.
+        Idle connections, and connections whose frame is still being examined, are closed
+        at once (nothing of theirs was committed; the sender resends); a connection
+        committing a frame finishes that frame (commit + ACK) and then closes. Idempotent;
+        a concurrent call waits.
         """
         if self._server is None:
             return
@@ -136,7 +159,7 @@ class MllpSource(Source[MllpSourceConfig]):
         self._stopping = True
         self._server.close()
         for conn in list(self._connections):
-            if conn.reading and conn.task is not None:
+            if (conn.reading or conn.examining) and conn.task is not None:
                 conn.task.cancel()
         tasks = {c.task for c in self._connections if c.task is not None}
         if tasks:
@@ -156,10 +179,13 @@ class MllpSource(Source[MllpSourceConfig]):
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        conn = _Connection(reader, writer, _format_peer(writer), asyncio.current_task())
+        peer, host = _format_peer(writer)
+        conn = _Connection(reader, writer, peer, asyncio.current_task(), host)
+        conn.last_frame = asyncio.get_running_loop().time()
         extra = {"channel": self.name, "peer": conn.peer}
-        if self._stopping or len(self._connections) >= self.config.max_connections:
-            log.warning("Connection refused: listener full or stopping.", extra=extra)
+        refusal = self._admission(conn)
+        if refusal:
+            self._notices.warn("refused", "Connection refused: %s.", refusal, extra=extra)
             await close_writer(writer)
             return
         self._connections.add(conn)
@@ -173,7 +199,7 @@ class MllpSource(Source[MllpSourceConfig]):
             log.debug("Connection opened.", extra=extra)
             await self._serve(conn)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not (self._stopping or conn.evicted):
                 raise
         except Exception:
             log.exception("Unexpected error on connection.", extra=extra)
@@ -183,6 +209,50 @@ class MllpSource(Source[MllpSourceConfig]):
                 await close_writer(conn.writer)
             log.debug("Connection closed.", extra=extra)
 
+    def _admission(self, conn: _Connection) -> str:
+        """Why ``conn`` is refused ("" to admit it), making room when a cap is reached.
+
+        At the per-peer cap the peer's own longest-idle connection is closed, at the
+        listener cap the longest-idle one overall: idle means waiting for a frame, ranked
+        by the time of its last complete frame, so connections that only hold a slot (or
+        drip CR bytes) go first and a new sender is never locked out. A connection whose
+        frame is being examined or committed is never closed; when every connection at
+        the cap is such a one, the new connection is refused.
+        """
+        if self._stopping:
+            return "the listener is stopping"
+        if self._allowed is not None and not _address_in(conn.host, self._allowed):
+            return "peer address not in the channel's allow list"
+        same_peer = [c for c in self._connections if c.host == conn.host]
+        if len(same_peer) >= self.config.max_connections_per_peer and not self._evict(
+            same_peer, "max_connections_per_peer"
+        ):
+            return "max_connections_per_peer reached and no idle connection to close"
+        if len(self._connections) >= self.config.max_connections and not self._evict(
+            list(self._connections), "max_connections"
+        ):
+            return "max_connections reached and no idle connection to close"
+        return ""
+
+    def _evict(self, candidates: list[_Connection], cap: str) -> bool:
+        """Close the longest-idle of ``candidates``; False when none is idle."""
+        idle = [c for c in candidates if c.reading and c.task is not None and not c.evicted]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last_frame)
+        victim.evicted = True
+        self._connections.discard(victim)
+        assert victim.task is not None
+        victim.task.cancel()
+        self._notices.warn(
+            "evicted",
+            "Closing the longest-idle connection to make room (%s).",
+            cap,
+            extra={"channel": self.name, "peer": victim.peer},
+            level=logging.INFO,
+        )
+        return True
+
     async def _handshake(self, conn: _Connection) -> bool:
         """Upgrade to TLS within ``frame_timeout``; False (logged, aborted) on failure."""
         assert self._ssl is not None
@@ -191,8 +261,11 @@ class MllpSource(Source[MllpSourceConfig]):
             await conn.writer.start_tls(self._ssl, ssl_handshake_timeout=self.config.frame_timeout)
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             reason = getattr(exc, "reason", None) or type(exc).__name__
-            log.warning(
-                "TLS handshake failed: %s.", reason, extra={"channel": self.name, "peer": conn.peer}
+            self._notices.warn(
+                f"tls:{reason}",
+                "TLS handshake failed: %s.",
+                reason,
+                extra={"channel": self.name, "peer": conn.peer},
             )
             _abort(conn)
             return False
@@ -210,8 +283,9 @@ class MllpSource(Source[MllpSourceConfig]):
         decoder = FrameDecoder(self.config.max_frame_size)
         frame_deadline: float | None = None
         while not self._stopping:
+            # Only a complete frame restarts the idle clock: CR/LF between frames do not.
             idle = frame_deadline is None
-            deadline = loop.time() + self.config.idle_timeout
+            deadline = conn.last_frame + self.config.idle_timeout
             if frame_deadline is not None:
                 deadline = frame_deadline
             conn.reading = True
@@ -220,10 +294,14 @@ class MllpSource(Source[MllpSourceConfig]):
                     data = await conn.reader.read(READ_CHUNK)
             except TimeoutError:
                 what = "idle_timeout" if idle else "frame_timeout"
-                log.warning("%s exceeded; closing the connection.", what.capitalize(), extra=extra)
+                self._notices.warn(
+                    what, "%s exceeded; closing the connection.", what.capitalize(), extra=extra
+                )
                 return
             except OSError as exc:  # includes ssl.SSLError and ConnectionResetError
-                log.warning("Connection error: %s.", type(exc).__name__, extra=extra)
+                self._notices.warn(
+                    "error", "Connection error: %s.", type(exc).__name__, extra=extra
+                )
                 return
             finally:
                 conn.reading = False
@@ -240,12 +318,15 @@ class MllpSource(Source[MllpSourceConfig]):
             except FramingError as exc:
                 await self._framing_failed(conn, exc)
                 return
+            if frames:
+                conn.last_frame = loop.time()
             for frame in frames:
                 if self._stopping:
                     return  # not committed, not ACKed: the sender will resend it
                 ack = await self._process(conn, frame)
                 if ack is not None and not await self._send(conn, ack):
                     return
+                conn.last_frame = loop.time()
             if decoder.error is not None:
                 await self._framing_failed(conn, decoder.error)
                 return
@@ -257,9 +338,16 @@ class MllpSource(Source[MllpSourceConfig]):
                 frame_deadline = loop.time() + self.config.frame_timeout
 
     async def _process(self, conn: _Connection, frame: bytes) -> bytes | None:
-        """Commit one frame and return the ACK to send (None when the sender wants none)."""
+        """Examine and commit one frame; return the ACK to send (None when the sender wants
+        none). stop() abandons a frame still being examined (nothing committed, no ACK: the
+        sender resends it) and waits only for one being committed."""
         assert self._intake is not None
-        return await receive(self._intake, self.name, frame, self._options, conn.metadata)
+        conn.examining = True
+        try:
+            exam = await examine_frame(frame, self._options)
+        finally:
+            conn.examining = False
+        return await settle(self._intake, self.name, frame, exam, conn.metadata)
 
     async def _framing_failed(self, conn: _Connection, exc: FramingError) -> None:
         """Answer an oversize frame with AR (then drain briefly); log anything else."""
@@ -268,7 +356,7 @@ class MllpSource(Source[MllpSourceConfig]):
             log.warning("Framing error; closing the connection: %s.", exc, extra=extra)
             return
         header = self._lenient_header(exc.head)
-        extra["control_id"] = header.control_id if header is not None else ""
+        extra["control_id"] = header.safe_control_id if header is not None else ""
         log.warning("%s; closing the connection.", str(exc).capitalize(), extra=extra)
         ack = build_ack(header, "AR", [AckError(207, str(exc))], text=str(exc))
         if await self._send(conn, ack):

@@ -97,7 +97,9 @@ class XdmLimits(ComponentConfig):
         default="200MiB", validate_default=True, gt=0, description="Largest unpacked archive."
     )
     max_ratio: int = Field(
-        default=200, ge=10, description="Largest expansion ratio of a file (zip bomb guard)."
+        default=200,
+        ge=10,
+        description="Largest expansion ratio of a file and of the whole archive (zip bomb guard).",
     )
 
 

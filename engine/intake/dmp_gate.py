@@ -73,7 +73,7 @@ def review(frame: bytes, header: Header) -> GateReview:
     if header.message_type not in GATED_TYPES:
         return GateReview()
     try:
-        msg = parse(frame, default_codec=header.codec)
+        msg = parse(frame, codec=header.read_codec, errors=header.decode_errors)
     except ParseError as exc:
         return GateReview(parse_error=exc)
     if not meta_flags(msg).get("DESTDMP", True):

@@ -14,6 +14,12 @@ Verdicts:
 A store failure during accept or drop is answered AR/CR with ERR 207 ("resend later"),
 since nothing was committed.
 
+Before any profile check, every message is held to the channel's limits (segments,
+repetitions of a field, field length: AE with ERR 198/104 naming the limit; see
+:mod:`engine.intake.limits`) and its bytes must be valid in the declared charset, else
+``on_decode_error`` decides (:mod:`engine.intake.charset`). Reasons and ERR texts name
+fields and rules, never received values.
+
 PAM-FR (``profile="pam_fr"``, ADT messages only; see ``docs/pam-fr.md``):
 
 * an event PAM-FR does not use (A08 included) is dropped with AA (``unknown_events=
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -59,15 +65,24 @@ from engine.formats.hl7v2.ack import (
     acknowledge,
     outcome_for_code,
 )
-from engine.formats.hl7v2.header import Header, read_header
+from engine.formats.hl7v2.header import Header, code_fact, read_header
 from engine.formats.hl7v2.pamfr.events import pam_event, unknown_event_reason
 from engine.formats.hl7v2.pamfr.findings import Finding, Severity
+from engine.formats.hl7v2.parser import decode_error, read_stored_header
 from engine.intake import dmp_gate
+from engine.intake.charset import DATA_TYPE, OnDecodeError, read_damaged
+from engine.intake.charset import refusal as charset_refusal
+from engine.intake.limits import FrameLimits, check_limits
+from engine.intake.offload import run_off_loop
 from engine.intake.pam_fr import PamReview, review
 from engine.message import HL7V2
 from engine.router import DROP_REASON
 
 log = logging.getLogger(__name__)
+
+INLINE_EXAMINE_BYTES = 16 * 1024
+"""Frames up to this size are examined on the event loop when the options are cheap."""
+
 
 STORE_FAILED_TEXT = "message could not be stored, please resend"
 MAX_ACK_ERRORS = 20
@@ -101,6 +116,15 @@ class Hl7IntakeOptions:
             (``accept``) or refused with AE and ERR 201 (``refuse``).
         dmp_gating: ``refuse`` answers AE (ERR-5 ANS 903-906) to an ORU/MDM whose CDA
             documents the DMP gating refuses; ``off`` does not look.
+        limits: segments, repetitions and field length allowed (checked before any other
+            work; a breach is answered AE with ERR 198 or 104 naming the limit).
+        on_decode_error: a message whose bytes are not valid in its declared charset is
+            refused (``reject``: AE, ERR 102 at the first bad byte's segment and field),
+            read with U+FFFD for the bad bytes (``replace``) or read in ``fallback_codec``
+            (``fallback``); the last two are accepted with an ERR warning, and the decision
+            is recorded in the metadata (``hl7.decode``, ``hl7.codec``) so that every
+            reader downstream sees the same text (:func:`~engine.formats.hl7v2.parse_stored`).
+        fallback_codec: the codec of ``fallback``.
     """
 
     default_codec: str = "utf-8"
@@ -108,6 +132,15 @@ class Hl7IntakeOptions:
     validation: ValidationMode = "warn"
     unknown_events: UnknownEvents = "accept"
     dmp_gating: DmpGating = "off"
+    limits: FrameLimits = field(default_factory=FrameLimits)
+    on_decode_error: OnDecodeError = "reject"
+    fallback_codec: str = "iso8859-1"
+
+    @property
+    def costly(self) -> bool:
+        """Whether examining a small frame may cost more than reading its MSH (strict
+        validation, DMP gating): :func:`receive` then examines it off the event loop."""
+        return self.validation == "strict" or self.dmp_gating == "refuse"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +187,35 @@ def examine(frame: bytes, options: Hl7IntakeOptions) -> Examination:
             errors=(error,),
             outcome=AckOutcome.REJECTED,
         )
+    breach = check_limits(frame, header, options.limits)
+    if breach is not None:
+        return _refused(
+            header, AckError(breach.code, breach.text, "E", breach.segment, breach.field)
+        )
+    warning = None
+    undecodable = decode_error(frame, header.codec)
+    if undecodable is not None:
+        read = read_damaged(
+            frame, header, undecodable, options.on_decode_error, options.fallback_codec
+        )
+        if read is None:
+            return _refused(header, charset_refusal(undecodable))
+        header, warning = read
+    exam = _examine_content(frame, header, options)
+    if warning is None or exam.verdict is Verdict.REJECT:
+        return exam
+    return replace(exam, errors=(warning, *exam.errors)[:MAX_ACK_ERRORS])
+
+
+def _refused(header: Header, error: AckError) -> Examination:
+    """AE for a content error found before the profile checks (limits, charset)."""
+    return Examination(
+        header, Verdict.REJECT, error.text, header.metadata(), (error,), AckOutcome.ERROR
+    )
+
+
+def _examine_content(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
+    """The profile checks (PAM-FR, DMP gating) of a frame whose MSH and charset are fine."""
     if options.profile == "pam_fr" and header.message_type == "ADT":
         return _examine_pam_fr(frame, header, options)
     if options.dmp_gating == "refuse" and header.message_type in dmp_gate.GATED_TYPES:
@@ -180,7 +242,7 @@ def _dmp_refusal(frame: bytes, header: Header) -> Examination | None:
 
 def _examine_pam_fr(frame: bytes, header: Header, options: Hl7IntakeOptions) -> Examination:
     if pam_event(header.trigger_event) is None:
-        reason, metadata = unknown_event_reason(header.trigger_event), header.metadata()
+        reason, metadata = unknown_event_reason(code_fact(header.trigger_event)), header.metadata()
         if options.unknown_events == "accept":
             return Examination(header, Verdict.DROP, reason, metadata)
         error = AckError(UNSUPPORTED_EVENT, reason, segment="MSH", field=9)
@@ -208,7 +270,7 @@ def review_after_ack(raw: bytes, metadata: Mapping[str, str]) -> dict[str, str]:
     if mode is None:
         return {}
     try:
-        header = read_header(raw, default_codec=metadata.get("hl7.codec", "utf-8"))
+        header = read_stored_header(raw, metadata)
     except ParseError:  # intake read this header: only a corrupted store gets here
         return {}
     validated = mode == "warn"
@@ -237,6 +299,20 @@ def _lenient_header(frame: bytes, options: Hl7IntakeOptions) -> Header | None:
         return None
 
 
+async def examine_frame(frame: bytes, options: Hl7IntakeOptions) -> Examination:
+    """:func:`examine`, off the event loop when it may be costly.
+
+    A frame over :data:`INLINE_EXAMINE_BYTES`, or any frame of a channel whose options are
+    :attr:`~Hl7IntakeOptions.costly`, is examined in a daemon thread
+    (:func:`~engine.intake.offload.run_off_loop`): the event loop keeps serving other
+    connections and signals, and cancelling the await abandons the examination (nothing
+    was committed, no ACK is due: the sender resends).
+    """
+    if len(frame) > INLINE_EXAMINE_BYTES or options.costly:
+        return await run_off_loop(examine, frame, options)
+    return examine(frame, options)
+
+
 async def receive(
     intake: Intake,
     channel: str,
@@ -244,12 +320,24 @@ async def receive(
     options: Hl7IntakeOptions,
     connection_metadata: Mapping[str, str] | None = None,
 ) -> bytes | None:
-    """Examine ``frame``, commit it according to the verdict, and return the ACK to send.
+    """Examine ``frame`` (:func:`examine_frame`), commit it according to the verdict, and
+    return the ACK to send (:func:`settle`)."""
+    exam = await examine_frame(frame, options)
+    return await settle(intake, channel, frame, exam, connection_metadata)
+
+
+async def settle(
+    intake: Intake,
+    channel: str,
+    frame: bytes,
+    exam: Examination,
+    connection_metadata: Mapping[str, str] | None = None,
+) -> bytes | None:
+    """Commit ``frame`` according to ``exam`` and return the ACK to send.
 
     The positive ACK is built only after the commit returned. Returns None when the
     sender asked for no acknowledgement (enhanced mode, MSH-15).
     """
-    exam = examine(frame, options)
     metadata = {**exam.metadata, **(connection_metadata or {})}
     extra = {"channel": channel, "control_id": metadata.get("hl7.control_id", "")}
     if exam.verdict is Verdict.REJECT:
@@ -279,19 +367,24 @@ async def receive(
 
 
 __all__ = [
+    "DATA_TYPE",
     "DEFERRED_REVIEW",
     "DROP_REASON",
+    "INLINE_EXAMINE_BYTES",
     "MAX_ACK_ERRORS",
     "STORE_FAILED_TEXT",
     "UNSUPPORTED_EVENT",
     "DmpGating",
     "Examination",
     "Hl7IntakeOptions",
+    "OnDecodeError",
     "Profile",
     "UnknownEvents",
     "ValidationMode",
     "Verdict",
     "examine",
+    "examine_frame",
     "receive",
     "review_after_ack",
+    "settle",
 ]

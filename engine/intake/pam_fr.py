@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.errors import ParseError
-from engine.formats.hl7v2.header import Header
+from engine.formats.hl7v2.header import Header, code_fact
 from engine.formats.hl7v2.pamfr.events import PamEvent, pam_event, unknown_event_reason
 from engine.formats.hl7v2.pamfr.facts import routing_facts
 from engine.formats.hl7v2.pamfr.findings import Finding, report_json, sort_findings
@@ -65,9 +65,9 @@ def review(frame: bytes, header: Header, *, validated: bool) -> PamReview:
     """Review an ADT ``frame`` whose MSH is ``header``; run the validator when ``validated``."""
     event = pam_event(header.trigger_event)
     if event is None:
-        return PamReview(None, unknown_event_reason(header.trigger_event))
+        return PamReview(None, unknown_event_reason(code_fact(header.trigger_event)))
     try:
-        message = parse(frame, default_codec=header.codec)
+        message = parse(frame, codec=header.read_codec, errors=header.decode_errors)
     except ParseError as exc:
         finding = Finding(exc.code, f"message body cannot be read: {exc}", exc.segment, exc.field)
         return PamReview(event, findings=(finding,), parse_error=exc)

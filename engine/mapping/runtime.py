@@ -21,7 +21,7 @@ from lxml import etree
 
 from engine.components import Payload
 from engine.errors import MappingError, ParseError
-from engine.formats.hl7v2 import Message, parse
+from engine.formats.hl7v2 import Message, parse, parse_stored
 from engine.mapping.context import Context
 from engine.mapping.errors import MapRuntimeError
 from engine.mapping.nativepaths import safe_parser
@@ -62,10 +62,9 @@ class CompiledMap:
             if self.source == "hl7v2":
                 if isinstance(raw, Message):
                     return raw
-                codec = "utf-8"
-                if isinstance(value, Envelope):
-                    codec = value.metadata.get("hl7.codec") or "utf-8"
-                return parse(bytes(raw), default_codec=codec)
+                if isinstance(value, Envelope):  # read as intake decided (hl7.decode)
+                    return parse_stored(bytes(raw), value.metadata)
+                return parse(bytes(raw))
             if self.source == "cda":
                 if isinstance(raw, etree._Element):
                     return raw

@@ -23,7 +23,8 @@ from functools import lru_cache
 from typing import Literal
 
 from engine.errors import ParseError
-from engine.formats.hl7v2 import Message, parse
+from engine.formats.hl7v2 import Message, parse_stored
+from engine.formats.hl7v2.parser import CODEC, DECODE
 from engine.formats.hl7v2.path import InvalidPath, parse_path
 from engine.message import HL7V2, Envelope
 
@@ -69,14 +70,15 @@ class OrderingRule:
         """The digest of the message's key, or None when it has none. Never raises."""
         if envelope.content_type != HL7V2:
             return None
-        return _digest(self.key, envelope.raw, envelope.metadata.get("hl7.codec", "utf-8"))
+        md = envelope.metadata
+        return _digest(self.key, envelope.raw, md.get(CODEC, "utf-8"), md.get(DECODE, ""))
 
 
 @lru_cache(maxsize=4096)
-def _digest(key: str, raw: bytes, codec: str) -> str | None:
+def _digest(key: str, raw: bytes, codec: str, decode: str) -> str | None:
     """Cached: a delivery check may compute the keys of the same waiting messages often."""
     try:
-        message = parse(raw, default_codec=codec)
+        message = parse_stored(raw, {CODEC: codec, DECODE: decode})
         value = patient_key(message) if key == PATIENT else message.get(key)
     except (ParseError, InvalidPath, LookupError, ValueError):
         return None

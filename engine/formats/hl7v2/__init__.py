@@ -25,7 +25,7 @@ from engine.formats.hl7v2.charsets import codec_for
 from engine.formats.hl7v2.escape import escape, unescape
 from engine.formats.hl7v2.header import DEFAULT_DELIMITERS, Delimiters, Header, read_header
 from engine.formats.hl7v2.message import Message
-from engine.formats.hl7v2.parser import parse
+from engine.formats.hl7v2.parser import decode_error, parse, parse_stored
 from engine.formats.hl7v2.path import InvalidPath, Path, parse_path
 from engine.formats.hl7v2.segment import Segment
 
@@ -50,10 +50,12 @@ __all__ = [
     "build_ack",
     "codec_for",
     "decide_ack",
+    "decode_error",
     "escape",
     "outcome_for_code",
     "parse",
     "parse_path",
+    "parse_stored",
     "read_header",
     "split_batch",
     "unescape",

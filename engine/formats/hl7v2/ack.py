@@ -30,7 +30,14 @@ from enum import StrEnum
 from typing import Literal
 
 from engine.formats.hl7v2.escape import escape
-from engine.formats.hl7v2.header import DEFAULT_DELIMITERS, Delimiters, Header
+from engine.formats.hl7v2.header import (
+    DEFAULT_DELIMITERS,
+    INVALID_CODE,
+    MAX_CONTROL_ID,
+    Delimiters,
+    Header,
+    code_fact,
+)
 from engine.message import new_id
 
 TABLE_0357 = {
@@ -190,6 +197,13 @@ def acknowledge(
     )
 
 
+def _echoable(control_id: str) -> bool:
+    """MSA-2 repeats MSH-10 unless it is not a valid one (control characters, too long):
+    then it stays empty rather than send back (and show in the sender's logs) whatever
+    the field held."""
+    return control_id.isprintable() and len(control_id) <= MAX_CONTROL_ID
+
+
 _stamp: tuple[int, str] = (-1, "")
 
 
@@ -250,9 +264,9 @@ def build_ack(
     if header is not None:
         sending_app, sending_fac = header.field(5) or ENGINE_APPLICATION, header.field(6)
         receiving_app, receiving_fac = header.field(3), header.field(4)
-        trigger = header.trigger_event
+        trigger = code_fact(header.trigger_event).replace(INVALID_CODE, "")
         processing, version, charset = header.field(11) or "P", header.field(12), header.field(18)
-        acked = header.control_id
+        acked = header.control_id if _echoable(header.control_id) else ""
     else:
         sending_app, sending_fac, receiving_app, receiving_fac = ENGINE_APPLICATION, "", "", ""
         trigger, processing, version, charset, acked = "", "P", "2.5", "", ""

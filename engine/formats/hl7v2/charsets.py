@@ -41,7 +41,8 @@ def codec_for(msh18: str, default: str = "utf-8") -> str:
         return default
     if codec is None:
         raise ParseError(
-            f"unsupported character set in MSH-18: {msh18.strip()!r}",
+            "MSH-18 names a character set that is not supported (HL7 table 0211: ASCII, "
+            "8859/1 to 8859/9, 8859/15, UNICODE UTF-8)",
             segment="MSH",
             field=18,
             code=207,

@@ -6,12 +6,17 @@ frame before the commit, so it avoids building any tree. The full parser lives b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 from engine.errors import ParseError
 from engine.formats.hl7v2.charsets import codec_for
+from engine.logs import safe_id
 
 BOM = b"\xef\xbb\xbf"
+MAX_CONTROL_ID = 199
+"""Longest MSH-10 accepted (ST of length 199 from HL7 v2.7 on; v2.5 said 20)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +42,26 @@ DEFAULT_DELIMITERS = Delimiters()
 class Header:
     """MSH fields used for acknowledgement, routing and logs (values kept escaped, raw).
 
-    ``msh[n]`` is MSH-n as a string ("" when absent), for n in 1..21.
+    ``msh[n]`` is MSH-n as a string ("" when absent), for n in 1..21. ``codec`` is the
+    declared one (MSH-18 or the channel default; the ACK is encoded in it). When the bytes
+    are not valid in it and the channel reads them anyway, ``decoding`` says how:
+    ``replace`` (U+FFFD) or ``fallback`` (with ``fallback_codec``).
     """
 
     delimiters: Delimiters
     msh: tuple[str, ...]
     codec: str
+    decoding: str = ""
+    fallback_codec: str = ""
+
+    @property
+    def read_codec(self) -> str:
+        """The codec the message body is read with."""
+        return self.fallback_codec if self.decoding == "fallback" else self.codec
+
+    @property
+    def decode_errors(self) -> Literal["strict", "replace"]:
+        return "replace" if self.decoding == "replace" else "strict"
 
     def field(self, n: int) -> str:
         return self.msh[n] if n < len(self.msh) else ""
@@ -83,7 +102,13 @@ class Header:
 
     @property
     def control_id(self) -> str:
+        """MSH-10 as received (echoed in MSA-2; show it through :attr:`safe_control_id`)."""
         return self.field(10)
+
+    @property
+    def safe_control_id(self) -> str:
+        """MSH-10 fit for logs, metadata and screens (:func:`engine.logs.safe_id`)."""
+        return safe_id(self.field(10))
 
     @property
     def processing_id(self) -> str:
@@ -106,24 +131,39 @@ class Header:
         return self.field(18).split(self.delimiters.repetition, 1)[0]
 
     def metadata(self) -> dict[str, str]:
-        """Routing facts as envelope metadata (no patient data)."""
-        return {
+        """Routing facts as envelope metadata (no patient data; the control id through
+        :func:`~engine.logs.safe_id`). ``hl7.codec`` is the codec the body is read with,
+        ``hl7.decode`` (only when set) how undecodable bytes were read."""
+        facts = {
             "hl7.sending_application": self.sending_application,
             "hl7.sending_facility": self.sending_facility,
             "hl7.receiving_application": self.receiving_application,
             "hl7.receiving_facility": self.receiving_facility,
-            "hl7.message_type": self.message_type,
-            "hl7.trigger_event": self.trigger_event,
-            "hl7.message_structure": self.message_structure,
-            "hl7.control_id": self.control_id,
+            "hl7.message_type": code_fact(self.message_type),
+            "hl7.trigger_event": code_fact(self.trigger_event),
+            "hl7.message_structure": code_fact(self.message_structure),
+            "hl7.control_id": self.safe_control_id,
             "hl7.processing_id": self.processing_id,
             "hl7.version": self.version,
             "hl7.charset": self.charset,
-            "hl7.codec": self.codec,
+            "hl7.codec": self.read_codec,
         }
+        if self.decoding:
+            facts["hl7.decode"] = self.decoding
+        return facts
 
 
 HEADER_SEGMENTS = frozenset({"MSH", "BHS", "FHS"})
+_CODE = re.compile(r"[A-Z0-9]{1,4}(?:_[A-Z0-9]{1,4})?")
+INVALID_CODE = "invalid"
+
+
+def code_fact(value: str) -> str:
+    """A coded MSH value (MSH-9 components) fit for metadata, reasons and screens: the
+    value when it has the shape of an HL7 code (``ADT``, ``A01``, ``ADT_A01``: upper-case
+    letters and digits), else :data:`INVALID_CODE` (a malformed header may hold anything,
+    names included)."""
+    return value if not value or _CODE.fullmatch(value) else INVALID_CODE
 
 
 def first_segment(raw: bytes) -> bytes:
@@ -210,7 +250,10 @@ def read_header(raw: bytes, *, default_codec: str = "utf-8", require: bool = Tru
         decoded = seg.decode(codec)
     except UnicodeDecodeError as exc:
         raise ParseError(
-            f"MSH is not valid {codec} (MSH-18 {msh18!r})", segment="MSH", field=18, code=207
+            f"MSH is not valid {codec}, the character set MSH-18 declares or the channel's default",
+            segment="MSH",
+            field=18,
+            code=207,
         ) from exc
     # Delimiters come from the decoded text: a sender may use a non-ASCII MSH-2 character.
     delims = delimiters_from(decoded)
@@ -228,6 +271,20 @@ def _check_required(h: Header) -> None:
         )
     if not h.control_id:
         raise ParseError("MSH-10 message control id is missing", segment="MSH", field=10, code=101)
+    if not h.control_id.isprintable():
+        raise ParseError(
+            "MSH-10 message control id contains control characters (ST is printable text)",
+            segment="MSH",
+            field=10,
+            code=102,
+        )
+    if len(h.control_id) > MAX_CONTROL_ID:
+        raise ParseError(
+            f"MSH-10 message control id is longer than {MAX_CONTROL_ID} characters",
+            segment="MSH",
+            field=10,
+            code=104,
+        )
     if not h.processing_id:
         raise ParseError("MSH-11 processing id is missing", segment="MSH", field=11, code=101)
     if not h.version:
@@ -238,8 +295,11 @@ __all__ = [
     "BOM",
     "DEFAULT_DELIMITERS",
     "HEADER_SEGMENTS",
+    "INVALID_CODE",
+    "MAX_CONTROL_ID",
     "Delimiters",
     "Header",
+    "code_fact",
     "delimiters_from",
     "first_segment",
     "peek_charset",

@@ -27,15 +27,7 @@ from typing import TypeVar, overload
 
 from engine.errors import ParseError
 from engine.formats.hl7v2.charsets import codec_for
-from engine.formats.hl7v2.elements import (
-    atomic,
-    check_raw,
-    element,
-    leaf,
-    leaf_of_rep,
-    replace_element,
-    split_level,
-)
+from engine.formats.hl7v2.elements import ElementIndex, check_raw, replace_element, split
 from engine.formats.hl7v2.escape import escape, unescape
 from engine.formats.hl7v2.header import HEADER_SEGMENTS, Delimiters, Header
 from engine.formats.hl7v2.path import ALL, InvalidPath, Path, parse_path
@@ -55,6 +47,7 @@ class Message:
     __slots__ = (
         "_bom",
         "_changed",
+        "_elements",
         "_fields",
         "_index",
         "_order",
@@ -82,6 +75,7 @@ class Message:
         self._index: dict[str, list[int]] | None = None
         self._order: list[int] | None = None
         self._changed = False
+        self._elements = ElementIndex()
         self.delimiters = delimiters
         self.codec = codec
 
@@ -108,7 +102,7 @@ class Message:
         f = self._fields[i]
         if f is None:
             fs = self.delimiters.field
-            f = self._segs[i].split(fs)
+            f = split(self._segs[i], fs)
             if f[0] in HEADER_SEGMENTS:
                 f.insert(1, fs)
             self._fields[i] = f
@@ -167,19 +161,34 @@ class Message:
         Raises:
             InvalidPath: bad syntax, or a ``*`` (use :meth:`get_all`).
         """
-        p, f = self._single(path)
-        if f is None:
+        p, i = self._single(path)
+        if i < 0:
             return default
+        rep, comp, sub = p.repetition or 1, p.component or 1, p.subcomponent or 1
+        value = self._primitive(i, p.field, rep, comp, sub)
+        return default if value is None else value
+
+    def _primitive(self, i: int, field: int, rep: int, comp: int, sub: int) -> str | None:
+        """One primitive of segment ``i``, unescaped (None when absent)."""
+        f = self._fields_of(i)
         d = self.delimiters
-        value = leaf(f, p.field, d, p.repetition or 1, p.component or 1, p.subcomponent or 1)
-        if value is None:
-            return default
-        if d.escape in value and (p.field > 2 or f[0] not in HEADER_SEGMENTS):
+        value = self._elements.element(i, f, field, d, rep, comp, sub)
+        if value and d.escape in value and (field > 2 or f[0] not in HEADER_SEGMENTS):
             return unescape(value, d, codec=self.codec)
         return value
 
-    def _single(self, path: str) -> tuple[Path, list[str] | None]:
-        """The parsed path and the fields of the one segment it names (None: absent).
+    def _raw_element(
+        self, i: int, field: int, rep: int | None, comp: int | None, sub: int | None
+    ) -> str | None:
+        """The ER7 text of one element of segment ``i`` (None when absent)."""
+        return self._elements.element(i, self._fields_of(i), field, self.delimiters, rep, comp, sub)
+
+    def _repetitions(self, i: int, field: int) -> list[str]:
+        """The repetitions of one field of segment ``i`` (shared: do not modify)."""
+        return self._elements.repetitions(i, self._fields_of(i), field, self.delimiters)
+
+    def _single(self, path: str) -> tuple[Path, int]:
+        """The parsed path and the index of the one segment it names (-1: absent).
 
         Raises:
             InvalidPath: bad syntax, or a ``*`` (use :meth:`get_all`).
@@ -187,17 +196,14 @@ class Message:
         p = parse_path(path)
         if p.has_wildcard:
             raise InvalidPath(f"{path!r} has a '*': use get_all()")
-        i = self._locate(p.segment, p.occurrence or 1)
-        return p, (self._fields_of(i) if i >= 0 else None)
+        return p, self._locate(p.segment, p.occurrence or 1)
 
     def raw(self, path: str, default: str = "") -> str:
         """The ER7 text (escapes kept) of the element ``path`` names, or ``default``."""
-        p, f = self._single(path)
-        if f is None or p.field >= len(f):
+        p, i = self._single(path)
+        if i < 0:
             return default
-        if p.field <= 2 and f[0] in HEADER_SEGMENTS:
-            return atomic(f[p.field], p.repetition, p.component, p.subcomponent, default)
-        value = element(f[p.field], self.delimiters, p.repetition, p.component, p.subcomponent)
+        value = self._raw_element(i, p.field, p.repetition, p.component, p.subcomponent)
         return default if value is None else value
 
     def get_all(self, path: str) -> list[str]:
@@ -207,7 +213,6 @@ class Message:
         all are read. Absent elements are skipped, present-but-empty ones give ``""``.
         """
         p = parse_path(path)
-        d = self.delimiters
         idx = self._index if self._index is not None else self._build_index()
         hits = idx.get(p.segment, [])
         if p.occurrence not in (None, ALL):
@@ -215,21 +220,14 @@ class Message:
         comp, sub = p.component or 1, p.subcomponent or 1
         out: list[str] = []
         for i in hits:
-            f = self._fields_of(i)
-            if p.field >= len(f):
-                continue
-            if p.field <= 2 and f[0] in HEADER_SEGMENTS:
-                value = leaf(f, p.field, d, p.repetition or 1, comp, sub)
-                out += [] if value is None else [value]
-                continue
             if p.repetition in (None, ALL):
-                reps = split_level(f[p.field], d.repetition, f[0], p.field)
-                values = [leaf_of_rep(r, d, comp, sub, f[0], p.field) for r in reps]
+                reps = range(1, len(self._repetitions(i, p.field)) + 1)
             else:
-                values = [leaf(f, p.field, d, p.repetition, comp, sub)]
-            for v in values:
-                if v is not None:
-                    out.append(unescape(v, d, codec=self.codec) if d.escape in v else v)
+                reps = range(p.repetition, p.repetition + 1)
+            for rep in reps:
+                value = self._primitive(i, p.field, rep, comp, sub)
+                if value is not None:
+                    out.append(value)
         return out
 
     # -- writing -----------------------------------------------------------------------
@@ -268,6 +266,7 @@ class Message:
         except UnicodeEncodeError as exc:
             msg = f"value not representable in the message charset {self.codec}"
             raise ValueError(msg) from exc
+        self._elements.clear()
         old_fields, old_segment = list(f), self._segs[i]
         while len(f) <= p.field:
             f.append("")
@@ -313,7 +312,7 @@ class Message:
 
     def __repr__(self) -> str:
         h = self.header
-        return f"<Message {h.field(9)!r} control_id={h.control_id!r} segments={len(self)}>"
+        return f"<Message {h.field(9)!r} control_id={h.safe_control_id!r} segments={len(self)}>"
 
 
 __all__ = ["Message"]

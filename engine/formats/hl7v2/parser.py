@@ -18,6 +18,9 @@ Contract: on any input bytes, :func:`parse` returns a Message or raises
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Literal
 
 from engine.errors import ParseError
 from engine.formats.hl7v2.charsets import codec_for
@@ -25,9 +28,11 @@ from engine.formats.hl7v2.header import (
     BOM,
     HEADER_SEGMENTS,
     Delimiters,
+    Header,
     delimiters_from,
     first_segment,
     peek_charset,
+    read_header,
 )
 from engine.formats.hl7v2.message import Message
 
@@ -36,7 +41,13 @@ _TERMINATOR = re.compile(r"(\r\n|\r|\n)")
 _NEXT_MSH = re.compile(rb"[\r\n]MSH")
 
 
-def parse(raw: bytes, *, default_codec: str = "utf-8") -> Message:
+def parse(
+    raw: bytes,
+    *,
+    default_codec: str = "utf-8",
+    codec: str | None = None,
+    errors: Literal["strict", "replace"] = "strict",
+) -> Message:
     """Parse one ER7 message (segments ended by CR, LF or CRLF, optional UTF-8 BOM).
 
     Args:
@@ -44,6 +55,10 @@ def parse(raw: bytes, *, default_codec: str = "utf-8") -> Message:
             or FHS/BHS batches, call :func:`~engine.formats.hl7v2.batch.split_batch` first
             (``parse`` would keep them as one message with several MSH).
         default_codec: the channel's codec, used when MSH-18 is empty.
+        codec: decode with this codec whatever MSH-18 says (the decision intake recorded
+            for a message whose bytes are not valid in its declared charset; see
+            :func:`parse_stored`).
+        errors: ``replace`` decodes undecodable bytes as U+FFFD instead of raising.
 
     Raises:
         ParseError: see the module docstring for codes.
@@ -54,17 +69,75 @@ def parse(raw: bytes, *, default_codec: str = "utf-8") -> Message:
     body = raw[len(bom) :]
     if not body.startswith(_HEADER_BYTES):
         raise ParseError("not an HL7v2 message: it does not start with an MSH segment", code=100)
-    msh18 = _charset_field(body)
-    codec = codec_for(msh18, default_codec)
+    msh18 = _charset_field(body) if codec is None else ""
+    codec = codec or codec_for(msh18, default_codec)
     try:
-        text = body.decode(codec)
+        text = body.decode(codec, errors)
     except UnicodeDecodeError as exc:
         raise _decode_error(body, exc.start, codec, msh18) from exc
     except LookupError as exc:
-        raise ParseError(f"unknown codec {codec!r}", segment="MSH", field=18, code=207) from exc
+        raise ParseError(
+            f"codec {codec} is not available", segment="MSH", field=18, code=207
+        ) from exc
     segments, terminators = _split_segments(text)
     delimiters = _delimiters(segments[0])
     return Message(raw, bom, segments, terminators, delimiters, codec)
+
+
+DECODE = "hl7.decode"
+"""Envelope metadata set by intake when the bytes were not valid in the declared charset:
+``replace`` (read with U+FFFD) or ``fallback`` (read with the codec in ``hl7.codec``)."""
+CODEC = "hl7.codec"
+"""Envelope metadata: the codec the message is read with."""
+
+
+def parse_stored(raw: bytes, metadata: Mapping[str, str], default_codec: str = "utf-8") -> Message:
+    """Parse a stored message the way intake read it (every reader downstream uses this).
+
+    ``hl7.codec`` is the codec intake used; with ``hl7.decode`` = ``fallback`` it is forced
+    over MSH-18, with ``replace`` undecodable bytes read as U+FFFD. A message intake did not
+    flag is parsed as :func:`parse` would (MSH-18, else ``hl7.codec``, else
+    ``default_codec``).
+
+    Raises:
+        ParseError: as :func:`parse`.
+    """
+    codec = metadata.get(CODEC) or default_codec
+    mode = metadata.get(DECODE, "")
+    if mode == "fallback":
+        return parse(raw, codec=codec)
+    if mode == "replace":
+        return parse(raw, codec=codec, errors="replace")
+    return parse(raw, default_codec=codec)
+
+
+def read_stored_header(raw: bytes, metadata: Mapping[str, str]) -> Header:
+    """The MSH of a stored message with intake's decoding decision (``hl7.decode``,
+    ``hl7.codec``) applied, for code that reviews a stored message after the ACK with the
+    intake functions (they read the body with ``header.read_codec``/``decode_errors``).
+
+    Raises:
+        ParseError: as :func:`~engine.formats.hl7v2.read_header`.
+    """
+    mode = metadata.get(DECODE, "")
+    codec = metadata.get(CODEC) or "utf-8"
+    header = read_header(raw, default_codec=codec)
+    if mode in ("replace", "fallback"):
+        return replace(header, decoding=mode, fallback_codec=codec)
+    return header
+
+
+def decode_error(raw: bytes, codec: str) -> ParseError | None:
+    """The ParseError locating the first byte of ``raw`` not valid in ``codec``, or None.
+
+    Linear in the size; ``raw`` may start with a BOM.
+    """
+    body = raw[len(BOM) :] if raw.startswith(BOM) else raw
+    try:
+        body.decode(codec)
+    except UnicodeDecodeError as exc:
+        return _decode_error(body, exc.start, codec, _charset_field(body))
+    return None
 
 
 _DELIMITER_CACHE: dict[str, Delimiters] = {}
@@ -115,13 +188,14 @@ def _decode_error(body: bytes, pos: int, codec: str, msh18: str) -> ParseError:
     field = body.count(sep, start, pos) if sep else 0
     if seg_id.encode() in _HEADER_BYTES:
         field += 1
-    declared = f"MSH-18 {msh18!r}" if msh18 else "empty MSH-18, channel default"
+    declared = "declared by MSH-18" if msh18 else "the channel's default: MSH-18 is empty"
+    where = f" in {seg_id}-{field}" if seg_id and field else (f" in {seg_id}" if seg_id else "")
     return ParseError(
-        f"byte 0x{body[pos]:02X} is not valid {codec} ({declared})",
+        f"the message is not valid {codec} ({declared}): undecodable byte{where}",
         segment=seg_id or None,
         field=field or None,
         code=207,
     )
 
 
-__all__ = ["parse"]
+__all__ = ["CODEC", "DECODE", "decode_error", "parse", "parse_stored", "read_stored_header"]

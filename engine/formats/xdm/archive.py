@@ -4,8 +4,18 @@ Contract of :func:`read_archive`: nothing is written to disk; every entry is rea
 memory through a capped stream, so a lying header (a "zip bomb") cannot make it read more
 than the limits allow. The archive is refused whole (:class:`XdmError`) when it is too big,
 not a ZIP, encrypted, holds too many entries, an entry or the total is too large, an entry
-expands more than ``max_ratio`` times, or an entry name is unsafe: absolute, with ``..``,
-a drive letter, a NUL, a symbolic link, or a duplicate of another name (case-insensitive).
+or the whole archive expands more than ``max_ratio`` times, or an entry name is unsafe:
+absolute, with ``..``, a drive letter, a NUL, a symbolic link, or a duplicate of another
+name (case-insensitive).
+
+Decompression budget: before inflating anything, the sizes the central directory declares
+are checked -- each entry against ``max_entry_size``, their sum against ``max_total_size``,
+and the ratio of their sum to the compressed sizes against ``max_ratio`` (many entries that
+each stay under the per-entry ratio floor, such as 210 entries of 1 MiB of zeros, are
+refused here). A declared size is a true bound: ``zipfile`` never inflates an entry past
+its declared size (a shorter stream fails the CRC check). While inflating, the running
+total is checked again against the budget and the cumulative ratio.
+:func:`count_inflated` meters the bytes actually inflated (for tests).
 Backslashes are read as separators and UTF-8 names written without the UTF-8 flag are
 decoded as UTF-8 (two quirks of archives made on Windows).
 
@@ -19,13 +29,36 @@ import io
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from engine.errors import MessageError
 
 _CHUNK = 64 * 1024
 _FIXED_TIME = (2000, 1, 1, 0, 0, 0)
+RATIO_FLOOR = 1024 * 1024
+"""Expansion ratios are checked once at least this much is (or would be) inflated."""
+
+
+@dataclass(slots=True)
+class InflateCounter:
+    """Bytes inflated while :func:`count_inflated` was active."""
+
+    inflated: int = 0
+
+
+_counter: InflateCounter | None = None
+
+
+@contextlib.contextmanager
+def count_inflated() -> Iterator[InflateCounter]:
+    """Meter the bytes :func:`read_archive` inflates in this block (a test instrument)."""
+    global _counter
+    previous, _counter = _counter, InflateCounter()
+    try:
+        yield _counter
+    finally:
+        _counter = previous
 
 
 class XdmError(MessageError):
@@ -47,7 +80,8 @@ class ZipLimits:
     max_entry_size: int = 50 * 1024 * 1024
     max_total_size: int = 200 * 1024 * 1024
     max_ratio: int = 200
-    """Largest uncompressed/compressed ratio of an entry over 1 MiB (text compresses ~10x)."""
+    """Largest uncompressed/compressed ratio of an entry, and of the whole archive, once
+    over 1 MiB (text compresses ~10x)."""
 
 
 def _decode_name(info: zipfile.ZipInfo) -> str:
@@ -81,19 +115,67 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
 
 
+def _check_declared(infos: list[zipfile.ZipInfo], lim: ZipLimits) -> None:
+    """Refuse, before inflating anything, what the central directory already gives away."""
+    files = [i for i in infos if not i.is_dir()]
+    for info in files:
+        if info.file_size > lim.max_entry_size:
+            raise XdmError("an entry declares more than the entry size limit", kind="bomb")
+        if info.file_size > RATIO_FLOOR and info.file_size > lim.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise XdmError(
+                f"an entry expands more than {lim.max_ratio} times (zip bomb)", kind="bomb"
+            )
+    declared = sum(i.file_size for i in files)
+    if declared > lim.max_total_size:
+        raise XdmError(
+            f"the entries declare more than the archive budget of {lim.max_total_size} bytes",
+            kind="bomb",
+        )
+    compressed = max(sum(i.compress_size for i in files), 1)
+    if declared > RATIO_FLOOR and declared > lim.max_ratio * compressed:
+        raise XdmError(
+            f"the archive expands more than {lim.max_ratio} times in all (zip bomb)", kind="bomb"
+        )
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What the archive has inflated so far, against its limits."""
+
+    lim: ZipLimits
+    inflated: int = 0
+    compressed: int = 0
+
+    def add(self, size: int) -> None:
+        self.inflated += size
+        if _counter is not None:
+            _counter.inflated += size
+        if self.inflated > self.lim.max_total_size:
+            raise XdmError("the archive total expands beyond its size limit", kind="bomb")
+        if self.inflated > RATIO_FLOOR and self.inflated > self.lim.max_ratio * max(
+            self.compressed, 1
+        ):
+            raise XdmError(
+                f"the archive expands more than {self.lim.max_ratio} times in all (zip bomb)",
+                kind="bomb",
+            )
+
+
 def _read_entry(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, lim: ZipLimits
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, lim: ZipLimits
 ) -> bytes:
-    cap = min(lim.max_entry_size, budget)
     out = bytearray()
+    budget.compressed += info.compress_size
     with archive.open(info) as stream:
         while chunk := stream.read(_CHUNK):
             out += chunk
-            if len(out) > cap:
-                which = "entry" if cap == lim.max_entry_size else "archive total"
-                raise XdmError(f"the {which} expands beyond its size limit", kind="bomb")
+            budget.add(len(chunk))
+            if len(out) > lim.max_entry_size:
+                raise XdmError("the entry expands beyond its size limit", kind="bomb")
             compressed = max(info.compress_size, 1)
-            if len(out) > 1024 * 1024 and len(out) / compressed > lim.max_ratio:
+            if len(out) > RATIO_FLOOR and len(out) / compressed > lim.max_ratio:
                 raise XdmError(
                     f"an entry expands more than {lim.max_ratio} times (zip bomb)", kind="bomb"
                 )
@@ -120,9 +202,10 @@ def read_archive(data: bytes, limits: ZipLimits | None = None) -> dict[str, byte
                     f"archive has {len(infos)} entries, more than {lim.max_entries}",
                     kind="bomb",
                 )
+            _check_declared(infos, lim)
             files: dict[str, bytes] = {}
             seen: set[str] = set()
-            total = 0
+            budget = _Budget(lim)
             for info in infos:
                 name = safe_name(_decode_name(info))
                 if _is_symlink(info):
@@ -134,9 +217,7 @@ def read_archive(data: bytes, limits: ZipLimits | None = None) -> dict[str, byte
                 if name.casefold() in seen:
                     raise XdmError("two entries have the same name", kind="unsafe-path")
                 seen.add(name.casefold())
-                content = _read_entry(archive, info, lim.max_total_size - total, lim)
-                total += len(content)
-                files[name] = content
+                files[name] = _read_entry(archive, info, budget, lim)
             return files
     except XdmError:
         raise
@@ -179,4 +260,14 @@ def write_archive(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["XdmError", "ZipLimits", "lookup", "read_archive", "safe_name", "write_archive"]
+__all__ = [
+    "RATIO_FLOOR",
+    "InflateCounter",
+    "XdmError",
+    "ZipLimits",
+    "count_inflated",
+    "lookup",
+    "read_archive",
+    "safe_name",
+    "write_archive",
+]

@@ -25,7 +25,7 @@ from engine.formats.cda.hl7_carried import (
     identity,
     meta_flags,
 )
-from engine.formats.hl7v2 import parse
+from engine.formats.hl7v2 import parse_stored
 from engine.formats.xds.gating import FACT_OPPOSITION, hl7_facts
 from engine.formats.xds.payload import DMP_DOCUMENTS, DmpRequest, RequestedDocument, encode
 from engine.message import Envelope
@@ -54,7 +54,7 @@ def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
 
     def transform(envelope: Envelope) -> Payload:
         try:
-            msg = parse(envelope.raw, default_codec=default_codec)
+            msg = parse_stored(envelope.raw, envelope.metadata, default_codec)
             carried = extract_documents(msg)
         except (ParseError, DocumentError) as exc:
             raise MappingError(f"HL7 → DMP: {exc}") from exc

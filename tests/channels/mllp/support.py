@@ -90,11 +90,17 @@ class Peer:
         address: tuple[str, int],
         *,
         ssl_context: ssl.SSLContext | None = None,
+        source: str | None = None,
     ) -> Peer:
+        """Connect, from the local address ``source`` when given (e.g. ``127.0.0.2``)."""
         host, port = address
         async with asyncio.timeout(TIMEOUT):
             reader, writer = await asyncio.open_connection(
-                host, port, ssl=ssl_context, server_hostname="localhost" if ssl_context else None
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname="localhost" if ssl_context else None,
+                local_addr=(source, 0) if source else None,
             )
         return cls(reader, writer)
 

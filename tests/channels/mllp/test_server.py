@@ -252,15 +252,34 @@ async def test_idle_connection_is_closed(start_server: StartServer) -> None:
     await peer.close()
 
 
-async def test_connections_beyond_max_are_closed(start_server: StartServer) -> None:
+async def test_at_max_connections_the_longest_idle_one_makes_room(
+    start_server: StartServer,
+) -> None:
     src = await start_server(max_connections=1)
     first = await Peer.connect(src.address)
     assert segments(await first.request(message("M1")))["MSA"][1] == "AA"
     second = await Peer.connect(src.address)
-    assert await second.closed_by_server()
-    assert segments(await first.request(message("M2")))["MSA"][1] == "AA"
+    assert await first.closed_by_server()
+    assert segments(await second.request(message("M2")))["MSA"][1] == "AA"
     await first.close()
     await second.close()
+
+
+async def test_at_max_connections_a_busy_connection_is_kept_and_the_new_one_refused(
+    start_server: StartServer,
+) -> None:
+    gated = RecordingIntake(gate=asyncio.Event())
+    src = await start_server(intake_=gated, max_connections=1)
+    busy = await Peer.connect(src.address)
+    await busy.write(encode_frame(message("BUSY")))
+    await asyncio.wait_for(gated.entered.wait(), 5)
+    newcomer = await Peer.connect(src.address)
+    assert await newcomer.closed_by_server()
+    assert gated.gate is not None
+    gated.gate.set()
+    assert segments(await busy.read_frame())["MSA"][1:3] == ["AA", "BUSY"]
+    await busy.close()
+    await newcomer.close()
 
 
 async def test_stop_lets_the_inflight_commit_finish_and_closes_idle_connections(

@@ -92,9 +92,10 @@ def test_pam_fr_when_keys_and_channel_settings_are_documented() -> None:
     assert when["dmp_opposition"]["examples"] == ["true"] and "dmp_status" in when
     hl7 = defs["Hl7IntakeConfig"]
     assert hl7["additionalProperties"] is False
-    assert {k: v["enum"] for k, v in hl7["properties"].items()} == {
+    assert {k: v["enum"] for k, v in hl7["properties"].items() if "enum" in v} == {
         "profile": ["pam_fr", "none"],
         "validation": ["off", "warn", "strict"],
         "unknown_events": ["accept", "refuse"],
         "dmp_gating": ["off", "refuse"],
+        "on_decode_error": ["reject", "replace", "fallback"],
     }

@@ -103,9 +103,10 @@ def test_unreadable_document_is_906_and_unreadable_body_is_refused() -> None:
     assert_refused(exam, "906")
     assert "(malformed)" in exam.reason
     bad_body = oru(cda()).replace(b"TEST^A", b"TEST\xe9")  # not UTF-8
-    exam = examine(bad_body, GATED)
-    assert exam.verdict is Verdict.REJECT and exam.errors[0].code == 207
-    assert exam.reason.startswith("DMP gating: message body cannot be read")
+    exam = examine(bad_body, GATED)  # refused before the gating (hl7.on_decode_error: reject)
+    assert exam.verdict is Verdict.REJECT and exam.outcome is AckOutcome.ERROR
+    assert [(e.code, e.segment, e.field) for e in exam.errors] == [(102, "PID", 5)]
+    assert exam.reason.startswith("the message is not valid utf-8")
 
 
 def test_channel_setting_is_documented_and_reaches_the_options() -> None:

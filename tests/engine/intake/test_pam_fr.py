@@ -166,14 +166,15 @@ def test_a47_and_a40_facts_at_intake() -> None:
     assert a40.verdict is Verdict.ACCEPT and a40.metadata["pam.merge"] == "true"
 
 
-def test_undecodable_body_is_a_finding_and_refused_only_in_strict_mode() -> None:
+def test_undecodable_body_is_refused_by_default_in_every_validation_mode() -> None:
     raw = A01.replace(b"LEGRAND", b"LEGR\xe9ND")  # not UTF-8
-    warn = examine(raw, Hl7IntakeOptions())
-    assert warn.verdict is Verdict.ACCEPT
-    assert review_after_ack(raw, warn.metadata)["validation.errors"] == "1"
-    strict = examine(raw, STRICT)
-    assert strict.verdict is Verdict.REJECT and strict.outcome is AckOutcome.REJECTED
-    assert [(e.code, e.segment) for e in strict.errors] == [(207, "PID")]
+    for options in (Hl7IntakeOptions(), STRICT):  # hl7.on_decode_error: reject
+        exam = examine(raw, options)
+        assert exam.verdict is Verdict.REJECT and exam.outcome is AckOutcome.ERROR
+        assert [(e.code, e.segment, e.field) for e in exam.errors] == [(102, "PID", 5)]
+    replaced = examine(raw, Hl7IntakeOptions(on_decode_error="replace"))
+    assert replaced.verdict is Verdict.ACCEPT and replaced.metadata["hl7.decode"] == "replace"
+    assert review_after_ack(raw, replaced.metadata)["validation.errors"] == "0"
 
 
 def test_channel_config_defaults_and_options() -> None:

@@ -65,3 +65,26 @@ def test_require_false_is_lenient() -> None:
     h = read_header(b"MSH|^~\\&|A|B\r", require=False)
     assert h.sending_application == "A"
     assert h.control_id == ""
+
+
+def test_metadata_never_carries_a_malformed_code_or_control_id() -> None:
+    from engine.formats.hl7v2.header import code_fact
+
+    assert [code_fact(c) for c in ("ADT", "A01", "ADT_A01", "", "Z99")] == [
+        "ADT",
+        "A01",
+        "ADT_A01",
+        "",
+        "Z99",
+    ]
+    assert code_fact("DUPONT") == code_fact("A 01") == code_fact("a01") == "invalid"
+    raw = (
+        b"MSH|^~\\&|GAM|CHU|PASSERELLE|GRADES|20261120093012||ADT^DUPONT JEAN^ADT_A01|"
+        b"\x1b[31mC1\x1b[0m|P|2.5\r"
+    )
+    metadata = read_header(raw, require=False).metadata()
+    assert metadata["hl7.trigger_event"] == "invalid"
+    assert metadata["hl7.control_id"].startswith("invalid-id:")
+    with pytest.raises(ParseError, match="control characters") as refused:
+        read_header(raw)
+    assert (refused.value.code, refused.value.field) == (102, 10)
