@@ -353,15 +353,36 @@ class Pipeline:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
             await self._peer_answered(delivery.destination)
-            await self._dead(delivery, f"refused: {exc}")
+            await self._dead(
+                delivery, f"refused: {exc}", sent=payload.body, response=exc.response
+            )
             log.warning("Delivery refused; dead letter.", extra={**extra, "error": str(exc)})
         except RetryableDeliveryError as exc:
-            await self._failed(delivery, attempt, str(exc), exc.retry_after, extra, gate)
+            await self._failed(
+                delivery,
+                attempt,
+                str(exc),
+                exc.retry_after,
+                extra,
+                gate,
+                sent=payload.body,
+                response=exc.response,
+            )
         except Exception as exc:  # a destination bug must not lose the message: retry
             log.exception("Destination raised an unexpected error.", extra=extra)
-            await self._failed(delivery, attempt, f"internal error: {exc!r}", None, extra, gate)
+            await self._failed(
+                delivery,
+                attempt,
+                f"internal error: {type(exc).__name__}",
+                None,
+                extra,
+                gate,
+                sent=payload.body,
+            )
         else:
-            await self.store.record_attempt(delivery.id, DeliveryState.SENT, detail, dedupe_key=key)
+            await self.store.record_attempt(
+                delivery.id, DeliveryState.SENT, detail, dedupe_key=key, sent=payload.body
+            )
             count("deliveries.sent")
             log.debug("Delivered.", extra={**extra, "detail": detail})
             await self._peer_answered(delivery.destination)
@@ -451,6 +472,9 @@ class Pipeline:
         retry_after: float | None,
         extra: dict[str, Any],
         gate: Gate,
+        *,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> None:
         """A transient failure: count it on the breaker, then retry (or, for a probe,
         wait for the next probe without spending the delivery's budget)."""
@@ -487,13 +511,25 @@ class Pipeline:
             )
             await self.schedule(updated)
             return
-        await self._retry(delivery, attempt, error, retry_after, extra, probe_at)
+        await self._retry(
+            delivery, attempt, error, retry_after, extra, probe_at, sent=sent, response=response
+        )
 
-    async def _dead(self, delivery: DeliveryRecord, reason: str) -> None:
-        """Dead-letter the delivery; with ``on_dead: continue`` its key is released."""
+    async def _dead(
+        self,
+        delivery: DeliveryRecord,
+        reason: str,
+        *,
+        sent: bytes | None = None,
+        response: bytes | None = None,
+    ) -> None:
+        """Dead-letter the delivery; with ``on_dead: continue`` its key is released.
+        ``sent``/``response`` (what went out, the peer's answer) are kept with the attempt."""
         rule = self.orderings.get(delivery.destination)
         release = rule is None or rule.on_dead == "continue"
-        await self.store.record_attempt(delivery.id, DeliveryState.DEAD, reason, release=release)
+        await self.store.record_attempt(
+            delivery.id, DeliveryState.DEAD, reason, release=release, sent=sent, response=response
+        )
         if release:
             await self._wake_next(delivery)
         elif delivery.order_key is not None:
@@ -520,12 +556,17 @@ class Pipeline:
         retry_after: float | None,
         extra: dict[str, Any],
         not_before: datetime | None = None,
+        *,
+        sent: bytes | None = None,
+        response: bytes | None = None,
     ) -> None:
         policy = self.policies.get(delivery.destination, self.default_policy)
         budget_used = attempt - delivery.attempts_at_replay
         age = await self._budget_age(delivery) if policy.max_age is not None else 0.0
         if policy.exhausted(budget_used, age):
-            await self._dead(delivery, f"{policy.spent(budget_used, age)}: {error}")
+            await self._dead(
+                delivery, f"{policy.spent(budget_used, age)}: {error}", sent=sent, response=response
+            )
             log.warning("Delivery abandoned; dead letter.", extra={**extra, "error": error})
             return
         delay = policy.delay(budget_used, retry_after)
@@ -533,7 +574,12 @@ class Pipeline:
         if not_before is not None and not_before > next_at:  # circuit open: after the probe
             next_at = not_before
         updated = await self.store.record_attempt(
-            delivery.id, DeliveryState.RETRYING, error, next_attempt_at=next_at
+            delivery.id,
+            DeliveryState.RETRYING,
+            error,
+            next_attempt_at=next_at,
+            sent=sent,
+            response=response,
         )
         log.info("Delivery failed; will retry.", extra={**extra, "error": error, "delay_s": delay})
         await self.schedule(updated)
