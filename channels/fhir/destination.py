@@ -103,7 +103,7 @@ class FhirDestination(Destination[FhirDestinationConfig]):
             kind = bundle_type(resource)
             what = f"POST {kind}"
             response = await self._call(Request("POST", "", resource), what, context)
-            return read_response(kind, body_json(response))
+            return read_response(kind, body_json(response), response.content)
         requests = requests_for(resource)
         resolved: dict[str, str] = {}
         items: list[str] = []
