@@ -7,8 +7,10 @@ wait) and while an engine runs in the test's loop. The data side is
 
 Endpoints (base URL ``{url}/fhir``): ``POST /fhir`` (transaction or batch), ``PUT``,
 ``POST``, ``DELETE`` on ``/fhir/{type}[/{id}]`` (conditional update with
-``?identifier=``, conditional create with ``If-None-Exist``), ``GET /fhir/{type}/{id}``,
-``GET /fhir/{type}?identifier=``, and ``POST /oauth/token`` (client credentials).
+``?identifier=``, conditional create with ``If-None-Exist``, versioned update with
+``If-Match``; answers carry ``ETag: W/"n"``), ``GET /fhir/{type}/{id}``,
+``GET /fhir/{type}?identifier=|subject=|patient=|part-of=``, and ``POST /oauth/token``
+(client credentials). ``PATCH`` and everything else answer 405 with an OperationOutcome.
 
 What a test can switch, at any time, from any thread:
 
@@ -87,8 +89,12 @@ class FhirPlatform:
             routes=[
                 Route("/oauth/token", self._token, methods=["POST"]),
                 Route("/fhir", self._bundle, methods=["POST"]),
-                Route("/fhir/{kind}", self._type, methods=["GET", "POST", "PUT"]),
-                Route("/fhir/{kind}/{rid}", self._instance, methods=["GET", "PUT", "DELETE"]),
+                Route("/fhir/{kind}", self._type, methods=["GET", "POST", "PUT", "PATCH"]),
+                Route(
+                    "/fhir/{kind}/{rid}",
+                    self._instance,
+                    methods=["GET", "PUT", "DELETE", "PATCH"],
+                ),
             ]
         )
 
@@ -277,13 +283,22 @@ class FhirPlatform:
         return await self._answer(request, lambda body: _fhir(*self.repo.bundle(body)))
 
     def _rest(self, request: Request, url: str, body: Any) -> Response:
+        if request.method == "PATCH":
+            return _fhir(405, outcome("not-supported", "PATCH is not supported here"))
         status, result, location = self.repo.rest(
-            request.method, url, body, request.headers.get("if-none-exist")
+            request.method,
+            url,
+            body,
+            request.headers.get("if-none-exist"),
+            request.headers.get("if-match"),
         )
         if status == 204:
             return Response(status_code=204)
-        headers = {"Location": f"{self.base_url}/{location}"} if location else None
-        return _fhir(status, result or None, headers)
+        headers: dict[str, str] = {}
+        if location:
+            headers["Location"] = f"{self.base_url}/{location}"
+            headers["ETag"] = f'W/"{location.rpartition("/")[2]}"'
+        return _fhir(status, result or None, headers or None)
 
     async def _type(self, request: Request) -> Response:
         kind, query = request.path_params["kind"], request.url.query
@@ -310,7 +325,7 @@ class FhirPlatform:
                     found = self.repo.current.get((kind, rid))
                 if found is None:
                     return _fhir(404, outcome("not-found", f"{kind}/{rid} is not known"))
-                return _fhir(200, found)
+                return _fhir(200, found, {"ETag": f'W/"{found["meta"]["versionId"]}"'})
             return self._rest(request, f"{kind}/{rid}", body)
 
         return await self._answer(request, handle)
