@@ -1,0 +1,227 @@
+"""The transaction that applies a map's Bundle to what the platform holds (pure).
+
+Input: the map's Bundle (entries marked with an ``update-role``, see :mod:`.events`), the
+current resource of each marked entry (found by its business identifier, None when new),
+and the related resources read for it (the movements of a stay, the Encounters of a
+merged patient). Output: a transaction Bundle whose entries are
+
+* ``PUT Type/id`` with ``ifMatch: W/"<version read>"`` for each existing resource the merge
+  changes (unchanged ones are not sent), so that a concurrent change makes the whole
+  transaction fail with 412 and the destination reads again;
+* ``POST Type`` with ``ifNoneExist: identifier=system|value`` for each new resource;
+* the unmarked entries as the map wrote them.
+
+References to the ``urn:uuid:`` of an existing resource become ``Type/id``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.formats.fhir.events import DEFAULT, DELETE, MARKERS, ROLE, Resource, marker
+from engine.formats.fhir.merge import content, merge
+from engine.formats.fhir.patient import claim_profile
+from engine.formats.fhir.stay import settle
+
+ROLES = ("patient", "merged-patient", "venue", "movement")
+
+
+@dataclass
+class Marked:
+    """One entry of the map's Bundle that goes through the merge."""
+
+    index: int
+    role: str
+    full_url: str
+    resource: Resource
+    search: str  # Type?identifier=system|value (the entry's conditional URL)
+    deletes: list[str] = field(default_factory=list)
+    defaults: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return str(self.resource["resourceType"])
+
+
+@dataclass
+class State:
+    """What the platform holds: per marked entry index its resource (or None), and the
+    related resources by query (``part-of:Encounter/7``, ``subject:Patient/3``)."""
+
+    found: dict[int, Resource | None] = field(default_factory=dict)
+    related: dict[str, list[Resource]] = field(default_factory=dict)
+    ambiguous: set[int] = field(default_factory=set)  # an other-typed resource shares the id
+
+
+def marked_entries(bundle: Resource) -> list[Marked]:
+    """The entries carrying an ``update-role`` marker, in Bundle order."""
+    out: list[Marked] = []
+    for i, entry in enumerate(bundle.get("entry") or []):
+        request = entry.get("request") or {}
+        roles = marker(request, ROLE)
+        if not roles or entry.get("resource") is None:
+            continue
+        out.append(
+            Marked(
+                i,
+                roles[0],
+                str(entry.get("fullUrl", "")),
+                entry["resource"],
+                str(request.get("url", "")),
+                marker(request, DELETE),
+                marker(request, DEFAULT),
+            )
+        )
+    return out
+
+
+def ref(resource: Resource) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+def related_queries(marked: list[Marked], state: State) -> list[str]:
+    """The searches that bring the related resources of the found ones."""
+    queries: list[str] = []
+    for m in marked:
+        current = state.found.get(m.index)
+        if current is None:
+            continue
+        if m.role == "venue":
+            queries.append(f"Encounter?part-of={ref(current)}")
+        elif m.role == "merged-patient":
+            queries.append(f"Encounter?subject={ref(current)}")
+    return queries
+
+
+def plan(bundle: Resource, marked: list[Marked], state: State) -> Resource:
+    """The transaction to send (see module doc); empty ``entry`` when nothing changes."""
+    names = {
+        m.full_url: ref(current)
+        for m in marked
+        if m.full_url and (current := state.found.get(m.index)) is not None
+    }
+    merged: dict[int, Resource] = {}
+    for m in marked:
+        incoming = _rewrite(m.resource, names)
+        result = merge(state.found.get(m.index), incoming, deletes=m.deletes, defaults=m.defaults)
+        merged[m.index] = claim_profile(result) if m.kind == "Patient" else result
+    extra: dict[str, Resource] = {}  # Type/id -> new content of a related resource
+    stored: dict[str, Resource] = {}
+    for related in state.related.values():
+        for res in related:
+            stored[ref(res)] = res
+    _settle_stays(marked, state, names, merged, extra)
+    _move_encounters(marked, state, names, extra)
+    entries: list[Resource] = []
+    by_index = {m.index: m for m in marked}
+    for i, entry in enumerate(bundle.get("entry") or []):
+        mark = by_index.get(i)
+        if mark is None:
+            entries.append(_rewrite(_unmarked(entry), names))
+            continue
+        current = state.found.get(i)
+        if current is None:
+            entries.append(_create(mark, merged[i], ambiguous=i in state.ambiguous))
+        else:
+            extra.pop(ref(current), None)
+            if content(merged[i]) != content(current):
+                entries.append(_update(current, merged[i]))
+    for key, res in extra.items():
+        if content(res) != content(stored.get(key)):
+            entries.append(_update(stored[key], res))
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _settle_stays(
+    marked: list[Marked],
+    state: State,
+    names: dict[str, str],
+    merged: dict[int, Resource],
+    extra: dict[str, Resource],
+) -> None:
+    for venue in (m for m in marked if m.role == "venue"):
+        venue_ref = names.get(venue.full_url, venue.full_url)
+        current = state.found.get(venue.index)
+        mine = {
+            m.index: merged[m.index]
+            for m in marked
+            if m.role == "movement"
+            and (merged[m.index].get("partOf") or {}).get("reference") == venue_ref
+        }
+        known_ids = {ref(found) for i in mine if (found := state.found.get(i)) is not None}
+        others = []
+        if current is not None:
+            others = [
+                r
+                for r in state.related.get(f"part-of:{ref(current)}", [])
+                if ref(r) not in known_ids
+            ]
+        settled_venue, settled = settle(merged[venue.index], [*mine.values(), *others])
+        merged[venue.index] = settled_venue
+        for i, res in zip(mine, settled[: len(mine)], strict=True):
+            merged[i] = res
+        for res in settled[len(mine) :]:
+            extra[ref(res)] = res
+
+
+def _move_encounters(
+    marked: list[Marked], state: State, names: dict[str, str], extra: dict[str, Resource]
+) -> None:
+    """A40: the merged patient's Encounters now belong to the surviving patient."""
+    survivors = [m for m in marked if m.role == "patient"]
+    if not survivors:
+        return
+    survivor = names.get(survivors[0].full_url, survivors[0].full_url)
+    for m in marked:
+        current = state.found.get(m.index)
+        if m.role != "merged-patient" or current is None:
+            continue
+        for encounter in state.related.get(f"subject:{ref(current)}", []):
+            moved = copy.deepcopy(extra.get(ref(encounter), encounter))
+            moved["subject"] = {**(moved.get("subject") or {}), "reference": survivor}
+            extra[ref(encounter)] = moved
+
+
+def _unmarked(entry: Resource) -> Resource:
+    request = entry.get("request") or {}
+    others = [e for e in request.get("extension") or [] if e.get("url") not in MARKERS]
+    clean = {k: v for k, v in request.items() if k != "extension"}
+    if others:
+        clean["extension"] = others
+    return {**entry, "request": clean}
+
+
+def _create(m: Marked, resource: Resource, *, ambiguous: bool) -> Resource:
+    request: Resource = {"method": "POST", "url": m.kind}
+    query = m.search.partition("?")[2]
+    if query and not ambiguous:
+        request["ifNoneExist"] = query
+    body = {k: v for k, v in resource.items() if k != "id"}
+    entry: Resource = {"resource": body, "request": request}
+    if m.full_url:
+        entry["fullUrl"] = m.full_url
+    return entry
+
+
+def _update(current: Resource, resource: Resource) -> Resource:
+    body = {**resource, "id": current["id"]}
+    version = (current.get("meta") or {}).get("versionId")
+    request: Resource = {"method": "PUT", "url": ref(current)}
+    if version:
+        request["ifMatch"] = f'W/"{version}"'
+    return {"resource": body, "request": request}
+
+
+def _rewrite(node: Any, names: dict[str, str]) -> Any:
+    if not names:
+        return copy.deepcopy(node)
+    text = json.dumps(node)
+    for urn, target in names.items():
+        text = text.replace(json.dumps(urn), json.dumps(target))
+    return json.loads(text)
+
+
+__all__ = ["ROLES", "Marked", "State", "marked_entries", "plan", "related_queries"]
