@@ -13,7 +13,8 @@ Faithful to FHIR R4 where the engine depends on it:
   no match creates, one match updates it, several matches fail with 412;
 * versioned update: ``ifMatch`` (``W/"n"``) on an entry, or ``If-Match`` on a REST PUT,
   must name the current version, else 412 (also when the resource does not exist);
-* searches: ``identifier=[system|]value`` and the references ``subject``, ``patient``,
+* searches: ``identifier=[system|]value``, ``identifier:of-type=type-system|code|value``
+  and the references ``subject``, ``patient``,
   ``part-of`` (``Type/id``), combined with AND; any other parameter is a 400;
 * versions: ``meta.versionId`` starts at 1 and increases only when the content changes
   (an identical update is a no-op, as HAPI FHIR does), so a redelivery leaves no trace;
@@ -65,7 +66,7 @@ class Repository:
     def search(self, kind: str, query: str, data: Data | None = None) -> list[Resource]:
         """Resources of ``kind`` matching every parameter of ``query`` (see module doc)."""
         params = parse_qs(query, keep_blank_values=True)
-        unknown = sorted(set(params) - {"identifier", *_REFERENCES})
+        unknown = sorted(set(params) - {"identifier", "identifier:of-type", *_REFERENCES})
         if unknown or not params:
             raise EntryError(400, "not-supported", f"unsupported search parameters {unknown}")
         found: list[Resource] = []
@@ -360,6 +361,16 @@ def _no_overlap(entries: list[Resource], targets: dict[int, tuple[str, str]]) ->
 
 
 def _matches(res: Resource, name: str, wanted: str) -> bool:
+    if name == "identifier:of-type":  # [type system]|[type code]|[value]
+        type_system, type_code, value = [*wanted.split("|", 2), "", ""][:3]
+        return any(
+            i.get("value") == value
+            and any(
+                c.get("system") == type_system and c.get("code") == type_code
+                for c in (i.get("type") or {}).get("coding") or []
+            )
+            for i in res.get("identifier") or []
+        )
     if name == "identifier":
         system, _, value = wanted.rpartition("|") if "|" in wanted else (None, "", wanted)
         return any(

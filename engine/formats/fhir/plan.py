@@ -20,6 +20,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from engine.formats.fhir.events import DEFAULT, DELETE, MARKERS, ROLE, Resource, marker
 from engine.formats.fhir.merge import content, merge
@@ -37,7 +38,7 @@ class Marked:
     role: str
     full_url: str
     resource: Resource
-    search: str  # Type?identifier=system|value (the entry's conditional URL)
+    search: str  # Type?identifier=system|value: its first identifier
     deletes: list[str] = field(default_factory=list)
     defaults: list[str] = field(default_factory=list)
 
@@ -70,12 +71,21 @@ def marked_entries(bundle: Resource) -> list[Marked]:
                 roles[0],
                 str(entry.get("fullUrl", "")),
                 entry["resource"],
-                str(request.get("url", "")),
+                _search(entry["resource"]),
                 marker(request, DELETE),
                 marker(request, DEFAULT),
             )
         )
     return out
+
+
+def _search(resource: Resource) -> str:
+    """``Type?identifier=system|value`` of the resource's first identifier with a value."""
+    for ident in resource.get("identifier") or []:
+        if ident.get("value"):
+            token = quote(f"{ident.get('system', '')}|{ident['value']}", safe=":/|")
+            return f"{resource['resourceType']}?identifier={token}"
+    raise ValueError(f"a marked {resource['resourceType']} has no identifier")
 
 
 def ref(resource: Resource) -> str:
