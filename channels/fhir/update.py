@@ -24,7 +24,16 @@ import httpx
 from channels.fhir.bundle import Request, read_response
 from channels.fhir.errors import body_json
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
-from engine.formats.fhir.plan import Marked, State, marked_entries, plan, related_queries
+from engine.formats.fhir.plan import (
+    Ambiguous,
+    Marked,
+    State,
+    add_related,
+    marked_entries,
+    plan,
+    related_queries,
+    resolve,
+)
 
 ROUNDS = 4
 CONFLICTS = (409, 412)
@@ -86,42 +95,13 @@ async def _search(queries: list[str], call: Call) -> list[list[dict[str, Any]]]:
     return found
 
 
-def _same(identifier: dict[str, Any], other: dict[str, Any], typed: bool) -> bool:
-    if (identifier.get("system"), identifier.get("value")) != (
-        other.get("system"),
-        other.get("value"),
-    ):
-        return False
-    return not typed or _type(identifier) == _type(other)
-
-
-def _type(identifier: dict[str, Any]) -> str:
-    codings = (identifier.get("type") or {}).get("coding") or [{}]
-    return str(codings[0].get("code", ""))
-
-
 async def _read(marked: list[Marked], call: Call) -> State:
-    state = State()
-    results = await _search([m.search for m in marked], call)
-    for m, candidates in zip(marked, results, strict=True):
-        idents = m.resource.get("identifier") or []
-        key: dict[str, Any] = next((i for i in idents if i.get("value")), {})
-        typed = bool(_type(key))
-        matches = [
-            r for r in candidates if any(_same(key, i, typed) for i in r.get("identifier") or [])
-        ]
-        if len(matches) > 1:
-            raise PermanentDeliveryError(
-                f"{m.kind} of entry {m.index + 1}: {len(matches)} resources on the platform "
-                "carry its identifier"
-            )
-        state.found[m.index] = matches[0] if matches else None
-        if len(candidates) > len(matches):
-            state.ambiguous.add(m.index)
+    try:
+        state = resolve(marked, await _search([m.search for m in marked], call))
+    except Ambiguous as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
     queries = related_queries(marked, state)
-    for query, resources in zip(queries, await _search(queries, call), strict=True):
-        rest = query.partition("?")[2]
-        state.related[rest.replace("=", ":", 1)] = resources
+    add_related(state, queries, await _search(queries, call))
     return state
 
 

@@ -23,7 +23,7 @@ from engine.components import DeliveryContext, Payload
 from engine.mapping.loader import compile_map
 from engine.mapping.runtime import CompiledMap
 from engine.sandbox.fhir_platform import FhirPlatform
-from tests.integration.adt_messages import ELODIE, FRANCOIS, IPP_SYSTEM, adt
+from tests.support.adt_messages import ELODIE, FRANCOIS, IPP_SYSTEM, adt
 from tests.support.corpus import REPO
 
 EXPECTED = Path(__file__).parent / "expected" / "sequences"

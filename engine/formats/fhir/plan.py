@@ -92,6 +92,57 @@ def ref(resource: Resource) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 
 
+def _type(identifier: Resource) -> str:
+    codings = (identifier.get("type") or {}).get("coding") or [{}]
+    return str(codings[0].get("code", ""))
+
+
+def _same(identifier: Resource, other: Resource, typed: bool) -> bool:
+    if (identifier.get("system"), identifier.get("value")) != (
+        other.get("system"),
+        other.get("value"),
+    ):
+        return False
+    return not typed or _type(identifier) == _type(other)
+
+
+class Ambiguous(ValueError):
+    """An identifier matches several resources on the platform."""
+
+
+def resolve(marked: list[Marked], results: list[list[Resource]]) -> State:
+    """The State from the search results of each marked entry (same order): the resource
+    carrying the entry's first identifier (same system, value and FR Core type).
+
+    Raises:
+        Ambiguous: several resources carry it.
+    """
+    state = State()
+    for m, candidates in zip(marked, results, strict=True):
+        idents = m.resource.get("identifier") or []
+        key: Resource = next((i for i in idents if i.get("value")), {})
+        typed = bool(_type(key))
+        matches = [
+            r for r in candidates if any(_same(key, i, typed) for i in r.get("identifier") or [])
+        ]
+        if len(matches) > 1:
+            raise Ambiguous(
+                f"{m.kind} of entry {m.index + 1}: {len(matches)} resources on the platform "
+                "carry its identifier"
+            )
+        state.found[m.index] = matches[0] if matches else None
+        if len(candidates) > len(matches):
+            state.ambiguous.add(m.index)
+    return state
+
+
+def add_related(state: State, queries: list[str], results: list[list[Resource]]) -> None:
+    """Record what each related query (:func:`related_queries`) found."""
+    for query, resources in zip(queries, results, strict=True):
+        rest = query.partition("?")[2]
+        state.related[rest.replace("=", ":", 1)] = resources
+
+
 def related_queries(marked: list[Marked], state: State) -> list[str]:
     """The searches that bring the related resources of the found ones."""
     queries: list[str] = []
@@ -234,4 +285,14 @@ def _rewrite(node: Any, names: dict[str, str]) -> Any:
     return json.loads(text)
 
 
-__all__ = ["ROLES", "Marked", "State", "marked_entries", "plan", "related_queries"]
+__all__ = [
+    "ROLES",
+    "Ambiguous",
+    "Marked",
+    "State",
+    "add_related",
+    "marked_entries",
+    "plan",
+    "related_queries",
+    "resolve",
+]
