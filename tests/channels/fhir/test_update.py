@@ -110,3 +110,20 @@ async def test_a_redelivery_sends_no_write(
     assert await dest.send(payload, CONTEXT) == "unchanged: the platform already holds this"
     # two read batches, no transaction
     assert [m for m, _, _ in platform.requests[before:]] == ["POST", "POST"]
+
+
+async def test_an_ins_without_every_trait_is_recorded_in_the_delivery_detail(
+    platform: FhirPlatform, make_destination: MakeDestination
+) -> None:
+    dest = await make_destination(base_url=platform.base_url)
+    no_birth_place = A01.replace(b"~^^^^^FRA^BDL^^44109", b"")
+    detail = await dest.send(
+        Payload(MAP.dumps(MAP.apply(no_birth_place)), "application/fhir+json"), CONTEXT
+    )
+    assert detail.endswith("(patient claims fr-core-patient, INS traits missing: birthPlace)")
+    (patient,) = platform.resources("Patient")
+    assert patient["meta"]["profile"][0].endswith("/fr-core-patient")
+    # a later message with the birth place completes the traits: the INS profile is claimed
+    await dest.send(Payload(MAP.dumps(MAP.apply(A02)), "application/fhir+json"), CONTEXT)
+    (patient,) = platform.resources("Patient")
+    assert patient["meta"]["profile"][0].endswith("/fr-core-patient-ins")

@@ -137,3 +137,14 @@ def test_an_identifier_on_two_resources_is_refused() -> None:
     )
     with pytest.raises(Ambiguous):
         deliver(repo, A02)
+
+
+def test_a_pending_transfer_is_planned_and_leaves_the_stay_as_it_is() -> None:
+    a15 = adt("A15", 7, at="202611211000", movement="P1", bed="USIC^12^1", uf="4405")
+    state = final([A01, a15])
+    assert state["P1"]["status"] == "planned"
+    assert state["M1"]["status"] == "in-progress" and "end" not in state["M1"]["period"]
+    stay = state["100234-V1"]
+    assert stay["status"] == "in-progress"
+    assert {p["status"] for p in stay["location"]} == {"active"}
+    assert final([a15, A01]) == state
