@@ -240,7 +240,7 @@ def _status(patient: dict[str, Any]) -> str:
 def check_ins_kept(state: State) -> None:
     patient = _patient(state)
     assert [i["value"] for i in patient["identifier"] if i["system"] == INS_SYSTEM] == [ELODIE.ins]
-    assert _status(patient) == "QUAL"
+    assert _status(patient) == "VALI"
     assert patient["meta"]["profile"][0].endswith("fr-core-patient-ins")
     assert state[STAY]["location"][-1]["status"] == "active"
 

@@ -57,7 +57,7 @@ def test_identifiers_merge_by_system_and_type_and_a_delete_removes_one() -> None
 def test_a_default_is_written_only_where_nothing_is_stored() -> None:
     qual = {
         "url": RELIABILITY,
-        "extension": [{"url": "identityStatus", "valueCoding": {"code": "QUAL"}}],
+        "extension": [{"url": "identityStatus", "valueCoding": {"code": "VALI"}}],
     }
     prov = {
         "url": RELIABILITY,
