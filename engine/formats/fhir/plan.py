@@ -187,6 +187,7 @@ def plan(
     for related in state.related.values():
         for res in related:
             stored[ref(res)] = res
+    _follow_replacements(marked, names, merged)
     _settle_stays(marked, state, names, merged, extra)
     _move_encounters(marked, state, names, extra)
     entries: list[Resource] = []
@@ -239,6 +240,30 @@ def _settle_stays(
             merged[i] = res
         for res in settled[len(mine) :]:
             extra[ref(res)] = res
+
+
+def _follow_replacements(
+    marked: list[Marked], names: dict[str, str], merged: dict[int, Resource]
+) -> None:
+    """The Encounters of a message about a patient already merged into another (an A40
+    delivered before this patient's own messages) go to the surviving patient."""
+    survivor: dict[str, str] = {}
+    for m in marked:
+        if m.role != "patient":
+            continue
+        links = merged[m.index].get("link") or []
+        target = next(
+            (link["other"]["reference"] for link in links if link.get("type") == "replaced-by"),
+            None,
+        )
+        if target:
+            survivor[names.get(m.full_url, m.full_url)] = target
+    if not survivor:
+        return
+    for m in marked:
+        subject = merged[m.index].get("subject") or {}
+        if m.kind == "Encounter" and subject.get("reference") in survivor:
+            merged[m.index]["subject"] = {**subject, "reference": survivor[subject["reference"]]}
 
 
 def _move_encounters(

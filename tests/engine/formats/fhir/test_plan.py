@@ -21,7 +21,7 @@ from engine.formats.fhir.plan import (
 from engine.mapping.loader import compile_map
 from engine.mapping.runtime import CompiledMap
 from engine.sandbox.fhir_repository import Repository
-from tests.support.adt_messages import adt
+from tests.support.adt_messages import ELODIE, FRANCOIS, adt
 from tests.support.corpus import REPO
 
 MAP: CompiledMap = compile_map(REPO / "mappings" / "pam_fr_adt_to_fr_core.yaml")
@@ -148,3 +148,44 @@ def test_a_pending_transfer_is_planned_and_leaves_the_stay_as_it_is() -> None:
     assert stay["status"] == "in-progress"
     assert {p["status"] for p in stay["location"]} == {"active"}
     assert final([a15, A01]) == state
+
+
+MERGE = [
+    A01,
+    adt("A01", 10, at="202611200945", person=FRANCOIS, movement="MF1"),
+    adt(
+        "A40",
+        11,
+        at="202611221000",
+        pv1=False,
+        mrg=f"{FRANCOIS.ipp}^^^CHU-EXEMPLE&1.2.250.1.71.4.2.2.123456789&ISO^PI",
+    ),
+]
+
+
+def everything(messages: list[bytes]) -> dict[str, Any]:
+    repo = Repository()
+    for raw in messages:
+        deliver(repo, raw)
+    patients = {p["identifier"][0]["value"]: p for p in repo.of_type("Patient")}
+    names = {f"Patient/{p['id']}": ipp for ipp, p in patients.items()}
+    for p in patients.values():
+        p.pop("meta"), p.pop("id")
+        for link in p.get("link", []):
+            link["other"]["reference"] = names[link["other"]["reference"]]
+    subjects = {
+        e["identifier"][0]["value"]: names[e["subject"]["reference"]]
+        for e in repo.of_type("Encounter")
+    }
+    return {"patients": patients, "subjects": subjects}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.permutations(MERGE))
+def test_a_merge_ends_the_same_whatever_the_order(order: list[bytes]) -> None:
+    # the A40 and the merged patient's A01 have different ordering keys: either may come first
+    state = everything(order)
+    assert state == everything(MERGE)
+    assert set(state["subjects"].values()) == {ELODIE.ipp}
+    merged = state["patients"][FRANCOIS.ipp]
+    assert merged["active"] is False and merged["birthDate"] == "1962-03-15"
