@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.formats.fhir.events import DEFAULT, ROLE, marker
+from engine.formats.fhir.events import DEFAULT, DELETE, ROLE, marker
 from engine.mapping import CompiledMap, compile_map
 from tests.support.adt_messages import ELODIE, Person, adt
 from tests.support.corpus import REPO
@@ -121,3 +121,16 @@ def test_a_stay_and_a_movement_with_the_same_number_have_distinct_urls(
 def test_a31_with_a_pv1_carries_no_encounter(adt_map: CompiledMap) -> None:
     result = bundle(adt_map, adt("A31", 1, at="202611250900", movement="M9"))
     assert [e["resource"]["resourceType"] for e in result["entry"]] == ["Patient"]
+
+
+def test_hl7_deletes_become_delete_markers(adt_map: CompiledMap) -> None:
+    raw = adt("A31", 1, at="202611250900", pv1=False)
+    raw = raw.replace(b"||19850712|F|", b'||""|F|')
+    raw = raw.replace(b"|12 rue des Lilas^^Nantes^^44000^FRA^H~^^^^^FRA^BDL^^44109|", b'|""|')
+    result = bundle(adt_map, raw)
+    assert marker(result["entry"][0]["request"], DELETE) == ["birthDate", "address"]
+    patient = patient_of(result)
+    assert "birthDate" not in patient and "address" not in patient
+    # an empty field is not a delete
+    plain = bundle(adt_map, adt("A31", 1, at="202611250900", pv1=False).replace(b"19850712", b""))
+    assert marker(plain["entry"][0]["request"], DELETE) == []

@@ -189,3 +189,16 @@ def test_a_merge_ends_the_same_whatever_the_order(order: list[bytes]) -> None:
     assert set(state["subjects"].values()) == {ELODIE.ipp}
     merged = state["patients"][FRANCOIS.ipp]
     assert merged["active"] is False and merged["birthDate"] == "1962-03-15"
+
+
+def test_an_hl7_delete_removes_the_stored_value_unless_the_event_is_older() -> None:
+    delete_birth = adt("A31", 12, at="202611250900", pv1=False).replace(
+        b"||19850712|F|", b'||""|F|'
+    )
+    late_delete = adt("A31", 13, at="202611190900", pv1=False).replace(b"||19850712|F|", b'||""|F|')
+    for messages, kept in (([A01, delete_birth], False), ([A01, late_delete], True)):
+        repo = Repository()
+        for raw in messages:
+            deliver(repo, raw)
+        (patient,) = repo.of_type("Patient")
+        assert ("birthDate" in patient) is kept
