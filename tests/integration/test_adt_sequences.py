@@ -290,3 +290,25 @@ CHECKS: dict[str, Callable[[State], None]] = {
 }
 
 __all__ = ["IPP_SYSTEM", "SEQUENCES", "snapshot"]
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_final_states_and_map_outputs_pass_the_fr_core_check(name: str) -> None:
+    """Every resource the platform ends with, and every Bundle the map produced on the way,
+    passes the FR Core checker (error findings; warnings such as dom-6 are allowed).
+    No Bundle has two entries with the same URL."""
+    frcore = pytest.importorskip(
+        "engine.formats.fhir.frcore", reason="the FR Core checker is not in this tree yet"
+    )
+    if not frcore.frcore_available():
+        pytest.skip("the FR Core package is not in the shared corpus")
+    checker = frcore.frcore_checker()
+    adt_map = compile_map(REPO / "mappings" / "pam_fr_adt_to_fr_core.yaml")
+    for raw in SEQUENCES[name]:
+        bundle = json.loads(adt_map.dumps(adt_map.apply(raw)))
+        urls = [e["request"]["url"] for e in bundle["entry"]]
+        assert len(urls) == len(set(urls))
+        assert [str(f) for f in checker.check(bundle) if f.severity == "error"] == []
+    for key, resource in json.loads((EXPECTED / f"{name}.json").read_text()).items():
+        errors = [f for f in checker.check({**resource, "id": "x"}) if f.severity == "error"]
+        assert [str(f) for f in errors] == [], key
