@@ -24,13 +24,13 @@ import httpx
 from channels.fhir.bundle import Request, read_response
 from channels.fhir.errors import body_json
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
-from engine.formats.fhir.plan import (
+from engine.formats.fhir.plan import plan
+from engine.formats.fhir.reads import (
     Ambiguous,
     Marked,
     State,
     add_related,
     marked_entries,
-    plan,
     related_queries,
     resolve,
 )

@@ -31,14 +31,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
+from engine.sandbox.fhir_search import matches, parse_query
 from engine.sandbox.fhir_validation import EntryError, check_shell, outcome, validate
 
 Resource = dict[str, Any]
 Data = dict[tuple[str, str], Resource]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
-_REFERENCES = {"subject": ("subject",), "patient": ("subject", "patient"), "part-of": ("partOf",)}
 
 
 def identifier_key(resource: Resource) -> str:
@@ -64,20 +63,13 @@ class Repository:
 
     # --- queries ----------------------------------------------------------------------
     def search(self, kind: str, query: str, data: Data | None = None) -> list[Resource]:
-        """Resources of ``kind`` matching every parameter of ``query`` (see module doc)."""
-        params = parse_qs(query, keep_blank_values=True)
-        unknown = sorted(set(params) - {"identifier", "identifier:of-type", *_REFERENCES})
-        if unknown or not params:
-            raise EntryError(400, "not-supported", f"unsupported search parameters {unknown}")
-        found: list[Resource] = []
-        for (k, _), res in (self.current if data is None else data).items():
-            if k == kind and all(
-                _matches(res, name, unquote(value))
-                for name, values in params.items()
-                for value in values
-            ):
-                found.append(res)
-        return found
+        """Resources of ``kind`` matching every parameter of ``query`` (see fhir_search)."""
+        params = parse_query(query)
+        return [
+            res
+            for (k, _), res in (self.current if data is None else data).items()
+            if k == kind and matches(res, params)
+        ]
 
     def of_type(self, kind: str) -> list[Resource]:
         with self.lock:
@@ -358,31 +350,6 @@ def _no_overlap(entries: list[Resource], targets: dict[int, tuple[str, str]]) ->
             text = f"Bundle.entry[{seen[ref]}] and [{i}] both write {ref}"
             raise EntryError(400, "processing", text)
         seen[ref] = i
-
-
-def _matches(res: Resource, name: str, wanted: str) -> bool:
-    if name == "identifier:of-type":  # [type system]|[type code]|[value]
-        type_system, type_code, value = [*wanted.split("|", 2), "", ""][:3]
-        return any(
-            i.get("value") == value
-            and any(
-                c.get("system") == type_system and c.get("code") == type_code
-                for c in (i.get("type") or {}).get("coding") or []
-            )
-            for i in res.get("identifier") or []
-        )
-    if name == "identifier":
-        system, _, value = wanted.rpartition("|") if "|" in wanted else (None, "", wanted)
-        return any(
-            i.get("value") == value and system in (None, i.get("system", ""))
-            for i in res.get("identifier") or []
-        )
-    target = "/".join(wanted.rstrip("/").split("/")[-2:])
-    for element in _REFERENCES[name]:
-        ref = str((res.get(element) or {}).get("reference", ""))
-        if ref and ("/".join(ref.split("/")[-2:]) == target or ref.endswith(f"/{wanted}")):
-            return True
-    return False
 
 
 def _key(ref: str) -> tuple[str, str]:

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.formats.fhir.plan import (
+from engine.formats.fhir.plan import plan
+from engine.formats.fhir.reads import (
     Ambiguous,
     add_related,
     marked_entries,
-    plan,
     related_queries,
     resolve,
 )
