@@ -24,6 +24,7 @@ import httpx
 from channels.fhir.bundle import Request, read_response
 from channels.fhir.errors import body_json
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
+from engine.formats.fhir.events import ROLE, marker
 from engine.formats.fhir.plan import plan
 from engine.formats.fhir.reads import (
     Ambiguous,
@@ -41,8 +42,13 @@ Call = Callable[[Request, str, tuple[int, ...]], Awaitable[httpx.Response]]
 
 
 def is_marked(bundle: dict[str, Any]) -> bool:
-    """True when the Bundle asks for the update mechanism."""
-    return bool(marked_entries(bundle)) if bundle.get("resourceType") == "Bundle" else False
+    """True when the Bundle asks for the update mechanism (an entry has an update-role)."""
+    if bundle.get("resourceType") != "Bundle":
+        return False
+    return any(
+        marker((entry.get("request") or {}) if isinstance(entry, dict) else {}, ROLE)
+        for entry in bundle.get("entry") or []
+    )
 
 
 async def apply(bundle: dict[str, Any], call: Call) -> str:
@@ -54,7 +60,10 @@ async def apply(bundle: dict[str, Any], call: Call) -> str:
             failed transiently; PermanentDeliveryError: an identifier matches several
             resources, or the platform refused the transaction.
     """
-    marked = marked_entries(bundle)
+    try:
+        marked = marked_entries(bundle)
+    except ValueError as exc:  # a map defect: a marked resource without an identifier
+        raise PermanentDeliveryError(f"payload: {exc}") from exc
     for _ in range(ROUNDS):
         state = await _read(marked, call)
         notes: list[str] = []

@@ -127,3 +127,14 @@ async def test_an_ins_without_every_trait_is_recorded_in_the_delivery_detail(
     await dest.send(Payload(MAP.dumps(MAP.apply(A02)), "application/fhir+json"), CONTEXT)
     (patient,) = platform.resources("Patient")
     assert patient["meta"]["profile"][0].endswith("/fr-core-patient-ins")
+
+
+async def test_a_marked_resource_without_an_identifier_is_a_permanent_error(
+    platform: FhirPlatform, make_destination: MakeDestination
+) -> None:
+    dest = await make_destination(base_url=platform.base_url)
+    bundle = bundle_of(A01)
+    del bundle["entry"][0]["resource"]["identifier"]
+    with pytest.raises(PermanentDeliveryError, match="has no identifier"):
+        await dest.send(Payload(json.dumps(bundle).encode(), "application/fhir+json"), CONTEXT)
+    assert platform.requests == []
