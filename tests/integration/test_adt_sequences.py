@@ -53,6 +53,10 @@ SEQUENCES: dict[str, list[bytes]] = {
         A03_AFTER_A01,
         m("A13", 6, "202611241100", movement="M4", action="CANCEL", original="A03"),
     ],
+    "discharge_alone_cancelled": [
+        A03_AFTER_A01,
+        m("A13", 6, "202611241100", movement="M4", action="CANCEL", original="A03"),
+    ],
     "ins_kept_without_pid32": [
         A01,
         m("A02", 7, "202611211430", movement="M2", bed="USIC^12^1", uf="4405", pid32=""),
@@ -228,6 +232,12 @@ def check_discharge_cancelled(state: State) -> None:
     assert state["Encounter/M4"]["status"] == "entered-in-error"
 
 
+def check_discharge_alone_cancelled(state: State) -> None:
+    stay = state[STAY]
+    assert stay["status"] == "in-progress" and "end" not in stay["period"]
+    assert state["Encounter/M4"]["status"] == "entered-in-error"
+
+
 def _patient(state: State, ipp: str = ELODIE.ipp) -> dict[str, Any]:
     return dict(state[f"Patient/{ipp}"])
 
@@ -283,6 +293,7 @@ CHECKS: dict[str, Callable[[State], None]] = {
     "discharge_then_resent_admission": check_resent_admission,
     "admission_cancelled": check_admission_cancelled,
     "discharge_cancelled": check_discharge_cancelled,
+    "discharge_alone_cancelled": check_discharge_alone_cancelled,
     "ins_kept_without_pid32": check_ins_kept,
     "a31_with_pv1_on_a_discharged_stay": check_a31,
     "merge_two_patients": check_merge,
