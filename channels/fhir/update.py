@@ -103,6 +103,10 @@ async def _search(queries: list[str], call: Call) -> list[list[dict[str, Any]]]:
             retryable = not status.isdigit() or int(status) >= 500 or status in ("408", "429")
             raise (RetryableDeliveryError if retryable else PermanentDeliveryError)(text)
         bundle = entry.get("resource") or {}
+        if any(link.get("relation") == "next" for link in bundle.get("link") or []):
+            raise PermanentDeliveryError(
+                f"POST batch (read): entry {i}: more results than one page (not followed)"
+            )
         found.append([e["resource"] for e in bundle.get("entry") or [] if e.get("resource")])
     return found
 

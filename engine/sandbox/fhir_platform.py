@@ -48,6 +48,7 @@ from starlette.routing import Route
 
 from engine.pki import DevPki
 from engine.sandbox.fhir_repository import EntryError, Repository, outcome
+from engine.sandbox.fhir_search import searchset
 
 FHIR_JSON = "application/fhir+json"
 CLIENT_ID, CLIENT_SECRET = "passerelle-test", "s3cret-for-tests"
@@ -320,12 +321,9 @@ class FhirPlatform:
         def handle(body: Any) -> Response:
             if request.method == "GET":
                 try:
-                    found = self.repo.search(kind, query)
+                    return _fhir(200, searchset(kind, query, self.repo.search(kind, query)))
                 except EntryError as exc:
                     return _fhir(exc.status, exc.outcome)
-                entries = [{"resource": r} for r in found]
-                bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-                return _fhir(200, {**bundle, "total": len(found)})
             return self._rest(request, f"{kind}?{query}" if query else kind, body)
 
         return await self._answer(request, handle)

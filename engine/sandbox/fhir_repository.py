@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.sandbox.fhir_search import matches, parse_query
+from engine.sandbox.fhir_search import matches, parse_query, searchset
 from engine.sandbox.fhir_validation import EntryError, check_shell, outcome, validate
 
 Resource = dict[str, Any]
@@ -292,14 +292,7 @@ class Repository:
             if found is None:
                 raise EntryError(404, "not-found", f"{path} is not known")
             return copy.deepcopy(found)
-        matches = [copy.deepcopy(r) for r in self.search(path, query, data)]
-        entries = [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in matches]
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(matches),
-            "entry": entries,
-        }
+        return searchset(path, query, [copy.deepcopy(r) for r in self.search(path, query, data)])
 
     def _arrived(self, ref: str) -> None:
         """Log a change under its patient's identifier: ``Encounter:<identifier value>``."""

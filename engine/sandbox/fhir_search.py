@@ -6,7 +6,9 @@ them; any other parameter is an error (400), never silently ignored.
 * references ``subject``, ``patient``, ``part-of``: ``Type/id``, an absolute URL ending in
   it, or a bare id.
 
-Several parameters, and several occurrences of one, must all match (AND).
+Several parameters, and several occurrences of one, must all match (AND). ``_count`` sets
+the page size (default :data:`PAGE`, as HAPI FHIR's 20); a longer result gets a ``next``
+link the platform does not serve (clients must ask for a large enough page).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from engine.sandbox.fhir_validation import EntryError
 
 Resource = dict[str, Any]
 _REFERENCES = {"subject": ("subject",), "patient": ("subject", "patient"), "part-of": ("partOf",)}
-SUPPORTED = frozenset({"identifier", "identifier:of-type", *_REFERENCES})
+SUPPORTED = frozenset({"identifier", "identifier:of-type", "_count", *_REFERENCES})
+PAGE = 20
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -36,7 +39,32 @@ def parse_query(query: str) -> list[tuple[str, str]]:
 
 def matches(resource: Resource, params: list[tuple[str, str]]) -> bool:
     """True when the resource satisfies every parameter."""
-    return all(_matches(resource, name, value) for name, value in params)
+    return all(_matches(resource, name, value) for name, value in params if name != "_count")
+
+
+def page_size(params: list[tuple[str, str]]) -> int:
+    """The ``_count`` asked for (400 when it is not a number), else :data:`PAGE`."""
+    for name, value in params:
+        if name == "_count":
+            if not value.isdigit():
+                raise EntryError(400, "invalid", "_count must be a number")
+            return int(value)
+    return PAGE
+
+
+def searchset(kind: str, query: str, found: list[Resource]) -> Resource:
+    """The searchset Bundle of one page of ``found`` (with a ``next`` link when cut)."""
+    size = page_size(parse_query(query))
+    page = found[:size]
+    bundle: Resource = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(found),
+        "entry": [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in page],
+    }
+    if len(found) > size:
+        bundle["link"] = [{"relation": "next", "url": f"{kind}?{query}&_offset={size}"}]
+    return bundle
 
 
 def _matches(res: Resource, name: str, wanted: str) -> bool:
@@ -64,4 +92,4 @@ def _matches(res: Resource, name: str, wanted: str) -> bool:
     return False
 
 
-__all__ = ["SUPPORTED", "matches", "parse_query"]
+__all__ = ["PAGE", "SUPPORTED", "matches", "page_size", "parse_query", "searchset"]

@@ -15,6 +15,9 @@ from urllib.parse import quote
 
 from engine.formats.fhir.events import DEFAULT, DELETE, ROLE, Resource, marker
 
+#: The page size asked for the related searches: a stay's movements and a patient's
+#: Encounters fit in one page (Medplum's and HAPI FHIR's default maximum is 1000).
+PAGE = 1000
 ROLES = ("patient", "merged-patient", "venue", "movement")
 
 
@@ -127,7 +130,7 @@ def resolve(marked: list[Marked], results: list[list[Resource]]) -> State:
 def add_related(state: State, queries: list[str], results: list[list[Resource]]) -> None:
     """Record what each related query (:func:`related_queries`) found."""
     for query, resources in zip(queries, results, strict=True):
-        rest = query.partition("?")[2]
+        rest = query.partition("?")[2].partition("&")[0]
         state.related[rest.replace("=", ":", 1)] = resources
 
 
@@ -139,9 +142,9 @@ def related_queries(marked: list[Marked], state: State) -> list[str]:
         if current is None:
             continue
         if m.role == "venue":
-            queries.append(f"Encounter?part-of={ref(current)}")
+            queries.append(f"Encounter?part-of={ref(current)}&_count={PAGE}")
         elif m.role == "merged-patient":
-            queries.append(f"Encounter?subject={ref(current)}")
+            queries.append(f"Encounter?subject={ref(current)}&_count={PAGE}")
     return queries
 
 

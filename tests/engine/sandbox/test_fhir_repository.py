@@ -155,3 +155,16 @@ def test_rest_put_with_if_match() -> None:
     assert repo.rest("PUT", "Patient/1", res, if_match='W/"3"')[0] == 412
     status, body, location = repo.rest("PUT", "Patient/1", res, if_match='W/"1"')
     assert (status, location, body["name"]) == (200, "Patient/1/_history/2", [{"family": "NEW"}])
+
+
+def test_a_search_answers_one_page_with_a_next_link_when_cut() -> None:
+    repo = Repository()
+    repo.bundle(tx(post(patient("1"))))
+    repo.bundle(tx(*[post(encounter(f"V{i}", "Patient/1")) for i in range(25)], kind="batch"))
+    # a default page, as HAPI FHIR: 20 entries and a next link the client must not ignore
+    page = repo.bundle(tx(get("Encounter?subject=Patient/1")))[1]["entry"][0]["resource"]
+    assert (page["total"], len(page["entry"]), page["link"][0]["relation"]) == (25, 20, "next")
+    big = repo.bundle(tx(get("Encounter?subject=Patient/1&_count=1000")))[1]
+    assert len(big["entry"][0]["resource"]["entry"]) == 25
+    assert "link" not in big["entry"][0]["resource"]
+    assert repo.bundle(tx(get("Encounter?subject=Patient/1&_count=x")))[0] == 400
