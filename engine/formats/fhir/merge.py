@@ -16,6 +16,7 @@ Rules (docs/fhir.md, "Updates"):
 * **Defaults** (marked ``default``) are written only where nothing is stored.
 * **A cancelled movement stays cancelled**: ``entered-in-error`` is never overwritten, and
   always applied, whatever the order of arrival.
+* **Choice elements** (``deceased[x]``): writing one type replaces the other.
 * **Idempotent**: merging the same resource twice gives the same result.
 
 The event record of the result is the most recent of the two (:mod:`.events`).
@@ -55,6 +56,8 @@ DELETE_KEYS: dict[str, Key] = {
     "extension": lambda e: e.get("url"),
 }
 _KEEP = ("resourceType", "id")
+#: Choice elements (``deceased[x]``...): writing one type removes the others.
+CHOICES = ("deceased", "multipleBirth", "value", "effective", "onset", "abatement")
 
 
 def is_newer(incoming: Stamp | None, stored: Stamp | None) -> bool:
@@ -98,12 +101,34 @@ def merge(
             merged = _merge_list(result.get(name) or [], items, KEYS[name], newer, name, fill_only)
             if merged:
                 result[name] = merged
-        elif (newer and name not in fill_only) or name not in result:
+        elif (newer and name not in fill_only) or not _has_choice(result, name):
+            _drop_choice(result, name)
             result[name] = copy.deepcopy(value)
     if newer:
         for spec in deletes:
             _delete(result, spec)
     return with_stamp(result, latest(stored_stamp, stamp))
+
+
+def _choice(name: str) -> str | None:
+    return next(
+        (c for c in CHOICES if name.startswith(c) and name[len(c) : len(c) + 1].isupper()), None
+    )
+
+
+def _has_choice(resource: Resource, name: str) -> bool:
+    """True when the element, or another type of the same choice element, is there."""
+    prefix = _choice(name)
+    if prefix is None:
+        return name in resource
+    return any(_choice(k) == prefix for k in resource)
+
+
+def _drop_choice(resource: Resource, name: str) -> None:
+    prefix = _choice(name)
+    if prefix is not None:
+        for other in [k for k in resource if k != name and _choice(k) == prefix]:
+            del resource[other]
 
 
 def _merge_meta(stored: Any, incoming: Any, newer: bool) -> Resource:

@@ -125,3 +125,14 @@ def test_in_time_order_each_element_holds_its_latest_value(
     for name in ("gender", "birthDate", "deceasedBoolean", "maritalStatus"):
         carriers = [fields[name] for _, fields in ordered if name in fields]
         assert result.get(name) == (carriers[-1] if carriers else None)
+
+
+def test_a_choice_element_has_one_type_at_a_time() -> None:
+    dead = patient("2026-11-20T09:30:00+01:00", deceasedDateTime="2026-11-20T09:00:00+01:00")
+    later = patient("2026-11-21T10:00:00+01:00", deceasedBoolean=False)
+    result = merge(dead, later)
+    assert (result.get("deceasedBoolean"), "deceasedDateTime" in result) == (False, False)
+    # an older event does not bring the other type back
+    older = patient("2026-11-19T10:00:00+01:00", deceasedBoolean=True)
+    assert merge(dead, older)["deceasedDateTime"] == "2026-11-20T09:00:00+01:00"
+    assert "deceasedBoolean" not in merge(dead, older)
