@@ -16,7 +16,7 @@ from channels.fhir import FhirDestination, FhirDestinationConfig
 from engine.components import DeliveryContext, Payload
 from engine.mapping.loader import compile_map
 from engine.sandbox.medplum_platform import MedplumPlatform, unavailable
-from tests.integration.test_adt_sequences import CHECKS, SEQUENCES, expected, snapshot
+from tests.integration.test_adt_sequences import CHECKS, SEQUENCES, deliveries, expected, snapshot
 from tests.support.corpus import REPO
 
 
@@ -41,17 +41,16 @@ async def destination(medplum: MedplumPlatform) -> AsyncIterator[FhirDestination
     await dest.close()
 
 
-@pytest.mark.parametrize("twice", [False, True], ids=["once", "each-twice"])
+@pytest.mark.parametrize("mode", ["once", "each-twice"])
 @pytest.mark.parametrize("name", sorted(SEQUENCES))
 async def test_sequence_on_medplum_ends_in_the_expected_state(
-    name: str, twice: bool, destination: FhirDestination, medplum: MedplumPlatform
+    name: str, mode: str, destination: FhirDestination, medplum: MedplumPlatform
 ) -> None:
     adt_map = compile_map(REPO / "mappings" / "pam_fr_adt_to_fr_core.yaml")
-    for n, raw in enumerate(SEQUENCES[name]):
-        for attempt in range(2 if twice else 1):
-            body = adt_map.dumps(adt_map.apply(raw))
-            context = DeliveryContext(f"D{n}", f"M{n}", "medplum", attempt + 1, f"K{n}")
-            await destination.send(Payload(body, "application/fhir+json"), context)
+    for n, raw in enumerate(deliveries(name, mode)):
+        body = adt_map.dumps(adt_map.apply(raw))
+        context = DeliveryContext(f"D{n}", f"M{n}", "medplum", 1, f"K{n}")
+        await destination.send(Payload(body, "application/fhir+json"), context)
     state: dict[str, Any] = snapshot(medplum)
     assert state == expected(name, state)
     CHECKS[name](state)

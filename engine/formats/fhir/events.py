@@ -7,8 +7,10 @@ latest event applied to it in a resource extension::
      "extension": [{"url": "event", "valueCode": "A02"},          # trigger (ZBE-6 for Z99)
                    {"url": "time", "valueDateTime": "2026-11-21T10:00:00+01:00"},
                    {"url": "action", "valueCode": "INSERT"},      # ZBE-4: INSERT/UPDATE/CANCEL
-                   {"url": "movement", "valueCode": "A02"}]}      # movements: the event that
+                   {"url": "movement", "valueCode": "A02"},       # movements: the event that
                                                                   # created the movement
+                   {"url": "deleted", "valueString": "birthDate"}]}  # deleted by an HL7 "":
+                                                                  # an older event may not refill
 The time is the movement's ZBE-2 when there is one (PAM-FR: "the effective date time of the
 event that used action INSERT with this Movement", unchanged by its UPDATE and CANCEL), else
 EVN-6, else EVN-2, else MSH-7. Events are ordered by (time, action, event): on the same
@@ -48,6 +50,7 @@ class Stamp:
     time: str
     action: str = "INSERT"
     movement: str = ""
+    deleted: tuple[str, ...] = ()  # elements deleted (HL7 ""), not to be refilled by older
 
     @property
     def key(self) -> tuple[datetime, int, str]:
@@ -62,6 +65,7 @@ class Stamp:
         ]
         if self.movement:
             parts.append({"url": "movement", "valueCode": self.movement})
+        parts += [{"url": "deleted", "valueString": spec} for spec in sorted(self.deleted)]
         return {"url": LAST_EVENT, "extension": [p for p in parts if next(iter(p.values()))]}
 
 
@@ -84,16 +88,16 @@ def read_stamp(resource: Resource | None) -> Stamp | None:
     """The resource's event record, or None."""
     for ext in (resource or {}).get("extension") or []:
         if ext.get("url") == LAST_EVENT:
-            parts = {
-                p.get("url"): p.get("valueCode") or p.get("valueDateTime") or ""
-                for p in ext.get("extension") or []
-            }
+            subs = ext.get("extension") or []
+            parts = {p.get("url"): p.get("valueCode") or p.get("valueDateTime") or "" for p in subs}
+            deleted = tuple(str(p["valueString"]) for p in subs if p.get("url") == "deleted")
             if parts.get("time") or parts.get("event"):
                 return Stamp(
                     str(parts.get("event", "")),
                     str(parts.get("time", "")),
                     str(parts.get("action") or "INSERT"),
                     str(parts.get("movement", "")),
+                    deleted,
                 )
     return None
 

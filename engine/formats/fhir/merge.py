@@ -12,7 +12,8 @@ Rules (docs/fhir.md, "Updates"):
   IPP of the same system), names and addresses by ``use``, telecoms by system and use,
   extensions by URL, links by target. Items with a new key are added.
 * **Explicit deletes** (an HL7 ``""``, marked ``delete`` on the entry) remove an element or
-  one keyed item, when the event is not older.
+  one keyed item, when the event is not older; the event record keeps them (``deleted``)
+  so an older event does not bring them back, until a newer one carries them again.
 * **Defaults** (marked ``default``) are written only where nothing is stored.
 * **A cancelled movement stays cancelled**: ``entered-in-error`` is never overwritten, and
   always applied, whatever the order of arrival.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from engine.formats.fhir.events import LAST_EVENT, Resource, Stamp, read_stamp, with_stamp
@@ -86,6 +88,9 @@ def merge(
     result: Resource = copy.deepcopy(current) if current else {}
     result.setdefault("resourceType", incoming["resourceType"])
     fill_only = set(defaults)
+    tombs = set(stored_stamp.deleted) if stored_stamp else set()
+    if newer:  # what this event carries is no longer deleted
+        tombs -= {spec for name, value in incoming.items() for spec in _specs(name, value)}
     for name, value in incoming.items():
         if name in _KEEP:
             continue
@@ -98,16 +103,32 @@ def merge(
                 result.setdefault("status", value)
         elif name in KEYS:
             items = value if name != "extension" else [e for e in value if e["url"] != LAST_EVENT]
+            if not newer:  # an older event does not bring back what a newer one deleted
+                items = [i for i in items if not tombs & set(_specs(name, [i]))]
             merged = _merge_list(result.get(name) or [], items, KEYS[name], newer, name, fill_only)
             if merged:
                 result[name] = merged
-        elif (newer and name not in fill_only) or not _has_choice(result, name):
+        elif newer and name not in fill_only:
             _drop_choice(result, name)
+            result[name] = copy.deepcopy(value)
+        elif not _has_choice(result, name) and name not in tombs:
             result[name] = copy.deepcopy(value)
     if newer:
         for spec in deletes:
             _delete(result, spec)
-    return with_stamp(result, latest(stored_stamp, stamp))
+            tombs.add(spec)
+    record = latest(stored_stamp, stamp)
+    if record is not None:
+        record = replace(record, deleted=tuple(sorted(tombs)))
+    return with_stamp(result, record)
+
+
+def _specs(name: str, value: Any) -> list[str]:
+    """The delete specs an element carries: ``name`` and, for a keyed list, ``name:key``."""
+    specs = [name]
+    if name in DELETE_KEYS and isinstance(value, list):
+        specs += [f"{name}:{DELETE_KEYS[name](item)}" for item in value if isinstance(item, dict)]
+    return specs
 
 
 def _choice(name: str) -> str | None:

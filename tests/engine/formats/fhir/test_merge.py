@@ -136,3 +136,23 @@ def test_a_choice_element_has_one_type_at_a_time() -> None:
     older = patient("2026-11-19T10:00:00+01:00", deceasedBoolean=True)
     assert merge(dead, older)["deceasedDateTime"] == "2026-11-20T09:00:00+01:00"
     assert "deceasedBoolean" not in merge(dead, older)
+
+
+def test_an_older_event_does_not_bring_back_what_a_newer_one_deleted() -> None:
+    ins = {"system": INS, "value": "285074410912393", "type": {"coding": [{"code": "INS"}]}}
+    admission = patient(
+        "2026-11-20T09:30:00+01:00", "A01", identifier=[ins], birthDate="1985-07-12"
+    )
+    removal = patient("2026-11-23T10:00:00+01:00", "A47")
+    removed = merge(admission, removal, deletes=[f"identifier:{INS}", "birthDate"])
+    assert "identifier" not in removed and "birthDate" not in removed
+    stamp = read_stamp(removed)
+    assert stamp is not None and stamp.deleted == ("birthDate", f"identifier:{INS}")
+    # the admission resent (older): neither comes back
+    assert merge(removed, admission) == removed
+    # a newer event that carries them again brings them back, and clears the record
+    newer = patient("2026-11-24T10:00:00+01:00", "A31", identifier=[ins], birthDate="1985-07-12")
+    back = merge(removed, newer)
+    assert back["identifier"] == [ins] and back["birthDate"] == "1985-07-12"
+    stamp = read_stamp(back)
+    assert stamp is not None and stamp.deleted == ()
