@@ -89,7 +89,7 @@ def adt(
         fields = [""] * 46
         fields[1:4] = ["1", "I", f"{bed}^CHU-EXEMPLE^^^^^^^N"]
         fields[19] = f"{person.ipp}-{visit}^^^{AUTH}^VN"
-        fields[44] = f"{admitted}00"
+        fields[44] = f"{admitted}00" if admitted else ""
         fields[45] = f"{discharged}00" if discharged else ""
         segments.append("PV1|" + "|".join(fields[1:]).rstrip("|"))
     if movement:

@@ -202,3 +202,16 @@ def test_an_hl7_delete_removes_the_stored_value_unless_the_event_is_older() -> N
             deliver(repo, raw)
         (patient,) = repo.of_type("Patient")
         assert ("birthDate" in patient) is kept
+
+
+def test_a_transfer_or_discharge_without_pv1_44_keeps_the_start() -> None:
+    a02 = adt("A02", 2, at="202611211430", movement="M2", bed="USIC^12^1", admitted="")
+    a03 = adt("A03", 4, at="202611241100", movement="M4", admitted="")
+    state = final([A01, a02, a03])
+    assert state["100234-V1"]["period"] == {
+        "start": "2026-11-20T09:30:00+01:00",
+        "end": "2026-11-24T11:00:00+01:00",
+    }
+    # a stay first heard of by a transfer starts with its first movement
+    alone = final([a02])
+    assert alone["100234-V1"]["period"] == {"start": "2026-11-21T14:30:00+01:00"}
