@@ -10,6 +10,9 @@ destination sends); no framework, so the sink is not what the end-to-end bench m
   followed by ``?`` or ``/``; extension URLs start in lower case), not by parsing the
   JSON. For each Bundle it records the arrival wall time (``time.time()``) and the IPP of
   the conditional update ``Patient?identifier=<system>|<IPP>`` (empty when none).
+* ``POST`` of a ``batch`` of ``GET`` entries (the reads of the ``fhir`` destination's
+  merged updates, docs/fhir.md "Updates"): answers an empty searchset per entry, as a
+  platform that knows none of the patients; not recorded.
 * ``GET /stats``: ``{"received": N, "records": [[ipp, time], ...]}`` as JSON.
 
 Run: ``python -m bench.fhir_sink PORT`` (prints ``ready`` once listening).
@@ -23,8 +26,13 @@ import re
 import sys
 import time
 
-_ENTRY_URL = re.compile(rb'"url": ?"([A-Z][A-Za-z]*)[?/]')
-_IPP = re.compile(rb'"url": ?"Patient\?identifier=[^"|]*\|([^"]*)"')
+_ENTRY_URL = re.compile(rb'"url": ?"([A-Z][A-Za-z]*)[?/"]')
+_IPP = re.compile(
+    rb'"url": ?"Patient(?:\?identifier=[^"|]*\|([^"]*)"'
+    rb'|", ?"ifNoneExist": ?"identifier=[^"|]*\|([^"]*)")'
+)
+_READS = re.compile(rb'"type": ?"batch"')
+_GET = re.compile(rb'"method": ?"GET"')
 _MAX_BODY = 64 << 20
 
 
@@ -43,7 +51,15 @@ def transaction_response(body: bytes, first_id: int) -> bytes:
 def correlation_key(body: bytes) -> str:
     """The IPP of the Bundle's ``Patient?identifier=...|IPP`` entry, or ``""``."""
     match = _IPP.search(body)
-    return match.group(1).decode() if match else ""
+    return (match.group(1) or match.group(2)).decode() if match else ""
+
+
+def reads_response(body: bytes) -> bytes:
+    """The batch-response to a batch of reads: an empty searchset for each."""
+    found = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    entries = [{"response": {"status": "200 OK"}, "resource": found} for _ in _GET.finditer(body)]
+    answer = {"resourceType": "Bundle", "type": "batch-response", "entry": entries}
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 def _response(status: str, body: bytes, content_type: str) -> bytes:
@@ -61,6 +77,8 @@ class FhirSink:
         self.next_id = 1
 
     def post(self, body: bytes) -> bytes:
+        if _READS.search(body) and _GET.search(body):
+            return _response("200 OK", reads_response(body), "application/fhir+json")
         self.records.append((correlation_key(body), time.time()))
         answer = transaction_response(body, self.next_id)
         self.next_id += max(1, len(_ENTRY_URL.findall(body)))

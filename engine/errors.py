@@ -110,14 +110,28 @@ class RoutingError(PasserelleError):
 
 
 class DeliveryError(PasserelleError):
-    """A destination did not take a payload."""
+    """A destination did not take a payload.
+
+    ``response`` is the peer's raw answer when there was one (it may quote patient data:
+    it is stored with the delivery's payloads, never put in the message text or logs).
+    """
+
+    def __init__(self, message: str, *, response: bytes | None = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class RetryableDeliveryError(DeliveryError):
     """A transient failure: the delivery is retried, after ``retry_after`` seconds if given."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        response: bytes | None = None,
+    ) -> None:
+        super().__init__(message, response=response)
         self.retry_after = retry_after
 
 

@@ -146,8 +146,9 @@ def summarise(items: list[str]) -> str:
     return clip(shown or "no entries", MAX_DETAIL)
 
 
-def read_response(sent: str, answer: Any) -> str:
-    """The detail of a 2xx answer to a transaction or batch; raises for error entries.
+def read_response(sent: str, answer: Any, raw: bytes | None = None) -> str:
+    """The detail of a 2xx answer to a transaction or batch; raises for error entries
+    (``raw``, the answer's bytes, rides on the exception as its ``response``).
 
     Raises:
         RetryableDeliveryError / PermanentDeliveryError: see the module docstring.
@@ -169,11 +170,13 @@ def read_response(sent: str, answer: Any) -> str:
         else:
             failed.append((i, code, outcome_text(response.get("outcome"))))
     if failed:
-        raise _entry_failure(sent, failed, len(entries))
+        raise _entry_failure(sent, failed, len(entries), raw)
     return summarise(items)
 
 
-def _entry_failure(sent: str, failed: list[tuple[int, int, str]], total: int) -> DeliveryError:
+def _entry_failure(
+    sent: str, failed: list[tuple[int, int, str]], total: int, raw: bytes | None
+) -> DeliveryError:
     applied = total - len(failed)
     texts = "; ".join(
         f"entry {i}: HTTP {code or '?'}" + (f": {t}" if t else "") for i, code, t in failed
@@ -181,8 +184,8 @@ def _entry_failure(sent: str, failed: list[tuple[int, int, str]], total: int) ->
     head = f"{sent}: {len(failed)} of {total} entries failed ({applied} applied)"
     message = clip(f"{head}: {texts}")
     if any(code == 0 or is_retryable(code) for _, code, _ in failed):
-        return RetryableDeliveryError(message)
-    return PermanentDeliveryError(message)
+        return RetryableDeliveryError(message, response=raw)
+    return PermanentDeliveryError(message, response=raw)
 
 
 __all__ = [

@@ -34,9 +34,10 @@ from channels.fhir.bundle import (
 )
 from channels.fhir.config import FhirDestinationConfig
 from channels.fhir.errors import body_json, status_error, transport_error
+from channels.fhir.update import apply, is_marked
 from engine import tls
 from engine.components import DeliveryContext, Destination, Payload
-from engine.errors import ChannelError
+from engine.errors import ChannelError, PermanentDeliveryError
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
@@ -99,11 +100,19 @@ class FhirDestination(Destination[FhirDestinationConfig]):
     async def send(self, payload: Payload, context: DeliveryContext) -> str:
         """Deliver one payload; the detail lists each entry's status and location."""
         resource = load(payload)
+        if is_marked(resource):
+            if self.config.mode != "transaction":
+                raise PermanentDeliveryError(
+                    "the map's Bundle asks for merged updates, which need mode: transaction"
+                )
+            return await apply(
+                resource, lambda request, what, ok: self._call(request, what, context, ok)
+            )
         if self.config.mode == "transaction":
             kind = bundle_type(resource)
             what = f"POST {kind}"
             response = await self._call(Request("POST", "", resource), what, context)
-            return read_response(kind, body_json(response))
+            return read_response(kind, body_json(response), response.content)
         requests = requests_for(resource)
         resolved: dict[str, str] = {}
         items: list[str] = []
@@ -119,8 +128,15 @@ class FhirDestination(Destination[FhirDestinationConfig]):
             items.append(f"{response.status_code} {location}".rstrip())
         return summarise(items)
 
-    async def _call(self, request: Request, what: str, context: DeliveryContext) -> httpx.Response:
-        """Send one request (with a bearer token, refreshed once on 401); 2xx or raise."""
+    async def _call(
+        self,
+        request: Request,
+        what: str,
+        context: DeliveryContext,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send one request (with a bearer token, refreshed once on 401); 2xx, a status in
+        ``accept``, or raise."""
         client = self._client or await self._reopen()
         tokens = self.tokens
         headers = {
@@ -152,7 +168,7 @@ class FhirDestination(Destination[FhirDestinationConfig]):
                 )
                 continue
             break
-        if not 200 <= response.status_code < 300:
+        if not 200 <= response.status_code < 300 and response.status_code not in accept:
             raise status_error(response, what)
         return response
 

@@ -16,8 +16,10 @@ a 3xx (redirects are not followed)             PermanentDeliveryError
 =============================================  =========================================
 
 Error texts carry the HTTP status and the server's OperationOutcome reduced to each
-issue's severity, code, expression and diagnostics, nothing else (the server chose what
-to write there; we add no message content).
+issue's severity, code and element paths (``expression``, else ``location``), never its
+``diagnostics`` or ``details.text``: servers quote the refused values there, which may be
+patient data. The raw answer rides on the exception (``DeliveryError.response``) so the
+engine can keep it with the delivery's payloads.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
 
 
 def outcome_text(outcome: Any) -> str:
-    """``severity code [expression]: diagnostics`` for each issue of an OperationOutcome
-    (a parsed JSON object), joined by ``; ``; "" when it is not one."""
+    """``severity code [expression]`` for each issue of an OperationOutcome (a parsed JSON
+    object), joined by ``; ``; "" when it is not one. Free texts are left out (see above)."""
     if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
         return ""
     parts: list[str] = []
@@ -69,11 +71,7 @@ def outcome_text(outcome: Any) -> str:
         where = issue.get("expression") or issue.get("location") or []
         if isinstance(where, list) and where:
             head += f" [{', '.join(str(w) for w in where[:3])}]"
-        text = issue.get("diagnostics")
-        details = issue.get("details")
-        if not text and isinstance(details, dict):
-            text = details.get("text")
-        parts.append(f"{head}: {text}" if text else head)
+        parts.append(head)
     return clip("; ".join(p for p in parts if p))
 
 
@@ -95,13 +93,14 @@ def status_error(response: httpx.Response, what: str) -> DeliveryError:
     reason = response.reason_phrase or ""
     detail = outcome_text(body_json(response))
     text = f"{what}: HTTP {status} {reason}".rstrip() + (f": {detail}" if detail else "")
+    raw = response.content or None
     if is_retryable(status):
         wait = retry_after(response.headers.get("Retry-After"))
-        return RetryableDeliveryError(text, retry_after=wait)
+        return RetryableDeliveryError(text, retry_after=wait, response=raw)
     if 300 <= status < 400:
         where = response.headers.get("Location", "")
-        return PermanentDeliveryError(f"{text} (redirect to {where!r} not followed)")
-    return PermanentDeliveryError(text)
+        return PermanentDeliveryError(f"{text} (redirect to {where!r} not followed)", response=raw)
+    return PermanentDeliveryError(text, response=raw)
 
 
 def transport_error(exc: httpx.HTTPError, what: str) -> RetryableDeliveryError:

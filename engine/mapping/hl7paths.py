@@ -40,6 +40,11 @@ class Condition:
     values: frozenset[str]
 
 
+#: In a selector, ``""`` names the HL7 delete (a component sent as ``""``), which every
+#: other read sees as empty: ``PID-29[.1=""]`` is a death date the sender deletes.
+HL7_NULL = '""'
+
+
 @dataclass(frozen=True, slots=True)
 class Selector:
     """Repetition filter: every condition must hold (``[.5=INS, .1!=]``)."""
@@ -49,9 +54,23 @@ class Selector:
     def accepts(self, ctx: Context, rep: str) -> bool:
         for c in self.conditions:
             value = primitive(ctx, rep, c.component, c.subcomponent)
-            if (value in c.values) == c.negate:
+            hit = value in c.values or (
+                HL7_NULL in c.values and _raw(ctx, rep, c.component, c.subcomponent) == HL7_NULL
+            )
+            if hit == c.negate:
                 return False
         return True
+
+
+def _raw(ctx: Context, rep: str, comp: int, sub: int) -> str:
+    """The component (sub-component) as sent, before unescaping and null handling."""
+    d = ctx.root.delimiters
+    comps = rep.split(d.component)
+    part = comps[comp - 1] if comp <= len(comps) else ""
+    if d.subcomponent and d.subcomponent in part:
+        subs = part.split(d.subcomponent)
+        return subs[sub - 1] if sub <= len(subs) else ""
+    return part if sub == 1 else ""
 
 
 @dataclass(frozen=True, slots=True)

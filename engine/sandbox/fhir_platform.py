@@ -7,8 +7,10 @@ wait) and while an engine runs in the test's loop. The data side is
 
 Endpoints (base URL ``{url}/fhir``): ``POST /fhir`` (transaction or batch), ``PUT``,
 ``POST``, ``DELETE`` on ``/fhir/{type}[/{id}]`` (conditional update with
-``?identifier=``, conditional create with ``If-None-Exist``), ``GET /fhir/{type}/{id}``,
-``GET /fhir/{type}?identifier=``, and ``POST /oauth/token`` (client credentials).
+``?identifier=``, conditional create with ``If-None-Exist``, versioned update with
+``If-Match``; answers carry ``ETag: W/"n"``), ``GET /fhir/{type}/{id}``,
+``GET /fhir/{type}?identifier=|subject=|patient=|part-of=``, and ``POST /oauth/token``
+(client credentials). ``PATCH`` and everything else answer 405 with an OperationOutcome.
 
 What a test can switch, at any time, from any thread:
 
@@ -46,6 +48,7 @@ from starlette.routing import Route
 
 from engine.pki import DevPki
 from engine.sandbox.fhir_repository import EntryError, Repository, outcome
+from engine.sandbox.fhir_search import searchset
 
 FHIR_JSON = "application/fhir+json"
 CLIENT_ID, CLIENT_SECRET = "passerelle-test", "s3cret-for-tests"
@@ -77,6 +80,7 @@ class FhirPlatform:
         self.request_ids: list[str] = []
         self._tokens: dict[str, float] = {}  # token -> expiry (time.monotonic)
         self._failure: Failure | None = None
+        self._inflight = 0  # FHIR requests being handled (read in reset)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -87,8 +91,12 @@ class FhirPlatform:
             routes=[
                 Route("/oauth/token", self._token, methods=["POST"]),
                 Route("/fhir", self._bundle, methods=["POST"]),
-                Route("/fhir/{kind}", self._type, methods=["GET", "POST", "PUT"]),
-                Route("/fhir/{kind}/{rid}", self._instance, methods=["GET", "PUT", "DELETE"]),
+                Route("/fhir/{kind}", self._type, methods=["GET", "POST", "PUT", "PATCH"]),
+                Route(
+                    "/fhir/{kind}/{rid}",
+                    self._instance,
+                    methods=["GET", "PUT", "DELETE", "PATCH"],
+                ),
             ]
         )
 
@@ -135,7 +143,13 @@ class FhirPlatform:
             self._failure = None
 
     def reset(self) -> None:
-        """Forget every resource, request, token and failure mode; listen if down."""
+        """Forget every resource, request, token and failure mode; listen if down. Requests
+        still being handled (a slow answer a previous test's client gave up on) finish
+        first, so they cannot land in the next test."""
+        self.delay = 0.0
+        deadline = time.monotonic() + 15
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.01)
         with self._lock:
             self.repo = Repository()
             self.delay, self.token_lifetime, self.tokens_issued = 0.0, 3600, 0
@@ -257,6 +271,13 @@ class FhirPlatform:
     async def _answer(self, request: Request, handler: Callable[[Any], Response]) -> Response:
         """Read the whole request, then (like a slow server) wait, then check and handle it:
         a client that gave up meanwhile does not stop the work, it only misses the answer."""
+        self._inflight += 1  # only the server thread's loop changes it
+        try:
+            return await self._handle(request, handler)
+        finally:
+            self._inflight -= 1
+
+    async def _handle(self, request: Request, handler: Callable[[Any], Response]) -> Response:
         try:
             raw = await request.body()
         except ClientDisconnect:
@@ -277,13 +298,22 @@ class FhirPlatform:
         return await self._answer(request, lambda body: _fhir(*self.repo.bundle(body)))
 
     def _rest(self, request: Request, url: str, body: Any) -> Response:
+        if request.method == "PATCH":
+            return _fhir(405, outcome("not-supported", "PATCH is not supported here"))
         status, result, location = self.repo.rest(
-            request.method, url, body, request.headers.get("if-none-exist")
+            request.method,
+            url,
+            body,
+            request.headers.get("if-none-exist"),
+            request.headers.get("if-match"),
         )
         if status == 204:
             return Response(status_code=204)
-        headers = {"Location": f"{self.base_url}/{location}"} if location else None
-        return _fhir(status, result or None, headers)
+        headers: dict[str, str] = {}
+        if location:
+            headers["Location"] = f"{self.base_url}/{location}"
+            headers["ETag"] = f'W/"{location.rpartition("/")[2]}"'
+        return _fhir(status, result or None, headers or None)
 
     async def _type(self, request: Request) -> Response:
         kind, query = request.path_params["kind"], request.url.query
@@ -291,12 +321,9 @@ class FhirPlatform:
         def handle(body: Any) -> Response:
             if request.method == "GET":
                 try:
-                    found = self.repo.search(kind, query)
+                    return _fhir(200, searchset(kind, query, self.repo.search(kind, query)))
                 except EntryError as exc:
                     return _fhir(exc.status, exc.outcome)
-                entries = [{"resource": r} for r in found]
-                bundle = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
-                return _fhir(200, {**bundle, "total": len(found)})
             return self._rest(request, f"{kind}?{query}" if query else kind, body)
 
         return await self._answer(request, handle)
@@ -310,7 +337,7 @@ class FhirPlatform:
                     found = self.repo.current.get((kind, rid))
                 if found is None:
                     return _fhir(404, outcome("not-found", f"{kind}/{rid} is not known"))
-                return _fhir(200, found)
+                return _fhir(200, found, {"ETag": f'W/"{found["meta"]["versionId"]}"'})
             return self._rest(request, f"{kind}/{rid}", body)
 
         return await self._answer(request, handle)

@@ -4,13 +4,22 @@ Faithful to FHIR R4 where the engine depends on it:
 
 * every resource is validated with fhir.resources (R4B models); an invalid one is refused
   with an OperationOutcome naming the element (``Patient.birthDate``);
-* a transaction is atomic (all entries or none) and processed DELETE, POST, PUT in that
-  order; ``urn:uuid`` fullUrls and conditional references (``Patient?identifier=s|v``) are
-  resolved; a batch applies each entry on its own;
+* a transaction is atomic (all entries or none) and processed DELETE, POST, PUT, GET in
+  that order (FHIR R4 §3.1.0.11.2: reads see the writes); ``urn:uuid`` fullUrls and
+  conditional references (``Patient?identifier=s|v``) are resolved; two entries that
+  resolve to the same resource fail the transaction (400); a batch applies each entry on
+  its own;
 * conditional create (``ifNoneExist``) and conditional update (``PUT Type?identifier=``):
   no match creates, one match updates it, several matches fail with 412;
+* versioned update: ``ifMatch`` (``W/"n"``) on an entry, or ``If-Match`` on a REST PUT,
+  must name the current version, else 412 (also when the resource does not exist);
+* searches: ``identifier=[system|]value``, ``identifier:of-type=type-system|code|value``
+  and the references ``subject``, ``patient``,
+  ``part-of`` (``Type/id``), combined with AND; any other parameter is a 400;
 * versions: ``meta.versionId`` starts at 1 and increases only when the content changes
-  (an identical update is a no-op, as HAPI FHIR does), so a redelivery leaves no trace.
+  (an identical update is a no-op, as HAPI FHIR does), so a redelivery leaves no trace;
+* anything else (PATCH, ``ifNoneMatch``, ``ifModifiedSince``, history, operations) is
+  refused with an OperationOutcome, so a client depending on it fails its test.
 
 Thread-safe: one lock around every operation (the server runs in its own thread).
 """
@@ -22,13 +31,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
+from engine.sandbox.fhir_search import matches, parse_query, searchset
 from engine.sandbox.fhir_validation import EntryError, check_shell, outcome, validate
 
 Resource = dict[str, Any]
 Data = dict[tuple[str, str], Resource]
-_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2}
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
 
 
 def identifier_key(resource: Resource) -> str:
@@ -54,21 +63,13 @@ class Repository:
 
     # --- queries ----------------------------------------------------------------------
     def search(self, kind: str, query: str, data: Data | None = None) -> list[Resource]:
-        """Resources of ``kind`` matching ``identifier=[system|]value`` (the only parameter)."""
-        params = parse_qs(query, keep_blank_values=True)
-        if set(params) != {"identifier"}:
-            raise EntryError(400, "not-supported", f"only identifier searches: {sorted(params)}")
-        wanted = unquote(params["identifier"][0])
-        system, _, value = wanted.rpartition("|") if "|" in wanted else (None, "", wanted)
-        found: list[Resource] = []
-        for (k, _), res in (self.current if data is None else data).items():
-            if k != kind:
-                continue
-            for ident in res.get("identifier") or []:
-                if ident.get("value") == value and system in (None, ident.get("system", "")):
-                    found.append(res)
-                    break
-        return found
+        """Resources of ``kind`` matching every parameter of ``query`` (see fhir_search)."""
+        params = parse_query(query)
+        return [
+            res
+            for (k, _), res in (self.current if data is None else data).items()
+            if k == kind and matches(res, params)
+        ]
 
     def of_type(self, kind: str) -> list[Resource]:
         with self.lock:
@@ -105,12 +106,19 @@ class Repository:
         return 200, {"resourceType": "Bundle", "type": f"{kind}-response", "entry": results}
 
     def rest(
-        self, method: str, url: str, resource: Any, if_none_exist: str | None = None
+        self,
+        method: str,
+        url: str,
+        resource: Any,
+        if_none_exist: str | None = None,
+        if_match: str | None = None,
     ) -> tuple[int, Resource, str]:
         """PUT/POST/DELETE on a type or instance: (status, body, Location or "")."""
         request: Resource = {"method": method, "url": url}
         if if_none_exist:
             request["ifNoneExist"] = if_none_exist
+        if if_match:
+            request["ifMatch"] = if_match
         entry: Resource = {"request": request}
         try:
             if method != "DELETE":
@@ -137,6 +145,15 @@ class Repository:
         method, url = _method(entry), str(req["url"]).lstrip("/")
         path, _, query = url.partition("?")
         kind = path.split("/")[0]
+        for unsupported in ("ifNoneMatch", "ifModifiedSince"):
+            if req.get(unsupported):
+                raise EntryError(400, "not-supported", f"{unsupported} is not supported here")
+        if method == "GET":
+            if "/" in path and not query and len(path.split("/")) == 2:
+                return "200 OK", path
+            if "/" not in path and query:
+                return "200 OK", url
+            raise EntryError(400, "not-supported", f"GET {url.split('?')[0]} is not supported")
         if res and res.get("resourceType") != kind:
             raise EntryError(400, "invalid", f"{url}: resource is a {res.get('resourceType')}")
         if method == "POST":
@@ -155,11 +172,13 @@ class Repository:
             rid = matches[0]["id"] if matches else self._new_id(kind)
             if res.get("id") not in (None, rid):
                 raise EntryError(400, "invalid", f"{kind}: resource id does not match")
+            _check_version(data, kind, rid, req.get("ifMatch"))
             return ("200 OK" if matches else "201 Created"), f"{kind}/{rid}"
-        if method in ("PUT", "DELETE") and "/" in path:
+        if method in ("PUT", "DELETE") and len(path.split("/")) == 2 and not query:
             rid = path.split("/")[1]
             if method == "PUT" and res.get("id") != rid:
                 raise EntryError(400, "invalid", f"{kind}/{rid}: resource id must be {rid!r}")
+            _check_version(data, kind, rid, req.get("ifMatch"))
             exists = (kind, rid) in data
             return ("200 OK" if exists or method == "DELETE" else "201 Created"), f"{kind}/{rid}"
         raise EntryError(400, "not-supported", f"{method} {kind} is not supported here")
@@ -205,11 +224,15 @@ class Repository:
         with self.lock:
             data = copy.deepcopy(self.current) if atomic else self.current
             results: list[Resource] = [{} for _ in entries]
-            order = sorted(range(len(entries)), key=lambda i: _ORDER.get(_method(entries[i]), 9))
+            order = sorted(range(len(entries)), key=lambda i: _ORDER.get(_verb(entries[i]), 9))
             targets: dict[int, tuple[str, str]] = {}
             names: dict[str, str] = {}
             changed: list[str] = []
-            for phase in ("target", "write"):
+            for phase in ("target", "check", "write"):
+                if phase == "check":
+                    if atomic:
+                        _no_overlap(entries, targets)
+                    continue
                 for i in order:
                     try:
                         if phase == "target":
@@ -246,6 +269,8 @@ class Repository:
     ) -> Resource:
         status, ref = target
         method = _method(entry)
+        if method == "GET":
+            return {"resource": self._read(data, ref), "response": {"status": status}}
         if method == "DELETE":
             data.pop(_key(ref), None)
             return {"response": {"status": "204 No Content"}}
@@ -258,6 +283,16 @@ class Repository:
                 changed.append(ref)
         location = f"{ref}/_history/{version}"
         return {"response": {"status": status, "location": location, "etag": f'W/"{version}"'}}
+
+    def _read(self, data: Data, url: str) -> Resource:
+        """The answer to a GET entry: the resource, or a searchset Bundle."""
+        path, _, query = url.partition("?")
+        if not query:
+            found = data.get(_key(path))
+            if found is None:
+                raise EntryError(404, "not-found", f"{path} is not known")
+            return copy.deepcopy(found)
+        return searchset(path, query, [copy.deepcopy(r) for r in self.search(path, query, data)])
 
     def _arrived(self, ref: str) -> None:
         """Log a change under its patient's identifier: ``Encounter:<identifier value>``."""
@@ -275,8 +310,39 @@ class Repository:
             log.append(f"{res['resourceType']}:{marker}")
 
 
-def _method(entry: Resource) -> str:
+def _verb(entry: Resource) -> str:
     return str(entry["request"]["method"]).upper()
+
+
+def _method(entry: Resource) -> str:
+    method = _verb(entry)
+    if method not in _ORDER:
+        raise EntryError(405, "not-supported", f"{method} is not supported here")
+    return method
+
+
+def _check_version(data: Data, kind: str, rid: str, if_match: Any) -> None:
+    """412 unless ``if_match`` (``W/"n"``, ``"n"`` or ``n``) is the current version."""
+    if not if_match:
+        return
+    wanted = str(if_match).removeprefix("W/").strip('"')
+    current = data.get((kind, rid))
+    if current is None or str(current["meta"]["versionId"]) != wanted:
+        have = "none" if current is None else current["meta"]["versionId"]
+        text = f"{kind}/{rid}: If-Match {wanted} but the current version is {have}"
+        raise EntryError(412, "conflict", text)
+
+
+def _no_overlap(entries: list[Resource], targets: dict[int, tuple[str, str]]) -> None:
+    """FHIR R4: a transaction whose writes resolve to the same resource fails (400)."""
+    seen: dict[str, int] = {}
+    for i, (_, ref) in sorted(targets.items()):
+        if _verb(entries[i]) == "GET":
+            continue
+        if ref in seen:
+            text = f"Bundle.entry[{seen[ref]}] and [{i}] both write {ref}"
+            raise EntryError(400, "processing", text)
+        seen[ref] = i
 
 
 def _key(ref: str) -> tuple[str, str]:

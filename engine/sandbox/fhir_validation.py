@@ -40,7 +40,11 @@ def validate(resource: Any, where: str = "") -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in (kind, *first["loc"]))
-        raise EntryError(400, "invalid", f"{where}{path}: {first['msg']}", path) from exc
+        # like HAPI FHIR, the diagnostics quote the refused value (clients must not log it)
+        value = first.get("input")
+        quoted = f" (value {value!r})" if isinstance(value, str | int | float) else ""
+        text = f"{where}{path}: {first['msg']}{quoted}"
+        raise EntryError(400, "invalid", text, path) from exc
 
 
 def check_shell(bundle: Any) -> str:

@@ -18,6 +18,7 @@ from engine.app import Engine
 from engine.message import DeliveryState
 from engine.sandbox.fhir_platform import FhirPlatform
 from engine.store.base import MessageQuery
+from tests.integration.test_adt_sequences import SEQUENCES, expected, snapshot
 from tests.support.corpus import REPO
 from tests.support.engines import mllp_port, running_engine
 from tests.support.mllp import MllpPeer, msa
@@ -136,3 +137,23 @@ async def test_discharge_updates_the_same_stay(engine: Engine, platform: FhirPla
     }
     assert stay["meta"]["versionId"] == "2"
     assert len(platform.resources("Patient")) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["transfers_then_discharge", "discharge_then_resent_admission", "merge_two_patients"],
+)
+async def test_sequence_over_mllp_ends_in_the_expected_state(
+    name: str, engine: Engine, platform: FhirPlatform
+) -> None:
+    # Given the messages of a sequence sent over MLLP, one after the other (strict PAM-FR)
+    for raw in SEQUENCES[name]:
+        async with MllpPeer("127.0.0.1", mllp_port(engine)) as peer:
+            fields = msa(await peer.exchange(raw))
+        assert fields[1] == "AA", fields
+    for raw in SEQUENCES[name]:
+        control_id = raw.split(b"\r")[0].split(b"|")[9].decode()
+        await delivered(engine, control_id, count=SEQUENCES[name].count(raw))
+    # Then the platform holds exactly what the direct run of the same sequence gives
+    state = snapshot(platform)
+    assert state == expected(name, state)

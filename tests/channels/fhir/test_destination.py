@@ -41,7 +41,10 @@ async def test_an_invalid_resource_is_a_permanent_error_with_the_outcome_text(
         await dest.send(payload(bundle), CONTEXT)
     text = str(caught.value)
     assert text.startswith("POST transaction: HTTP 400 Bad Request: error invalid")
-    assert "[Patient.birthDate]" in text and "Date value string does not match" in text
+    assert "[Patient.birthDate]" in text
+    # the platform's free text (which may quote the refused value) stays out of the reason
+    assert "19800102" not in text and "does not match" not in text
+    assert caught.value.response is not None and b"19800102" in caught.value.response
     assert platform.resources("Patient") == []  # atomic: nothing applied
 
 
@@ -61,7 +64,9 @@ async def test_transient_statuses_are_retryable(
     with pytest.raises(RetryableDeliveryError) as caught:
         await dest.send(payload(transaction("1", "M1")), CONTEXT)
     assert f"HTTP {status}" in str(caught.value)
-    assert "test failure mode" in str(caught.value)  # the platform's OperationOutcome
+    assert "error transient" in str(caught.value)  # the OperationOutcome's issue code
+    assert "test failure mode" not in str(caught.value)  # never its free text
+    assert caught.value.response is not None and b"test failure mode" in caught.value.response
     assert caught.value.retry_after == expected_wait
 
 

@@ -73,11 +73,11 @@ def test_ins_is_kept_only_with_vali_and_the_nir_wins_over_the_nia(adt: CompiledM
 
 
 def test_the_pid32_mapping_is_a_table_that_can_be_changed(tmp_path: Path) -> None:
-    # Given a site that maps PAM VALI with an INS to RECUP instead of QUAL
+    # Given a site that maps PAM VALI with an INS to another code than VALI
     shutil.copytree(MAPPINGS / "tables", tmp_path / "tables")
     shutil.copy(MAPPINGS / "pam_fr_adt_to_fr_core.yaml", tmp_path)
     table = tmp_path / "tables" / "identity_status.yaml"
-    table.write_text(table.read_text().replace("VALI: {with_ins: QUAL", "VALI: {with_ins: RECUP"))
+    table.write_text(table.read_text().replace("VALI: {with_ins: VALI", "VALI: {with_ins: RECUP"))
     # When the map is compiled again
     bundle = compile_map(tmp_path / "pam_fr_adt_to_fr_core.yaml").apply(A01)
     (patient,) = resources(bundle, "Patient")
