@@ -130,7 +130,12 @@ class FrCoreChecker:
             walk.element(resource, tree, root, tree.name, resource["resourceType"])
             findings += walk.findings
         findings += self._everywhere(resource, root, local)
-        return findings
+        # The same rule met through a profile and through an extension's own definition
+        # is reported once.
+        unique: dict[tuple[str, str, str], Finding] = {}
+        for finding in findings:
+            unique.setdefault((finding.path, finding.rule, finding.severity), finding)
+        return list(unique.values())
 
     def _everywhere(
         self, resource: dict[str, Any], root: str, local: dict[str, str]
