@@ -152,12 +152,31 @@ def test_reference_target_type(checker: FrCoreChecker, a01: dict[str, Any]) -> N
 def test_extension_checked_against_its_own_definition(
     checker: FrCoreChecker, a01: dict[str, Any]
 ) -> None:
-    reliability = a01["entry"][0]["resource"]["extension"][0]
-    status = reliability["extension"][0]
+    # Through the profile's slice, and reported once
+    status = a01["entry"][0]["resource"]["extension"][0]["extension"][0]
     assert status["url"] == "identityStatus"
     status["valueString"] = status.pop("valueCoding")["code"]
     found = errors(checker, a01)
-    assert any("[type; fr-core-identity-reliability]" in f for f in found), found
+    assert found == [
+        "Bundle.entry[0].resource.extension[0].extension[0].valueString: type String is not"
+        " allowed here [type; fr-core-patient-ins]"
+    ]
+    # On a resource no FR Core profile covers: the extension's own definition applies
+    report = {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "code": {"text": "x"},
+        "extension": [
+            {
+                "url": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-estimated-discharge-date",
+                "valueString": "x",
+            }
+        ],
+    }
+    assert errors(checker, report) == [
+        "DiagnosticReport.extension[0].valueString: type String is not allowed here"
+        " [type; fr-core-estimated-discharge-date]"
+    ]
 
 
 def test_unknown_fr_core_extension_and_profile(checker: FrCoreChecker, a01: dict[str, Any]) -> None:
