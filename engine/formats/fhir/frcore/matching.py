@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -71,13 +72,36 @@ def children_of(value: Any, name: str) -> list[Any]:
     return out
 
 
-def resolve(value: Any, path: str) -> list[Any]:
-    """Values at a simple dotted path (``$this``, ``type``, ``coding.code``)."""
-    values = [value]
+_STEP = re.compile(r"extension\('([^']*)'\)|[^.]+")
+
+
+def steps_of(path: str) -> list[str]:
+    """The steps of a discriminator path; ``extension('url')`` is one step (its URL has dots)."""
     if path in ("$this", ""):
-        return values
-    for step in path.split("."):
-        values = [child for v in values for child in children_of(v, step)]
+        return []
+    return [m.group(0) for m in _STEP.finditer(path)]
+
+
+def _extension_url(step: str) -> str | None:
+    match = _STEP.fullmatch(step)
+    return match.group(1) if match and match.group(1) is not None else None
+
+
+def resolve(value: Any, path: str) -> list[Any]:
+    """Values at a discriminator path (``$this``, ``type``, ``coding.code``,
+    ``extension('url').value``)."""
+    values = [value]
+    for step in steps_of(path):
+        url = _extension_url(step)
+        if url is not None:
+            values = [
+                e
+                for v in values
+                for e in children_of(v, "extension")
+                if isinstance(e, dict) and e.get("url") == url
+            ]
+        else:
+            values = [child for v in values for child in children_of(v, step)]
     return values
 
 
@@ -89,8 +113,7 @@ def expected_at(slice_node: Node, path: str) -> list[tuple[str, Any]] | None:
     in the slices of a sliced element on the way (``code.coding.code`` of a component
     slice is the fixed code of its ``coding`` slice), and, for ``url``, in the extension
     profile the slice names."""
-    steps = [] if path in ("$this", "") else path.split(".")
-    return _expected(slice_node, steps)
+    return _expected(slice_node, steps_of(path))
 
 
 def _expected(node: Node, steps: list[str]) -> list[tuple[str, Any]] | None:
@@ -106,6 +129,18 @@ def _expected(node: Node, steps: list[str]) -> list[tuple[str, Any]] | None:
         url_node = node.children.get("url")
         if url_node is None or url_node.fixed is None:
             return [("fixed", node.types[0].profiles[0])]
+    url = _extension_url(steps[0])
+    if url is not None:
+        holder = node.children.get("extension")
+        chosen = next(
+            (
+                s
+                for s in (holder.slices.values() if holder is not None else ())
+                if (found := _expected(s, ["url"])) and any(v == url for _, v in found)
+            ),
+            None,
+        )
+        return _expected(chosen, steps[1:]) if chosen is not None else None
     nxt = node.children.get(steps[0]) or node.children.get(steps[0] + "[x]")
     if nxt is not None:
         found = _expected(nxt, steps[1:])

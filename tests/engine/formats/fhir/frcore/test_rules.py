@@ -278,3 +278,25 @@ def test_closed_slicing_and_slice_maximum(checker: FrCoreChecker) -> None:
         "Thing.item[1]: matches no slice of Thing.item (closed) [slicing; thing]",
         "Thing.item: slice a: at most 1 allowed, found 2 [slice; thing]",
     ]
+
+
+def test_slicing_by_an_extension_value(checker: FrCoreChecker) -> None:
+    """Patient.contact.relationship is sliced by ``extension('…category').value``."""
+    category = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-contact-relationship-category"
+
+    def relation(kind: str, code: str) -> dict[str, Any]:
+        return {"extension": [{"url": category, "valueCode": kind}], "coding": [{"code": code}]}
+
+    patient = {
+        "resourceType": "Patient",
+        "contact": [{"name": {"family": "X"}, "relationship": [relation("role", "C")]}],
+    }
+    assert errors(checker, patient) == []
+    patient["contact"][0]["relationship"] += [
+        relation("relationType", "MTH"),
+        relation("role", "N"),
+    ]
+    assert errors(checker, patient) == [
+        "Patient.contact[0].relationship: slice role: at most 1 allowed, found 2"
+        " [slice; fr-core-patient]"
+    ]
