@@ -7,7 +7,6 @@ previous version of the same Observation instead of adding one.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,8 @@ import pytest
 from engine.app import Engine
 from engine.message import DeliveryState
 from engine.sandbox.fhir_platform import FhirPlatform
-from engine.store.base import MessageQuery
 from tests.support.corpus import REPO
-from tests.support.engines import mllp_port, running_engine
-from tests.support.mllp import MllpPeer, msa
+from tests.support.platform_engine import engine_for, send_file, settled
 
 INPUTS = REPO / "tests" / "routes" / "inputs"
 SAMPLES = REPO / "samples" / "hl7v2"
@@ -61,42 +58,15 @@ routes:
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[FhirPlatform]:
+def lab_platform() -> Iterator[FhirPlatform]:
     with FhirPlatform() as started:
         yield started
 
 
 @pytest.fixture
-async def engine(tmp_path: Path, platform: FhirPlatform) -> AsyncIterator[Engine]:
-    platform.reset()
-    text = CONFIG.format(home=tmp_path, mappings=REPO / "mappings", base_url=platform.base_url)
-    async with running_engine(text) as eng:
-        yield eng
-
-
-async def send(engine: Engine, path: Path) -> str:
-    async with MllpPeer("127.0.0.1", mllp_port(engine)) as peer:
-        fields = msa(await peer.exchange(path.read_bytes()))
-    assert fields[1] == "AA", fields
-    return fields[2]
-
-
-async def settled(engine: Engine, control_id: str, count: int) -> list[DeliveryState]:
-    """The delivery states of a control id once ``count`` deliveries are sent or dead."""
-    final = (DeliveryState.SENT, DeliveryState.DEAD)
-
-    async def states() -> list[DeliveryState]:
-        found = await engine.store.list_messages(MessageQuery(control_id=control_id))
-        return [d.state for m in found for d in await engine.store.deliveries(m.envelope.id)]
-
-    async def poll() -> list[DeliveryState]:
-        while True:
-            now = await states()
-            if len(now) == count and all(s in final for s in now):
-                return now
-            await asyncio.sleep(0.02)
-
-    return await asyncio.wait_for(poll(), 30)
+async def engine(tmp_path: Path, lab_platform: FhirPlatform) -> AsyncIterator[Engine]:
+    async with engine_for(lab_platform, tmp_path, CONFIG) as started:
+        yield started
 
 
 def snapshot(platform: FhirPlatform) -> dict[str, dict[str, Any]]:
@@ -117,13 +87,14 @@ def observation(platform: FhirPlatform, value: str) -> dict[str, Any]:
 
 
 async def test_results_as_labs_send_them_are_delivered_and_a_resend_changes_nothing(
-    engine: Engine, platform: FhirPlatform
+    engine: Engine, lab_platform: FhirPlatform
 ) -> None:
+    platform = lab_platform
     # Given the patient's admission, then every kind of result
-    assert await settled(engine, await send(engine, SAMPLES / "adt_a01_admission.hl7"), 1) == [
+    assert await settled(engine, await send_file(engine, SAMPLES / "adt_a01_admission.hl7"), 1) == [
         DeliveryState.SENT
     ]
-    ids = [await send(engine, INPUTS / name) for name in RESULTS]
+    ids = [await send_file(engine, INPUTS / name) for name in RESULTS]
     for control_id in ids:
         assert await settled(engine, control_id, 1) == [DeliveryState.SENT], control_id
     # Then the platform holds each result once, with the right values
@@ -145,13 +116,13 @@ async def test_results_as_labs_send_them_are_delivered_and_a_resend_changes_noth
 
     # When every result is sent again
     for name, control_id in zip(RESULTS, ids, strict=True):
-        await send(engine, INPUTS / name)
+        await send_file(engine, INPUTS / name)
         assert await settled(engine, control_id, 2) == [DeliveryState.SENT] * 2
     # Then nothing changed: same resources, same versions, same content
     assert snapshot(platform) == before
 
     # When the lab corrects the potassium (OBX-11 C)
-    corrected = await send(engine, INPUTS / "oru_r01_decimal_comma_corrected.hl7")
+    corrected = await send_file(engine, INPUTS / "oru_r01_decimal_comma_corrected.hl7")
     assert await settled(engine, corrected, 1) == [DeliveryState.SENT]
     # Then its Observation is replaced, not duplicated
     after = observation(platform, "LAB-26-004602-2823-3-obx1")
