@@ -33,15 +33,23 @@ class Finding:
         return f"{self.path}: {self.detail} [{self.rule}; {self.profile}]"
 
 
-_TYPE_IN_REFERENCE = re.compile(r"^(?:.*/)?([A-Z][A-Za-z]+)(?:/[^/?]+(?:/_history/[^/]+)?|\?.*)$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]+$")
 
 
 def reference_type(reference: str, local_types: dict[str, str]) -> str | None:
-    """The resource type a reference points to, when it can be told."""
+    """The resource type a reference points to, when it can be told: ``Type/id``,
+    ``[base/]Type/id[/_history/v]``, ``Type?search`` (conditional), or the resource of a
+    Bundle entry for ``urn:uuid:``/``urn:oid:``."""
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         return local_types.get(reference)
-    match = _TYPE_IN_REFERENCE.match(reference)
-    return match.group(1) if match else None
+    if "?" in reference:
+        kind = reference.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        return kind if _TYPE.match(kind) else None
+    parts = reference.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    kind = parts[-2] if len(parts) >= 2 else ""
+    return kind if _TYPE.match(kind) else None
 
 
 class Walk:

@@ -300,3 +300,21 @@ def test_slicing_by_an_extension_value(checker: FrCoreChecker) -> None:
         "Patient.contact[0].relationship: slice role: at most 1 allowed, found 2"
         " [slice; fr-core-patient]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "kind"),
+    [
+        ("Patient/1", "Patient"),
+        ("Patient?identifier=urn:oid:1.2.250|100234", "Patient"),
+        ("Encounter?identifier=http://host/Patient/12|1", "Encounter"),
+        ("https://fhir.example/fhir/Patient/3/_history/2", "Patient"),
+        ("urn:uuid:0001", "Specimen"),
+        ("urn:uuid:0002", None),
+        ("#contained", None),
+    ],
+)
+def test_reference_types(reference: str, kind: str | None) -> None:
+    from engine.formats.fhir.frcore.walker import reference_type
+
+    assert reference_type(reference, {"urn:uuid:0001": "Specimen"}) == kind
