@@ -318,3 +318,25 @@ def test_reference_types(reference: str, kind: str | None) -> None:
     from engine.formats.fhir.frcore.walker import reference_type
 
     assert reference_type(reference, {"urn:uuid:0001": "Specimen"}) == kind
+
+
+def test_required_bindings_to_fhir_core_code_systems(
+    checker: FrCoreChecker, a01: dict[str, Any]
+) -> None:
+    a01["entry"][1]["resource"]["status"] = "ongoing"  # not an encounter-status code
+    a01["entry"][0]["resource"]["identifier"][0]["use"] = "official"  # IPP: not official
+    found = errors(checker, a01)
+    assert (
+        "Bundle.entry[1].resource.status: code not in the required value set encounter-status"
+        " [binding; fr-core-encounter]" in found
+    )
+    assert (
+        "Bundle.entry[0].resource.identifier[0].use: code not in the required value set"
+        " fr-core-vs-patient-identifier-use-pi [binding; fr-core-patient-ins]" in found
+    )
+    assert checker.unchecked_bindings <= {
+        "https://hl7.fr/ig/fhir/core/ValueSet/fr-core-vs-insee-code",
+        "http://hl7.org/fhir/ValueSet/ucum-bodyweight",
+        "http://hl7.org/fhir/ValueSet/ucum-bodylength",
+        "http://hl7.org/fhir/ValueSet/ucum-bodytemp",
+    }
