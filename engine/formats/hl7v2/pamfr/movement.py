@@ -100,7 +100,7 @@ def _err(code: int, field: int, text: str, severity: Severity = Severity.ERROR) 
     return Finding(code, text, "ZBE", field, severity)
 
 
-_EVENT_CODE = re.compile(r"^[A-Z][0-9A-Z]{2}$")
+_EVENT_CODE = re.compile(r"^[A-Z][0-9]{2}$")
 
 
 def _which(event: str) -> str:
