@@ -104,6 +104,44 @@ def test_the_examples_with_a_wrong_ins_key_are_refused_for_that_only(section: st
     assert ack_code(exam.ack()) == "AA", exam.reason
 
 
+def spec_segments() -> list[str]:
+    """The example segments the specification shows outside a message (ZFS, ZFV, PV2,
+    ACC, OBX...), wrapped lines joined."""
+    lines = SPEC.read_text(encoding="utf-8").splitlines()
+    found: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("MSH|"):  # a message: its segments are checked above
+            while i < len(lines) and lines[i].strip():
+                i += 1
+            continue
+        if _SEGMENT.match(line):
+            segment = line
+            while i + 1 < len(lines):
+                nxt = lines[i + 1].strip()
+                if not nxt or _SEGMENT.match(nxt) or not (_WRAPPED.search(nxt) or " " not in nxt):
+                    break
+                segment += nxt
+                i += 1
+            found.append(segment)
+        i += 1
+    return found
+
+
+def test_every_example_segment_is_accepted_in_a_message() -> None:
+    """Each segment example, put in an A01 (in place of the segment of the same id), leaves
+    the message without error."""
+    from tests.engine.formats.hl7v2.pamfr.support import sample, with_segment
+
+    segments = spec_segments()
+    assert sorted({s[:3] for s in segments}) == ["ACC", "OBX", "PV2", "ZFS", "ZFV"]
+    for segment in segments:
+        raw = with_segment(sample("adt_a01_admission.hl7"), segment[:3], segment)
+        exam = examine(raw, STRICT)
+        assert ack_code(exam.ack()) == "AA", (segment[:3], exam.reason)
+
+
 def test_what_is_not_a_message_is_listed() -> None:
     examples = spec_examples()
     for section in NOT_MESSAGES:
