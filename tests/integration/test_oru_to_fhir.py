@@ -31,6 +31,7 @@ RESULTS = [
     "oru_r01_not_performed.hl7",
     "oru_r01_empty_obr25.hl7",
     "oru_r01_lab_report.hl7",
+    "oru_r01_by_ins.hl7",  # no IPP: the patient by its INS
 ]
 KINDS = ("Patient", "Encounter", "DiagnosticReport", "Observation", "Specimen")
 
@@ -98,7 +99,7 @@ async def test_results_as_labs_send_them_are_delivered_and_a_resend_changes_noth
     for control_id in ids:
         assert await settled(engine, control_id, 1) == [DeliveryState.SENT], control_id
     # Then the platform holds each result once, with the right values
-    assert len(platform.resources("DiagnosticReport")) == 9
+    assert len(platform.resources("DiagnosticReport")) == 10
     assert len(platform.resources("Specimen")) == 1
     repeated = [observation(platform, f"LAB-26-004600-600-7-obx{n}") for n in (1, 2)]
     assert [o["valueString"] for o in repeated] == ["Staphylococcus aureus", "Escherichia coli"]
@@ -110,8 +111,10 @@ async def test_results_as_labs_send_them_are_delivered_and_a_resend_changes_noth
     assert (bacteria["comparator"], bacteria["value"]) == (">", 10)
     platelets = observation(platform, "LAB-26-004604-777-3-obx2")
     assert platelets["status"] == "cancelled" and "valueQuantity" not in platelets
-    patient = platform.resources("Patient")[0]
+    (patient,) = platform.resources("Patient")
     assert potassium["subject"] == {"reference": f"Patient/{patient['id']}"}
+    by_ins = observation(platform, "LAB-26-004607-1988-5-obx1")
+    assert by_ins["subject"] == {"reference": f"Patient/{patient['id']}"}
     before = snapshot(platform)
 
     # When every result is sent again
