@@ -70,9 +70,11 @@ class FrCoreChecker:
 
     def profiles_for(self, resource: dict[str, Any]) -> tuple[list[str], list[str]]:
         """(FR Core profiles to check, claimed FR Core profiles this release lacks)."""
+        meta = resource.get("meta")
+        listed = meta.get("profile") if isinstance(meta, dict) else None
         claimed = [
             canonical(p)
-            for p in resource.get("meta", {}).get("profile", [])
+            for p in (listed if isinstance(listed, list) else [])
             if isinstance(p, str) and p.startswith(FR_CORE_BASE)
         ]
         known = [p for p in claimed if self.package.structure(p) is not None]
@@ -87,7 +89,10 @@ class FrCoreChecker:
         return [], []
 
     def _vital_sign_profiles(self, resource: dict[str, Any]) -> list[str]:
-        codings = resource.get("code", {}).get("coding", [])
+        code = resource.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        if not isinstance(codings, list):
+            return []
         found: list[str] = []
         for url in self.package.profiles_of("Observation"):
             tree = self.tree(url)
@@ -182,11 +187,14 @@ class FrCoreChecker:
         if not isinstance(output, dict) or output.get("resourceType") != "Bundle":
             return self.check_resource(output)
         findings: list[Finding] = []
-        entries = [e for e in output.get("entry", []) if isinstance(e, dict)]
+        listed = output.get("entry")
+        entries = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
         local = {
-            e["fullUrl"]: e["resource"].get("resourceType", "")
+            e["fullUrl"]: e["resource"]["resourceType"]
             for e in entries
-            if isinstance(e.get("fullUrl"), str) and isinstance(e.get("resource"), dict)
+            if isinstance(e.get("fullUrl"), str)
+            and isinstance(e.get("resource"), dict)
+            and isinstance(e["resource"].get("resourceType"), str)
         }
         findings += _bundle_rules(entries, local)
         for index, entry in enumerate(entries):
