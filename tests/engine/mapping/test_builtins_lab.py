@@ -140,3 +140,26 @@ def test_a_function_calling_a_function_that_reads_paths_is_not_memoised(make_map
         b"OBR|1||F1\rOBX|1|NM|A^a^LN||1\rOBX|2|NM|B^b^LN||2\r"
     )
     assert m.apply(oru) == {"urls": ["urn:A", "urn:B"]}
+
+
+def test_an_each_item_that_yields_a_list_is_flattened(make_map: Make) -> None:
+    """``each: OBR`` yielding the OBX of its group: one flat list (and OBR-level values)."""
+    m = make_map(
+        """
+        map: m
+        source: hl7v2
+        output:
+          flat:
+            - each: OBR
+              let:
+                order: = OBR-3.1
+              yield:
+                - each: OBX
+                  yield: = order + '/' + OBX-3.1
+        """
+    )
+    oru = (
+        b"MSH|^~\\&|LAB|L|R|R|20240101120000||ORU^R01|1|P|2.5\r"
+        b"OBR|1||F1\rOBX|1|NM|A^a^LN||1\rOBX|2|NM|B^b^LN||2\rOBR|2||F2\rOBX|1|NM|C^c^LN||3\r"
+    )
+    assert m.apply(oru) == {"flat": ["F1/A", "F1/B", "F2/C"]}
