@@ -15,6 +15,10 @@ from engine.mapping.ucum import METRIC, NON_METRIC, PREFIXES, is_ucum, ucum_code
 from engine.mapping.values import FunctionFailure
 
 Make = Callable[..., CompiledMap]
+ORU = (
+    b"MSH|^~\\&|LAB|L|R|R|20240101120000||ORU^R01|1|P|2.5\r"
+    b"OBR|1||F1\rOBX|1|NM|A^a^LN||1\rOBX|2|NM|B^b^LN||2\rOBR|2||F2\rOBX|1|NM|C^c^LN||3\r"
+)
 
 
 @pytest.mark.parametrize(
@@ -135,11 +139,7 @@ def test_a_function_calling_a_function_that_reads_paths_is_not_memoised(make_map
               yield: = url()
         """
     )
-    oru = (
-        b"MSH|^~\\&|LAB|L|R|R|20240101120000||ORU^R01|1|P|2.5\r"
-        b"OBR|1||F1\rOBX|1|NM|A^a^LN||1\rOBX|2|NM|B^b^LN||2\r"
-    )
-    assert m.apply(oru) == {"urls": ["urn:A", "urn:B"]}
+    assert m.apply(ORU) == {"urls": ["urn:A", "urn:B", "urn:C"]}
 
 
 def test_an_each_item_that_yields_a_list_is_flattened(make_map: Make) -> None:
@@ -158,8 +158,4 @@ def test_an_each_item_that_yields_a_list_is_flattened(make_map: Make) -> None:
                   yield: = order + '/' + OBX-3.1
         """
     )
-    oru = (
-        b"MSH|^~\\&|LAB|L|R|R|20240101120000||ORU^R01|1|P|2.5\r"
-        b"OBR|1||F1\rOBX|1|NM|A^a^LN||1\rOBX|2|NM|B^b^LN||2\rOBR|2||F2\rOBX|1|NM|C^c^LN||3\r"
-    )
-    assert m.apply(oru) == {"flat": ["F1/A", "F1/B", "F2/C"]}
+    assert m.apply(ORU) == {"flat": ["F1/A", "F1/B", "F2/C"]}
