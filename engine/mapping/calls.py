@@ -75,7 +75,7 @@ class CallCompiler:
             args.append(_convert(param.kind, code))
         if node.name in ("hl7_datetime", "hl7_instant") and len(node.args) == 1:
             args.append(Code(self.ns.add(self.env.zone), ANY))
-        if node.name == "number":
+        if spec.returns == NUMBER:  # number(), lab_number(): may give a Decimal
             self.env.uses_decimals = True
         if spec.name in _LAZY:
             return self.lazy(spec.name, args)

@@ -118,7 +118,12 @@ def all_functions() -> list[FunctionSpec]:
 
 
 def _load_builtins() -> None:
-    from engine.mapping import builtins_data, builtins_text, builtins_time  # noqa: F401
+    from engine.mapping import (  # noqa: F401
+        builtins_data,
+        builtins_lab,
+        builtins_text,
+        builtins_time,
+    )
 
 
 __all__ = [

@@ -162,6 +162,7 @@ def _functions(env: Env, data: Any) -> None:
     if not isinstance(data, dict):
         env.error(("functions",), "invalid-value", "functions maps 'name(a, b)' to an expression")
         return
+    impure: set[str] = set()  # functions that read where they are called: never memoised
     for header, body in data.items():
         at = ("functions", header)
         m = _HEADER.match(header)
@@ -199,7 +200,10 @@ def _functions(env: Env, data: Any) -> None:
         code = ExprCompiler(env, scope, at, text, start).compile(node)
         code_name = env.ns.add(None, "U")
         fail = TemplateCompiler(env).failure(at, f"function {fname}", text)
-        memo = env.ns.constant(code_name) if is_pure(node, params) else None
+        pure = is_pure(node, params, impure)
+        if not pure:
+            impure.add(fname)
+        memo = env.ns.constant(code_name) if pure else None
         source = function_source(code_name, slots, code, fail, memo)
         env.ns.define(source, code_name, f"<map {env.map_name}>")
         env.user_functions[fname] = UserFunction(fname, code_name, params, code.kind)

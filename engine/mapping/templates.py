@@ -201,7 +201,15 @@ class TemplateCompiler(NamesAndItems):
                     em(f"ctx.segments, ctx.group = {seg}, {group}")
                 body = self.body(em, data, fields, path, inner, rule, skip="continue")
                 with em.block(f"if {keep_test(body[0], body[1])}:"):
-                    em(f"{out}.append({body[0]})")
+                    if body[1] == LIST:  # an item that yields a list: flattened (no nesting)
+                        em(f"{out}.extend({body[0]})")
+                    elif body[1] == ANY:
+                        with em.block(f"if type({body[0]}) is list:"):
+                            em(f"{out}.extend({body[0]})")
+                        with em.block("else:"):
+                            em(f"{out}.append({body[0]})")
+                    else:
+                        em(f"{out}.append({body[0]})")
             em(f"ctx.item, ctx.index, ctx.segments, ctx.group = {saved}")
         return out, LIST, True
 

@@ -3,7 +3,8 @@
 ``"system(namespace, oid, kind)": = coalesce(...)`` declares ``system``; its body sees its
 parameters, reads paths where it is called (inside ``each``, the current item) and can call
 built-ins and the functions declared above it (so there is no recursion). A body that reads
-nothing but its parameters is memoised per message (same arguments, same result).
+nothing but its parameters (and calls no function that reads more) is memoised per message
+(same arguments, same result).
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ class UserFunction:
     kind: str
 
 
-def is_pure(node: ast.Node, params: tuple[str, ...]) -> bool:
-    """True when the body reads only its parameters (no path, item, variable or index)."""
+def is_pure(
+    node: ast.Node, params: tuple[str, ...], impure: frozenset[str] | set[str] = frozenset()
+) -> bool:
+    """True when the body reads only its parameters (no path, item, variable or index) and
+    calls no function of the map in ``impure`` (one that reads where it is called)."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Path | ast.Item):
             return False
         if isinstance(sub, ast.Var) and sub.name not in params:
+            return False
+        if isinstance(sub, ast.Call) and sub.name in impure:
             return False
     return True
 

@@ -30,6 +30,17 @@ class CaseFailed(Exception):
     """A case did not hold; the text says where and why."""
 
 
+def pytest_report_header() -> str:
+    """Says whether map and route case outputs are checked against FR Core, or why not."""
+    from engine.formats.fhir.frcore import DEFAULT_VERSION
+    from engine.testing.frcore import frcore_skipped
+
+    skipped = frcore_skipped()
+    if skipped:
+        return f"FR Core check of case outputs: skipped ({skipped})"
+    return f"FR Core check of case outputs: FR Core {DEFAULT_VERSION}"
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_case_file(file_path, parent.config.rootpath):
         collector: pytest.Collector = CaseFileCollector.from_parent(parent, path=file_path)

@@ -28,6 +28,7 @@ from engine.message import HL7V2, Envelope
 from engine.pipeline import Transform, raw_payload
 from engine.testing.cases import Case, CaseFile, Expect, is_case_file, load_case_file
 from engine.testing.conditions import check_output
+from engine.testing.frcore import frcore_problems
 
 Status = Literal["passed", "failed", "skipped"]
 _CONTENT_TYPES = {"hl7v2": HL7V2, "cda": "application/xml", "json": "application/json"}
@@ -148,7 +149,9 @@ class Runner:
             channel="test", raw=raw, content_type=_CONTENT_TYPES[compiled.source], metadata=metadata
         )
         transform = compiled.to_transform(validate=case.validate)
-        return self.outputs(case.expect, {"output": transform}, envelope, {"output": "output"})
+        return self.outputs(
+            case.expect, {"output": transform}, envelope, {"output": "output"}, case.validate
+        )
 
     def routing(self, case: Case) -> _Routing | str:
         from engine.assembly import build_router
@@ -204,7 +207,10 @@ class Runner:
         transforms: dict[str, Transform],
         envelope: Envelope,
         reached: dict[str, str],
+        conformance: bool = True,
     ) -> list[str]:
+        """Problems with the outputs; each FHIR output must also pass the FR Core check
+        (unless a map case says ``validate: false``)."""
         checks = dict(expect.outputs)
         if expect.output is not None:
             checks["output"] = expect.output
@@ -218,6 +224,8 @@ class Runner:
                 if expect.error is None:
                     problems.append(f"{destination}: the map failed: {exc}")
                 continue
+            if conformance:
+                problems += frcore_problems(payload.body, payload.content_type, destination)
             check = checks.get(destination)
             if check is not None:
                 problems += check_output(

@@ -20,9 +20,9 @@ from engine.formats.hl7v2.pamfr.segments import (
     DMP_FEEDING,
     DMP_STATUSES,
     MOVEMENT_ACTIONS,
-    MOVEMENT_NATURES,
     ZBE,
     ZFA,
+    movement_nature,
 )
 
 EVENT = "pam.event"
@@ -90,7 +90,7 @@ def routing_facts(message: Message, event: PamEvent | None = None) -> dict[str, 
     facts[MOVEMENT_ACTION] = _coded(zbe.action, MOVEMENT_ACTIONS) if zbe else ""
     facts[ORIGINAL_EVENT] = _coded(zbe.original_event, PAM_EVENTS.keys()) if zbe else ""
     facts[HISTORIC] = _flag(zbe is not None and zbe.historic)
-    facts[MOVEMENT_NATURE] = _coded(zbe.nature, MOVEMENT_NATURES) if zbe else ""
+    facts[MOVEMENT_NATURE] = movement_nature(zbe.nature) if zbe else ""
     facts[MERGE] = _flag(pam.code == "A40" and message.segment("MRG") is not None)
     change = identifier_change(message) if pam.code == "A47" else None
     facts[INS_CHANGE] = (change.ins_change if change else InsChange.NONE).value

@@ -12,7 +12,7 @@ Per-event rules (required segments, PID-18 in ITI-31, movement relations, INS) a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -40,6 +40,8 @@ class FieldRule:
         component: the component the data type and value set apply to.
         all_reps: check every repetition (else the first).
         severity: severity of data-type, value-set and forbidden-field findings.
+        accepts: a value-set test for sets that are not a plain list (ZBE-9 combinations),
+            with ``values_text`` saying what it accepts.
     """
 
     field: int
@@ -50,6 +52,8 @@ class FieldRule:
     component: int = 1
     all_reps: bool = False
     severity: Severity = E
+    accepts: Callable[[str], bool] | None = None
+    values_text: str = ""
 
 
 def _r(field: int, label: str) -> FieldRule:
@@ -129,13 +133,20 @@ SEGMENT_RULES: Mapping[str, tuple[FieldRule, ...]] = MappingProxyType(
             _set(5, "historic movement indicator (Y or N)", z.YES_NO, "R"),
             _set(7, "medical unit id type (UF)", ("UF",), component=7, severity=W),
             _set(8, "care unit id type (UF)", ("UF",), component=7, severity=W),
-            _set(9, "movement nature", z.MOVEMENT_NATURES, "R"),
+            FieldRule(
+                9,
+                "movement nature",
+                "R",
+                accepts=lambda v: bool(z.movement_nature(v)),
+                values_text="a combination of S, H, M, L, D listed by PAM-FR (SM, SH, MH, LD,"
+                " HMS, in any letter order), optionally with C, or C alone",
+            ),
         ),
         "ZFA": (
             _set(1, "DMP status", z.DMP_STATUSES),
             _ts(2, "DMP status date"),
             _ts(3, "DMP closing date"),
-            *(_x(n, "obsolete DMP field", W) for n in range(4, 9)),
+            *(_x(n, "this obsolete DMP field is not used", W) for n in range(4, 9)),
             _set(9, "information and opposition to DMP feeding", z.DMP_FEEDING),
             _ts(10, "date of the opposition information"),
             _set(11, "information and consent to DMP consultation", z.DMP_CONSULTATION),

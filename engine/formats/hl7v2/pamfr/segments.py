@@ -21,8 +21,31 @@ MOVEMENT_ACTIONS = ("INSERT", "UPDATE", "CANCEL")
 YES_NO = ("Y", "N")
 """HL7 table 0136 (ZBE-5, ZFD-3, ZFD-4)."""
 MOVEMENT_NATURES = ("S", "H", "M", "L", "D", "SM", "SH", "MH", "LD", "HMS", "C")
-"""ZBE-9: S care unit, H housing unit, M medical unit, L bed, D medico-administrative
-conditions, and their combinations; C = status change without a new movement."""
+"""ZBE-9 as PAM-FR's table spells it: S care unit, H housing unit, M medical unit, L bed, D
+medico-administrative conditions, and their combinations; C = status change without a new
+movement. The specification's own scenarios write the combinations in other orders (``HM``)
+and combine C with them (``HMC``): see :func:`movement_nature`."""
+_NATURE_SPELLING = {frozenset(v): v for v in MOVEMENT_NATURES if v != "C"}
+
+
+def movement_nature(value: str) -> str:
+    """ZBE-9 in the table's spelling, whatever the order of its letters (``HM`` → ``MH``),
+    followed by ``C`` when it carries the status-change letter (``HMC`` → ``MHC``, ``C``
+    alone → ``C``); ``""`` when the letters are not a combination of the table (a letter
+    outside S, H, M, L, D, C, a repeated letter, or a combination the table does not list).
+    """
+    letters = value.strip()
+    if not letters or len(set(letters)) != len(letters) or not set(letters) <= set("SHMLDC"):
+        return ""
+    base = frozenset(letters) - {"C"}
+    if not base:
+        return "C"
+    spelled = _NATURE_SPELLING.get(base)
+    if spelled is None:
+        return ""
+    return spelled + ("C" if "C" in letters else "")
+
+
 DMP_STATUSES = ("ACTIF", "FERME", "INEXISTANT")
 """ZFA-1."""
 DMP_FEEDING = ("NA", "IO", "INO")
@@ -269,4 +292,5 @@ __all__ = [
     "ZFV",
     "Field",
     "Unit",
+    "movement_nature",
 ]

@@ -3,8 +3,9 @@
 :func:`validate` returns every :class:`~engine.formats.hl7v2.pamfr.findings.Finding`:
 
 * the event: recognised (201 otherwise), MSH-9.3 the expected structure (warning);
-* segments: EVN and PID always, PV1 for ITI-31 movement events and A28/A31, ZBE for
-  every ITI-31 movement event, MRG for A40/A44/A47 (100); EVN, PID, PV1 in that order and
+* segments: EVN and PID always, PV1 for ITI-31 movement events (not for A28/A31: the
+  A31 example of PAM-FR §4.4.1 has none), ZBE for every ITI-31 movement event, MRG for
+  A40/A44/A47 (100); EVN, PID, PV1 in that order and
   Z segments after PV1 (100, warning); at most one EVN, PV1, ZBE, ZFA, ZFP, ZFV, ZFM, ZFD
   (198, warning);
 * fields (:data:`~engine.formats.hl7v2.pamfr.rules.SEGMENT_RULES`, every occurrence):
@@ -16,6 +17,8 @@
   sent (103, warning: the INS is then integrated without it), PID-32 present (101, warning).
 
 Only the message's own segments are read (no hl7apy, no grammar); a few dozen field reads.
+Finding texts say what was wrong and which rule it breaks, naming fields, codes of PAM-FR's
+own tables and event codes, never a value received in a free-text or identifier field.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ _Z_SEGMENTS = ("ZBE", "ZFA", "ZFP", "ZFV", "ZFM", "ZFD", "ZFS")
 def required_segments(event: PamEvent) -> tuple[str, ...]:
     """The segments a message of ``event`` must carry (besides MSH)."""
     out = ["EVN", "PID"]
-    if event.has_movement or event.code in ("A28", "A31"):
+    if event.has_movement:
         out.append("PV1")
     if event.has_movement:
         out.append("ZBE")
@@ -83,7 +86,7 @@ def validate(message: Message, event: PamEvent | None = None) -> list[Finding]:
     pid = message.segment("PID")
     if event.has_movement:
         if pid is not None and not _valued(pid.field(18), seps):
-            text = "patient account number (NDA) is required in ITI-31"
+            text = "patient account number (NDA) is missing; ITI-31 messages require it"
             out.append(Finding(REQUIRED_MISSING, text, "PID", 18))
         movement = movement_of(message, event.code)
         if movement is not None:
@@ -102,7 +105,8 @@ def _check_structure(message: Message, event: PamEvent, out: list[Finding]) -> N
     structure = message.get("MSH-9.3")
     if structure != event.structure:
         code = TABLE_VALUE if structure else REQUIRED_MISSING
-        text = f"message structure should be {event.structure} for {event.code}"
+        what = "is missing" if not structure else f"is not {event.structure}"
+        text = f"message structure {what}; PAM-FR sends {event.code} as {event.structure}"
         out.append(Finding(code, text, "MSH", 9, W, component=3))
 
 
@@ -113,21 +117,24 @@ def _check_segments(message: Message, event: PamEvent, out: list[Finding]) -> No
         first.setdefault(name, i)
     for name in required_segments(event):
         if name not in first:
-            text = f"{name} segment is required for {event.code}"
+            text = f"{name} segment is missing; {event.code} requires it"
             out.append(Finding(SEGMENT_SEQUENCE, text, name))
     order = [first[n] for n in ("EVN", "PID", "PV1") if n in first]
     if order != sorted(order):
-        out.append(Finding(SEGMENT_SEQUENCE, "EVN, PID and PV1 are out of order", "PID", None, W))
+        text = "EVN, PID and PV1 are out of order; PAM-FR sends EVN, then PID, then PV1"
+        out.append(Finding(SEGMENT_SEQUENCE, text, "PID", None, W))
     pv1 = first.get("PV1")
     if pv1 is not None:
         for name in _Z_SEGMENTS:
             if first.get(name, pv1) < pv1:
-                out.append(Finding(SEGMENT_SEQUENCE, "segment must follow PV1", name, None, W))
+                text = "segment comes before PV1; the French segments follow PV1"
+                out.append(Finding(SEGMENT_SEQUENCE, text, name, None, W))
     grouped = event.code in ("A40", "A44")  # {PID [PD1] MRG [PV1]} repeats
     single = [n for n in SINGLE_SEGMENTS if n != "PV1"] if grouped else [*SINGLE_SEGMENTS, "PID"]
     for name in single:
         if ids.count(name) > 1:
-            out.append(Finding(CARDINALITY, "segment occurs more than once", name, None, W))
+            text = "segment occurs more than once; PAM-FR allows one"
+            out.append(Finding(CARDINALITY, text, name, None, W))
 
 
 def _check_fields(
@@ -145,10 +152,12 @@ def _check_fields(
         raw = fields[n] if n < len(fields) else ""
         if not _valued(raw, seps):
             if rule.usage == "R":
-                out.append(Finding(REQUIRED_MISSING, f"{rule.label} is required", name, n, E, occ))
+                text = f"{rule.label} is missing; PAM-FR requires it"
+                out.append(Finding(REQUIRED_MISSING, text, name, n, E, occ))
             continue
         if rule.usage == "X":
-            out.append(Finding(CARDINALITY, rule.label, name, n, rule.severity, occ))
+            text = f"{rule.label}, but the field is valued"
+            out.append(Finding(CARDINALITY, text, name, n, rule.severity, occ))
             continue
         reps = raw.split(d.repetition) if rule.all_reps else raw.split(d.repetition, 1)[:1]
         for rep, text in enumerate(reps, 1):
@@ -178,27 +187,36 @@ def _problem(rule: FieldRule, value: str) -> tuple[int, str] | None:
         return DATA_TYPE, f"{rule.label} is not a valid date/time (TS)"
     if rule.datatype == "NM" and not is_nm(value):
         return DATA_TYPE, f"{rule.label} is not a number (NM)"
+    if rule.accepts is not None and not rule.accepts(value):
+        return TABLE_VALUE, f"{rule.label} is not {rule.values_text}"
     if rule.values and value not in rule.values:
-        return TABLE_VALUE, f"{rule.label}: value not in the PAM-FR table"
+        return TABLE_VALUE, f"{rule.label} is not a code of its PAM-FR table{_codes(rule)}"
     return None
+
+
+def _codes(rule: FieldRule) -> str:
+    """`` (one of A, B, C)`` for a short value set, "" for a long one."""
+    if len(rule.values) > 12:
+        return ""
+    return f" (one of {', '.join(sorted(rule.values))})"
 
 
 def _check_ins(message: Message, pid: Segment, event: PamEvent, out: list[Finding]) -> None:
     for rep in range(1, len(pid.repetitions(3)) + 1):
         if pid.get(3, rep, 5) == INS_TYPE and pid.get(3, rep, 4, 2) not in INS_OIDS:
-            text = "INS assigning authority is not an INS OID"
+            text = "identifier typed INS has an assigning authority that is not an INS OID"
             out.append(Finding(TABLE_VALUE, text, "PID", 3, W, repetition=rep, component=4))
     received = False
     for ins in ins_of(pid, 3):
         if ins.null:
             if event.code != "A47":
-                text = 'an INS removal ("") is only sent in an A47'
+                text = 'INS is the HL7 null "" (a removal); only an A47 removes an INS'
                 out.append(Finding(TABLE_VALUE, text, "PID", 3, W, repetition=ins.repetition))
             continue
         received = True
         if not ins.key_valid:
             severity = W if ins.test else E
-            text = "INS format or NIR check key is invalid"
+            text = "INS is not 15 characters or its check key does not match its first 13"
             out.append(
                 Finding(DATA_TYPE, text, "PID", 3, severity, repetition=ins.repetition, component=1)
             )

@@ -129,3 +129,10 @@ def test_every_pam_when_key_reads_a_fact() -> None:
         pam
     )
     assert {"dmp_status", "dmp_opposition"} <= set(pam)
+
+
+def test_movement_nature_fact_is_spelled_as_the_table() -> None:
+    msg = parse(sample("adt_z99_update_admission.hl7"))
+    for written, fact in (("HM", "MH"), ("HMC", "MHC"), ("SMH", "HMS"), ("XY", "")):
+        msg.set("ZBE-9", written)
+        assert routing_facts(msg)["pam.movement_nature"] == fact

@@ -74,3 +74,69 @@ def test_movement_of_the_samples() -> None:
     a11 = movement_of(parse(sample("adt_a11_cancel_admission.hl7")))
     assert a11 is not None and a11.target_event == "A01"
     assert movement_of(parse(sample("adt_a28_create_patient.hl7"))) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "spelled"),
+    [
+        ("HMS", "HMS"),
+        ("SMH", "HMS"),  # any letter order
+        ("HM", "MH"),  # PAM-FR's own scenarios write HM
+        ("MH", "MH"),
+        ("HMC", "MHC"),  # and combine C with a change (Z99 about an A04)
+        ("C", "C"),
+        ("DL", "LD"),
+        ("S", "S"),
+        ("HMM", ""),  # repeated letter
+        ("SL", ""),  # not a combination of the table
+        ("X", ""),
+        ("", ""),
+    ],
+)
+def test_movement_natures_in_any_letter_order(written: str, spelled: str) -> None:
+    from engine.formats.hl7v2.pamfr.segments import movement_nature
+
+    assert movement_nature(written) == spelled
+
+
+def test_nature_c_combined_follows_the_c_rule() -> None:
+    assert check_movement(mv("Z99", "UPDATE", "A04", nature="HMC"), PAM_EVENTS["Z99"]) == []
+    assert problems(mv("A02", "INSERT", nature="HMC")) == [("ZBE-9", 103)]
+
+
+@pytest.mark.parametrize(
+    ("movement", "text"),
+    [
+        (
+            mv("Z99", "UPDATE", "A08"),
+            "ZBE-6: a Z99 must name the corrected movement event; A08 is not an event PAM-FR uses",
+        ),
+        (
+            mv("Z99", "UPDATE", "A11"),
+            "ZBE-6: a Z99 must name the corrected movement event; A11 is a cancellation",
+        ),
+        (
+            mv("Z99", "UPDATE", "hello"),
+            "ZBE-6: a Z99 must name the corrected movement event; the value is not an event code",
+        ),
+        (
+            mv("A11", "CANCEL", "A02"),
+            "ZBE-6: A11 with CANCEL cancels A01 or A04; A02 is not one of them",
+        ),
+        (mv("A11", "CANCEL"), "ZBE-6: empty; with action CANCEL it must name the cancelled event"),
+        (mv("Z99", "INSERT"), "ZBE-4: Z99 was sent with action INSERT; a Z99 always uses UPDATE"),
+        (
+            mv("A01", "UPDATE", "A01"),
+            "ZBE-4: A01 was sent with action UPDATE; UPDATE is only used with Z99"
+            " (A01 takes INSERT)",
+        ),
+        (
+            mv("Z99", "UPDATE", "A02", nature="C"),
+            "ZBE-9: nature C (status change) is only sent on a Z99 correcting A01, A04 or A05;"
+            " this Z99 corrects A02",
+        ),
+    ],
+)
+def test_finding_texts_say_what_was_wrong(movement: Movement, text: str) -> None:
+    (finding,) = check_movement(movement, PAM_EVENTS[movement.event])
+    assert finding.ack_error().text == text

@@ -70,8 +70,11 @@ def test_required_segments_per_event() -> None:
     assert errors(with_segment(A01, "PV1", None))[0] == ("PV1", 100)
     a47 = sample("adt_a47_ins_removal.hl7")
     assert errors(with_segment(a47, "MRG", None)) == [("MRG", 100)]
+    # A28/A31 may come without PV1 (the A31 example of PAM-FR §4.4.1 has none)
     a28 = sample("adt_a28_create_patient.hl7")
-    assert ("PV1", 100) in errors(with_segment(a28, "PV1", None))
+    assert errors(with_segment(a28, "PV1", None)) == []
+    a31 = sample("adt_a31_update_patient.hl7")
+    assert errors(with_segment(a31, "PV1", None)) == []
 
 
 def test_forbidden_fields() -> None:
@@ -170,3 +173,34 @@ def test_finding_location_and_ack_error() -> None:
     err = f.ack_error()
     assert (err.code, err.segment, err.field, err.severity) == (103, "ZFS", 5, "E")
     assert err.text == "ZFS[2]-5[1].2: bad"
+
+
+@pytest.mark.parametrize("nature", ["HMS", "SMH", "HM", "MH", "S", "LD", "DL"])
+def test_movement_natures_in_any_letter_order_are_accepted(nature: str) -> None:
+    msg = parse(sample("adt_a02_transfer.hl7"))
+    msg.set("ZBE-9", nature)
+    assert validate(msg) == []
+
+
+def test_z99_with_nature_hmc_on_an_admission_is_accepted() -> None:
+    msg = parse(sample("adt_z99_update_admission.hl7"))
+    msg.set("ZBE-9", "HMC")
+    assert validate(msg) == []
+    msg.set("ZBE-9", "HMM")
+    (finding,) = validate(msg)
+    assert finding.location == "ZBE-9" and finding.code == 103
+    assert finding.text.startswith("movement nature is not a combination of S, H, M, L, D")
+
+
+def test_field_finding_texts_say_what_was_wrong() -> None:
+    msg = parse(A01)
+    msg.set("ZBE-5", "X")
+    msg.set("ZBE-2", "")
+    msg.set("PID-10", "2106-3")
+    texts = {f.location: f.ack_error().text for f in validate(msg)}
+    assert texts["ZBE-5"] == (
+        "ZBE-5: historic movement indicator (Y or N) is not a code of its PAM-FR table"
+        " (one of N, Y)"
+    )
+    assert texts["ZBE-2"] == "ZBE-2: movement start date/time is missing; PAM-FR requires it"
+    assert texts["PID-10"] == "PID-10: race is forbidden in France, but the field is valued"
