@@ -13,7 +13,7 @@ from pydantic import Field
 
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration
-from engine.formats.cda.ins import INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
+from engine.formats.cda.ins import INS_NIA, INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
 from engine.tls import TlsVersion
 
 
@@ -136,8 +136,9 @@ class DmpDestinationConfig(ComponentConfig):
         description="French header rules: 'enforce' refuses documents with rule errors.",
     )
     accepted_ins_oids: tuple[str, ...] = Field(
-        default=(INS_NIR, INS_NIR_TEST, INS_NIR_DEMO),
-        description="INS roots accepted for the DMP (INS-NIA is refused by default).",
+        default=(INS_NIR, INS_NIA, INS_NIR_TEST, INS_NIR_DEMO),
+        description="INS roots accepted for the DMP: NIR and NIA (the volet accepts both), "
+        "and the test/demo NIR roots; remove a root to refuse it.",
     )
     max_document_size: ByteSize = Field(
         default="20MiB", validate_default=True, gt=0, description="Largest CDA accepted."

@@ -216,6 +216,7 @@ def document_entry(
             Author(
                 person=str(a.get("person", "")),
                 institutions=tuple(str(i) for i in a.get("institutions") or ()),
+                roles=tuple(str(r) for r in a.get("roles") or ()),
                 specialties=tuple(str(s) for s in a.get("specialties") or ()),
             )
             for a in meta.get("authors") or ()
@@ -223,6 +224,7 @@ def document_entry(
         legal_authenticator=str(meta.get("legalAuthenticator", "")),
         service_start_time=str(meta.get("serviceStartTime", "")),
         service_stop_time=str(meta.get("serviceStopTime", "")),
+        event_codes=tuple(c for c in map(_coded, meta.get("eventCodeList") or []) if c),
     )
 
 
