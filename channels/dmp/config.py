@@ -91,7 +91,12 @@ class VihfConfig(ComponentConfig):
     lps_name: str = Field(default="Passerelle", description="LPS_Nom.")
     lps_version: str = Field(default="0.1.0", description="LPS_Version.")
     lps_id: str = Field(default="", description="LPS_ID (optional).")
-    lps_homologation: str = Field(default="", description="LPS_ID_HOMOLOGATION_DMP.")
+    lps_homologation: str = Field(
+        min_length=1,
+        description="LPS_ID_HOMOLOGATION_DMP: the DMP homologation number of this software "
+        "(required: the DMP refuses a feeding without it).",
+        examples=["DMP-LPS-2026-0042"],
+    )
     validity: Duration = Field(
         default="5m",
         validate_default=True,

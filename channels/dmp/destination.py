@@ -39,14 +39,28 @@ from engine.errors import (
 from engine.formats.cda import Action, CdaDocument, check_header, load_schema, read_cda, validate
 from engine.formats.xds import constants as c
 from engine.formats.xds.ebrim import provide_and_register
-from engine.formats.xds.from_cda import PreparedDocument, SubmissionSettings, build_submission
-from engine.formats.xds.gating import DmpRefusal, GatePolicy, check_cda, check_facts, refuse
-from engine.formats.xds.model import Submission
+from engine.formats.xds.from_cda import (
+    PreparedDocument,
+    StructureMismatch,
+    SubmissionSettings,
+    build_submission,
+)
+from engine.formats.xds.gating import (
+    FACT_SECRET,
+    DmpRefusal,
+    GatePolicy,
+    check_cda,
+    check_facts,
+    refuse,
+)
+from engine.formats.xds.model import Author, Submission
 from engine.formats.xds.payload import DmpRequest, decode
 from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
+IDNPS_OID = "1.2.250.1.71.4.2.1"
+"""Assigning authority of the national health-professional ids (XCN of the VIHF subject)."""
 
 
 @destination("dmp_xds", config=DmpDestinationConfig)
@@ -98,6 +112,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         if not request.destined:
             return "not sent: the message does not ask for the DMP (DESTDMP=N)"
         submission = self.prepare(request, key=context.dedupe_key)
+        secret = request.facts.get(FACT_SECRET) == "true"
         extra = {
             "destination": self.name,
             "delivery_id": context.delivery_id,
@@ -105,7 +120,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             "replacements": len(submission.replacements),
         }
         log.info("Submitting documents to the DMP.", extra=extra)
-        return await self._post(submission)
+        return await self._post(submission, secret=secret)
 
     def prepare(self, request: DmpRequest, *, key: str) -> Submission:
         """Read, gate and describe the documents. Raises PermanentDeliveryError."""
@@ -135,14 +150,20 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             self._check_document(cda, n)
             prepared.append(PreparedDocument(cda, replaces, doc.confidentiality))
         refuse(list(dict.fromkeys(refusals)))
+        vihf = self.config.vihf
         settings = SubmissionSettings(
             source_id=self.config.source_id,
             content_type=request.content_type or self.config.content_type_code,
+            author=Author(person=f"{vihf.subject_id}^^^^^^^^&{IDNPS_OID}&ISO^D^^^IDNPS"),
             default_facility_type=self.config.default_facility_type,
             default_practice_setting=self.config.default_practice_setting,
+            structure_id=vihf.structure_id,
         )
         try:
             return build_submission(prepared, settings, self._tables, key=key)
+        except StructureMismatch as exc:  # indirect authentication: before any call
+            refusal = DmpRefusal("906", str(exc))
+            raise PermanentDeliveryError(f"not sent to the DMP: {refusal}") from exc
         except MappingError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
 
@@ -163,8 +184,9 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                     f"document {n} is not valid against the CDA schema: {problems[0]}"
                 )
 
-    def request_bytes(self, submission: Submission) -> tuple[bytes, str]:
-        """The MTOM HTTP body and Content-Type of the ITI-41 request for ``submission``."""
+    def request_bytes(self, submission: Submission, *, secret: bool = False) -> tuple[bytes, str]:
+        """The MTOM HTTP body and Content-Type of the ITI-41 request for ``submission``
+        (``secret``: the VIHF of a secret connection)."""
         assert self._identity is not None, "open() first"
         body, attachments = provide_and_register(submission, xop=True)
         assertion = signed_assertion(
@@ -172,6 +194,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             self._identity,
             resource_id=submission.submission_set.patient_id,
             now=datetime.now(UTC),
+            secret=secret,
         )
         envelope = soap.envelope(
             body,
@@ -189,9 +212,9 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         raw = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
         return mtom.encode(raw, attachments, action=c.ITI41_ACTION, types=types)
 
-    async def _post(self, submission: Submission) -> str:
+    async def _post(self, submission: Submission, *, secret: bool) -> str:
         assert self._client is not None, "open() first"
-        body, content_type = self.request_bytes(submission)
+        body, content_type = self.request_bytes(submission, secret=secret)
         limit = self.config.max_response_size
         try:
             async with self._client.stream(

@@ -31,6 +31,11 @@ HL7 = "urn:hl7-org:v3"
 X509_SUBJECT = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 SECTEUR_ACTIVITE_SYSTEM = "1.2.250.1.71.4.2.4"
 PURPOSE_SYSTEM = "1.2.250.1.213.1.1.4.248"
+CONFIDENTIALITY_ATTRIBUTE = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confidentiality-code"
+"""Present only for a secret connection (HL7 ``CONNEXION_SECRETE=Y``; volet ``mapping.md``)."""
+SECRET_CONNECTION = ("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13", "Non visible par le patient")
+"""The code sent in :data:`CONFIDENTIALITY_ATTRIBUTE` (TRE_A07): to confirm on the DMP test
+platform (the public volet names the attribute, not its value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +93,16 @@ def _coded(tag: str, code: str, system: str, display: str = "") -> etree._Elemen
 
 
 def build_assertion(
-    config: VihfConfig, identity: SigningIdentity, *, resource_id: str, now: datetime
+    config: VihfConfig,
+    identity: SigningIdentity,
+    *,
+    resource_id: str,
+    now: datetime,
+    secret: bool = False,
 ) -> etree._Element:
     """An unsigned assertion for patient ``resource_id`` (INS in CX form), with a
-    signature placeholder after the Issuer."""
+    signature placeholder after the Issuer; ``secret`` adds the confidentiality-code
+    attribute of a secret connection."""
     assertion_id = f"_{uuid.uuid4()}"
     root = etree.Element(
         f"{{{SAML}}}Assertion",
@@ -140,6 +151,10 @@ def build_assertion(
         "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse",
         _coded("PurposeOfUse", config.purpose_of_use, PURPOSE_SYSTEM),
     )
+    if secret:
+        _attribute(
+            statement, CONFIDENTIALITY_ATTRIBUTE, _coded("ConfidentialityCode", *SECRET_CONNECTION)
+        )
     return root
 
 
@@ -169,10 +184,24 @@ def sign(assertion: etree._Element, identity: SigningIdentity) -> etree._Element
 
 
 def signed_assertion(
-    config: VihfConfig, identity: SigningIdentity, *, resource_id: str, now: datetime
+    config: VihfConfig,
+    identity: SigningIdentity,
+    *,
+    resource_id: str,
+    now: datetime,
+    secret: bool = False,
 ) -> etree._Element:
-    """Build and sign a VIHF assertion for one ITI-41 call."""
-    return sign(build_assertion(config, identity, resource_id=resource_id, now=now), identity)
+    """Build and sign a VIHF assertion for one call (``secret``: a secret connection)."""
+    assertion = build_assertion(config, identity, resource_id=resource_id, now=now, secret=secret)
+    return sign(assertion, identity)
 
 
-__all__ = ["SAML", "SigningIdentity", "build_assertion", "sign", "signed_assertion"]
+__all__ = [
+    "CONFIDENTIALITY_ATTRIBUTE",
+    "SAML",
+    "SECRET_CONNECTION",
+    "SigningIdentity",
+    "build_assertion",
+    "sign",
+    "signed_assertion",
+]

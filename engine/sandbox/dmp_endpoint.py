@@ -59,6 +59,7 @@ REQUIRED_VIHF = (
     "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse",
     "urn:oasis:names:tc:xacml:2.0:resource:resource-id",
     "Ressource_URN",
+    "LPS_ID_HOMOLOGATION_DMP",
 )
 
 
@@ -82,7 +83,14 @@ class Received:
     associations: list[tuple[str, str, str]] = field(default_factory=list)
     vihf: dict[str, str] = field(default_factory=dict)
     submission_set: dict[str, str] = field(default_factory=dict)
+    submission_set_author_institutions: list[str] = field(default_factory=list)
     answer: str = ""
+
+
+def _texts(node: etree._Element, path: str) -> list[str]:
+    """The text results of an XPath over ebRIM (prefix ``r``)."""
+    found = node.xpath(path, namespaces={"r": c.RIM})
+    return [str(v) for v in found] if isinstance(found, list) else []
 
 
 class _Refusal(Exception):
@@ -114,6 +122,7 @@ class DmpEndpoint:
         self.registered: dict[str, tuple[str, str]] = {}  # uniqueId -> (entryUUID, sha1)
         self.deprecated: set[str] = set()
         self.scripted: list[Answer] = []
+        self._entries: list[etree._Element] = []
         app = Starlette(routes=[Route("/repository", self._handle, methods=["POST"])])
         self._server = AppServer(app, "127.0.0.1", 0, context)
         self.url = ""
@@ -199,12 +208,18 @@ class DmpEndpoint:
         if problems:
             raise _Refusal("XDSRepositoryMetadataError", f"XSD: {problems[0]}")
         documents = {d.get("id", ""): d for d in body.iter(f"{{{c.XDSB}}}Document")}
-        for entry in body.iter(f"{R}ExtrinsicObject"):
+        self._entries = list(body.iter(f"{R}ExtrinsicObject"))
+        for entry in self._entries:
             self._check_entry(entry, documents, received)
         package = body.find(f".//{R}RegistryPackage")
         if package is None:
             raise _Refusal("XDSRegistryMetadataError", "no SubmissionSet")
         received.submission_set = self._external(package)
+        received.submission_set_author_institutions = _texts(
+            package,
+            f"r:Classification[@classificationScheme='{c.SS_AUTHOR}']"
+            "/r:Slot[@name='authorInstitution']/r:ValueList/r:Value/text()",
+        )
         self._check_codes(package)
         patient = received.submission_set.get(c.SS_PATIENT_ID, "")
         if patient != received.vihf.get("urn:oasis:names:tc:xacml:2.0:resource:resource-id"):
@@ -222,9 +237,29 @@ class DmpEndpoint:
                 raise _Refusal(
                     "UnresolvedReferenceException", "RPLC target is not an approved entry", target
                 )
+        self._check_structure(package, received)
         members = {target for kind, _, target in received.associations if kind == c.HAS_MEMBER}
         if members != set(received.entries):
             raise _Refusal("XDSRegistryMetadataError", "every entry needs one HasMember")
+
+    def _check_structure(self, package: etree._Element, received: Received) -> None:
+        """Indirect authentication: the VIHF structure is an authorInstitution of every
+        document and of the SubmissionSet."""
+        structure = received.vihf.get("Identifiant_Structure", "")
+        nodes = [(package, c.SS_AUTHOR), *((e, c.DE_AUTHOR) for e in self._entries)]
+        for node, scheme in nodes:
+            institutions = _texts(
+                node,
+                f"r:Classification[@classificationScheme='{scheme}']"
+                "/r:Slot[@name='authorInstitution']/r:ValueList/r:Value/text()",
+            )
+            ids = {xon.split("^")[9] for xon in institutions if xon.count("^") >= 9}
+            if structure not in ids:
+                raise _Refusal(
+                    "XDSRegistryMetadataError",
+                    "Identifiant_Structure of the VIHF is not an authorInstitution",
+                    node.get("id", ""),
+                )
 
     def _verify_vihf(self, assertion: etree._Element, received: Received) -> None:
         standalone = etree.fromstring(etree.tostring(assertion))

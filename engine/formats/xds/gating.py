@@ -34,6 +34,8 @@ FACT_QUALIFIED = "ins.qualified"
 FACT_OPPOSITION = "dmp.opposition"
 FACT_INS_MATCH = "ins.match"
 FACT_DMP_STATUS = "dmp.status"
+FACT_SECRET = "dmp.secret_connection"
+"""``true`` when the producer asked for a secret connection (HL7 ``CONNEXION_SECRETE=Y``)."""
 CLOSED_STATUSES = frozenset({"FERME", "INEXISTANT"})
 
 
@@ -128,6 +130,7 @@ __all__ = [
     "FACT_INS_MATCH",
     "FACT_OPPOSITION",
     "FACT_QUALIFIED",
+    "FACT_SECRET",
     "DmpRefusal",
     "GatePolicy",
     "check_cda",

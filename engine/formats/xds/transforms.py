@@ -5,7 +5,7 @@
   into a ``DMP_DOCUMENTS`` payload: the documents with their action (OBX-11, MDM event),
   the parent to replace (CDA RPLC, else TXA-13), the masking flags (``MetaDMPMSS``), the
   contentTypeCode from PV1-2, and the gating facts (PID-32 ``VALI``, ZFA-9 ``IO``, PID-3
-  INS equal to the CDA INS).
+  INS equal to the CDA INS, ``CONNEXION_SECRETE`` for the VIHF).
 * :func:`dmp_submission_from_cda` passes a CDA envelope through unchanged.
 
 Transforms raise :class:`~engine.errors.MappingError` (the delivery goes to the dead
@@ -26,7 +26,7 @@ from engine.formats.cda.hl7_carried import (
     meta_flags,
 )
 from engine.formats.hl7v2 import parse
-from engine.formats.xds.gating import FACT_OPPOSITION, hl7_facts
+from engine.formats.xds.gating import FACT_OPPOSITION, FACT_SECRET, hl7_facts
 from engine.formats.xds.payload import DMP_DOCUMENTS, DmpRequest, RequestedDocument, encode
 from engine.message import Envelope
 from engine.transforms import transform as register
@@ -83,6 +83,8 @@ def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
         if facts.get(FACT_OPPOSITION) == "true":
             computed[FACT_OPPOSITION] = "true"
         facts.update(computed)
+        if flags.get("CONNEXION_SECRETE"):
+            facts[FACT_SECRET] = "true"
         request = DmpRequest(
             documents,
             facts,

@@ -5,11 +5,17 @@ from __future__ import annotations
 import ssl
 
 import pytest
+from lxml import etree
 
 from engine.components import DeliveryContext, Payload
-from engine.errors import ChannelError, PermanentDeliveryError, RetryableDeliveryError
-from engine.formats.cda import CDA_CONTENT_TYPE, Action
-from engine.formats.xds import DMP_DOCUMENTS, RegistryError, entry_uuid_for
+from engine.errors import (
+    ChannelError,
+    DocumentError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from engine.formats.cda import CDA_CONTENT_TYPE, Action, read_cda
+from engine.formats.xds import DMP_DOCUMENTS, RegistryError, check_cda, entry_uuid_for
 from engine.formats.xds import constants as c
 from engine.formats.xds.payload import DmpRequest, RequestedDocument, encode
 from engine.sandbox.dmp_endpoint import Answer, DmpEndpoint
@@ -46,28 +52,76 @@ async def test_a_lab_report_is_registered(
     assert received.vihf["urn:oasis:names:tc:xacml:2.0:subject:role"] == "AUTOMATE"
 
 
+def _structure_of(raw: bytes) -> str:
+    """The national id of the first author's organisation (IdNat_Struct) of a CDA."""
+    root = etree.fromstring(raw)
+    ids = root.xpath(
+        "/cda:ClinicalDocument/cda:author/cda:assignedAuthor/cda:representedOrganization/"
+        "cda:id[@root='1.2.250.1.71.4.2.2']/@extension",
+        namespaces={"cda": "urn:hl7-org:v3"},
+    )
+    return str(ids[0]) if ids else "none"
+
+
+def _ans_examples() -> list[str]:
+    return sorted(p.name for p in ANS_EXAMPLES.glob("*.xml")) if ANS_EXAMPLES.is_dir() else []
+
+
 @needs_examples
-@pytest.mark.parametrize(
-    "name",
-    [
-        "LDL-SES_2022.01.xml",
-        "BIO-CR-BIO_2024.01_Electrophorese.xml",
-        "BIO-CR-BIO_2024.01_TSH_1.xml",
-        "BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml",
-        "BIO-CR-BIO_2021.01_Auto-Presentable.xml",
-    ],
-)
-async def test_ans_examples_are_accepted(
+@pytest.mark.parametrize("name", _ans_examples())
+async def test_every_ans_example_is_registered_or_refused_with_the_table_named(
     make_destination: MakeDestination, endpoint: DmpEndpoint, name: str
 ) -> None:
-    destination = await make_destination()
     raw = (ANS_EXAMPLES / name).read_bytes()
+    try:
+        header = read_cda(raw).header
+    except DocumentError:
+        pytest.skip("not a CDA document the DMP path reads")
+    # indirect authentication: the structure of the VIHF is the documents' authorInstitution
+    structure = _structure_of(raw)
+    destination = await make_destination(
+        vihf={"structure_id": structure},
+        default_facility_type="SA01",
+        default_practice_setting="ETABLISSEMENT",
+        header_rules="warn",
+    )
+    gated = check_cda(header)
+    expected = (
+        r"xds_format_by_template\.yaml \(ASS_A11\)"  # no line for the TROD model
+        if name.startswith("BIO-TROD_")
+        else f"ANS {gated[0].code}"  # the example's fake INS has a wrong NIR key
+        if gated
+        else r"ANS 906 .*Identifiant_Structure"  # no author with a structure id
+        if structure == "none"
+        else r"RPLC target is not an approved entry"  # a v2 whose v1 the DMP never had
+        if header.replaces
+        else ""
+    )
+    if expected:
+        with pytest.raises(PermanentDeliveryError, match=expected):
+            await destination.send(payload(raw), context(name))
+        assert endpoint.accepted == []
+        return
     assert await destination.send(payload(raw), context(name)) == "DMP: Success"
     (received,) = endpoint.accepted
-    (entry,) = received.entries.values()
-    assert entry["hash"] and next(iter(received.documents.values())) == raw
+    entry = next(e for e in received.entries.values() if e["uniqueId"])
+    assert received.documents and raw in received.documents.values()
     expected_mime = "application/xslt+xml" if "Auto-Presentable" in name else "text/xml"
     assert entry["mimeType"] == expected_mime
+
+
+@needs_examples
+async def test_a_document_of_another_structure_is_refused_before_any_call(
+    make_destination: MakeDestination, endpoint: DmpEndpoint
+) -> None:
+    raw = (ANS_EXAMPLES / "LDL-SES_2022.01.xml").read_bytes()
+    assert _structure_of(raw) != "1120459876"  # the configured structure (conftest)
+    destination = await make_destination()
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await destination.send(payload(raw), context("other-structure"))
+    assert "ANS 906" in str(caught.value) and "Identifiant_Structure" in str(caught.value)
+    assert _structure_of(raw) not in str(caught.value)
+    assert endpoint.requests == []
 
 
 @pytest.mark.skipif(not PAIR.is_dir(), reason=NO_CORPUS)

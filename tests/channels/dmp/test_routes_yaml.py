@@ -12,7 +12,7 @@ import pytest
 
 from channels.mllp.server import MllpSource
 from engine.assembly import build_engine
-from engine.config.loader import load_config_text
+from engine.config.loader import check_text, load_config_text
 from engine.formats.xds import constants as c
 from engine.message import DeliveryState, MessageState
 from engine.sandbox.dmp_endpoint import DmpEndpoint
@@ -57,6 +57,17 @@ def test_the_routes_name_the_built_in_transforms(tmp_path: Path, keys: Keys) -> 
         ("oru_to_dmp", "dmp_from_hl7", None),
         ("cda_to_dmp", "dmp_from_cda", None),
     ]
+
+
+def test_check_requires_the_dmp_homologation_number(tmp_path: Path, keys: Keys) -> None:
+    text = routes_yaml(tmp_path, keys, "https://127.0.0.1:1/")
+    assert [d for d in check_text(text, env={}) if d.is_error] == []
+    without = text.replace("      lps_homologation: DMP-LPS-TEST\n", "")
+    assert without != text
+    errors = [d for d in check_text(without, env={}) if d.is_error]
+    assert errors and "lps_homologation" in str(errors[0])
+    empty = text.replace("lps_homologation: DMP-LPS-TEST", 'lps_homologation: ""')
+    assert any("lps_homologation" in str(d) for d in check_text(empty, env={}) if d.is_error)
 
 
 @pytest.mark.skipif(not INIT.is_file(), reason=ABSENT)
