@@ -114,6 +114,15 @@ class DmpDestinationConfig(ComponentConfig):
     )
     tls: DmpTlsConfig = Field(description="Mutual TLS settings.")
     vihf: VihfConfig = Field(description="VIHF assertion settings.")
+    seal_cert_file: Path | None = Field(
+        default=None,
+        description="PEM seal certificate (certificat de cachet) that signs the submission "
+        "set (XAdES-BES, IHE DSG); the VIHF signing certificate when unset.",
+        examples=["/etc/passerelle/dmp/cachet.crt"],
+    )
+    seal_key_file: Path | None = Field(
+        default=None, description="PEM private key of seal_cert_file (with it)."
+    )
     source_id: str = Field(
         description="XDSSubmissionSet.sourceId: OID of this submitting system.",
         examples=["1.2.250.1.999.1.1"],

@@ -55,6 +55,7 @@ from engine.formats.xds.gating import (
 )
 from engine.formats.xds.model import Author, Submission
 from engine.formats.xds.payload import DmpRequest, decode
+from engine.formats.xds.signature import attach_signature, signature_document
 from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
 from engine.registry import destination
 
@@ -71,6 +72,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         super().__init__(name, config)
         self._client: httpx.AsyncClient | None = None
         self._identity: SigningIdentity | None = None
+        self._seal: SigningIdentity | None = None
         self._tables: XdsTables | None = None
         self._policy = GatePolicy(frozenset(config.accepted_ins_oids))
 
@@ -89,6 +91,13 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         except ConfigError as exc:
             raise ChannelError(f"dmp destination '{self.name}': {exc}") from exc
         self._identity = SigningIdentity.load(cfg.vihf)
+        if (cfg.seal_cert_file is None) != (cfg.seal_key_file is None):
+            raise ChannelError(f"dmp destination '{self.name}': seal_cert_file needs seal_key_file")
+        self._seal = (
+            SigningIdentity.from_files(cfg.seal_cert_file, cfg.seal_key_file)
+            if cfg.seal_cert_file is not None and cfg.seal_key_file is not None
+            else self._identity
+        )
         context = tls.client_context(
             ca_file=cfg.tls.ca_file,
             cert_file=cfg.tls.cert_file,
@@ -160,12 +169,21 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             structure_id=vihf.structure_id,
         )
         try:
-            return build_submission(prepared, settings, self._tables, key=key)
+            submission = build_submission(prepared, settings, self._tables, key=key)
         except StructureMismatch as exc:  # indirect authentication: before any call
             refusal = DmpRefusal("906", str(exc))
             raise PermanentDeliveryError(f"not sent to the DMP: {refusal}") from exc
         except MappingError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
+        return self._signed(submission, key=key)
+
+    def _signed(self, submission: Submission, *, key: str) -> Submission:
+        """The submission with its XAdES signature entry and ``signs`` association (TD2)."""
+        assert self._seal is not None, "open() first"
+        now = datetime.now(UTC)
+        seal = self._seal
+        content = signature_document(submission, seal.key, seal.certificate, now=now)
+        return attach_signature(submission, content, key=key, now=now)
 
     def _check_document(self, cda: CdaDocument, n: int) -> None:
         if self.config.header_rules != "off":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -52,17 +53,20 @@ class SigningIdentity:
 
     @classmethod
     def load(cls, config: VihfConfig) -> SigningIdentity:
-        """Read the PEM files. Raises ChannelError when they are missing or unusable."""
+        """Read the PEM files of the VIHF. Raises ChannelError (missing or unusable)."""
+        return cls.from_files(config.signing_cert_file, config.signing_key_file)
+
+    @classmethod
+    def from_files(cls, cert_file: Path, key_file: Path) -> SigningIdentity:
+        """Read a PEM certificate and its key. Raises ChannelError (missing or unusable)."""
         try:
-            cert_pem = config.signing_cert_file.read_bytes()
-            key = serialization.load_pem_private_key(
-                config.signing_key_file.read_bytes(), password=None
-            )
+            cert_pem = cert_file.read_bytes()
+            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
             certificate = x509.load_pem_x509_certificate(cert_pem)
         except (OSError, ValueError, TypeError) as exc:
-            raise ChannelError(f"cannot load the VIHF signing certificate or key: {exc}") from exc
+            raise ChannelError(f"cannot load the signing certificate or key: {exc}") from exc
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise ChannelError("the VIHF signing key must be an RSA or EC private key")
+            raise ChannelError("the signing key must be an RSA or EC private key")
         return cls(key, certificate, cert_pem.decode("ascii"))
 
 

@@ -36,6 +36,13 @@ from engine.formats.cda.schema import validate
 from engine.formats.xds import constants as c
 from engine.formats.xds import tables as t
 from engine.formats.xds.response import RegistryError, Status, registry_response
+from engine.formats.xds.signature import (
+    SIGNATURE_CLASS,
+    SIGNATURE_FORMAT,
+    SIGNATURE_TYPE,
+    SIGNS,
+    verify,
+)
 from engine.formats.xds.tables import XdsTables
 
 XDS_XSD = CORPUS / "schemas" / "xds" / "entry-XDS.b.xsd"
@@ -84,7 +91,19 @@ class Received:
     vihf: dict[str, str] = field(default_factory=dict)
     submission_set: dict[str, str] = field(default_factory=dict)
     submission_set_author_institutions: list[str] = field(default_factory=list)
+    signature_verified: bool = False
     answer: str = ""
+    refusal: str = ""
+
+    @property
+    def cda_entries(self) -> dict[str, dict[str, str]]:
+        """The entries of the documents, without the signature of the set."""
+        return {k: v for k, v in self.entries.items() if v.get(c.DE_CLASS) != SIGNATURE_CLASS.code}
+
+    @property
+    def cda_documents(self) -> dict[str, bytes]:
+        """The document contents by entryUUID, without the signature of the set."""
+        return {k: v for k, v in self.documents.items() if k in self.cda_entries}
 
 
 def _texts(node: etree._Element, path: str) -> list[str]:
@@ -155,6 +174,7 @@ class DmpEndpoint:
             return self._fault(fault_.code, fault_.reason, fault_.subcode)
         except _Refusal as refusal:
             received.answer = "Failure"
+            received.refusal = f"{refusal.error.code}: {refusal.error.context}"
             return self._registry("Failure", (refusal.error,), message_id)
         if self.scripted:
             answer = self.scripted.pop(0)
@@ -241,6 +261,37 @@ class DmpEndpoint:
         members = {target for kind, _, target in received.associations if kind == c.HAS_MEMBER}
         if members != set(received.entries):
             raise _Refusal("XDSRegistryMetadataError", "every entry needs one HasMember")
+        self._check_signature(package.get("id", ""), received)
+
+    def _check_signature(self, set_id: str, received: Received) -> None:
+        """TD2: one XAdES signature entry, ``signs`` the set, verified with the seal
+        certificate over exactly the other documents of the set."""
+        signatures = [
+            entry_id
+            for entry_id, values in received.entries.items()
+            if values.get(c.DE_CLASS) == SIGNATURE_CLASS.code
+            or values.get(c.DE_FORMAT) == SIGNATURE_FORMAT.code
+        ]
+        if len(signatures) != 1:
+            raise _Refusal("XDSRegistryMetadataError", "the submission set is not signed once")
+        (signature,) = signatures
+        values = received.entries[signature]
+        expected = (SIGNATURE_CLASS.code, SIGNATURE_TYPE.code, SIGNATURE_FORMAT.code, "art")
+        found = (values[c.DE_CLASS], values[c.DE_TYPE], values[c.DE_FORMAT], values["language"])
+        if found != expected:
+            raise _Refusal("XDSRegistryMetadataError", "not a signature entry", signature)
+        if (SIGNS, signature, set_id) not in received.associations:
+            raise _Refusal("XDSRegistryMetadataError", "no signs association", signature)
+        signed = {
+            v["uniqueId"]: received.documents[entry_id]
+            for entry_id, v in received.entries.items()
+            if entry_id != signature
+        }
+        try:
+            verify(received.documents[signature], self.organisation_cert, signed)
+        except DocumentError as exc:
+            raise _Refusal("XDSRegistryMetadataError", str(exc), signature) from exc
+        received.signature_verified = True
 
     def _check_structure(self, package: etree._Element, received: Received) -> None:
         """Indirect authentication: the VIHF structure is an authorInstitution of every
@@ -321,6 +372,7 @@ class DmpEndpoint:
             "patientId": ids.get(c.DE_PATIENT_ID, ""),
             "hash": slots["hash"],
             "mimeType": entry.get("mimeType", ""),
+            "language": slots.get("languageCode", ""),
             **{scheme: code for scheme, code in self._codes(entry)},
         }
 
@@ -339,6 +391,8 @@ class DmpEndpoint:
                 continue
             code = cl.get("nodeRepresentation", "")
             scheme = cl.findtext(f"{R}Slot[@name='codingScheme']/{R}ValueList/{R}Value") or ""
+            if (table, code, scheme) == (t.FORMAT_CODES, SIGNATURE_FORMAT.code, "URN"):
+                continue  # the DMP's signature format (DRIM-M example), see _check_signature
             entry = self.tables.get(table, code)
             if entry is None or entry.scheme != scheme:
                 where = node.get("id", "")

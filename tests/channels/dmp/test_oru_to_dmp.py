@@ -74,7 +74,7 @@ async def test_ans_oru_over_mllp_becomes_an_iti41(
     states = await run(tmp_path, keys, endpoint, [INIT.read_bytes()])
     assert states == [DeliveryState.SENT]
     (received,) = endpoint.accepted
-    (entry,) = received.entries.values()
+    (entry,) = received.cda_entries.values()
     assert entry["uniqueId"] == "1.2.250.1.213.1.1.9" and entry[c.DE_TYPE] == "11502-2"
     assert received.submission_set[c.SS_PATIENT_ID].startswith("279035121518989^^^&")
 
@@ -96,7 +96,7 @@ async def test_ans_replacement_oru_is_sent_with_rplc(
     states = await run(tmp_path, keys, endpoint, [INIT.read_bytes(), RPLC.read_bytes()])
     assert states == [DeliveryState.SENT, DeliveryState.DEAD]
     _, second = endpoint.requests
-    (new_entry,) = second.entries
+    (new_entry,) = second.cda_entries
     assert (c.RPLC, new_entry, entry_uuid_for("1.2.250.1.213.1.1.12")) in second.associations
     assert second.answer == "Failure"
 

@@ -98,8 +98,8 @@ async def test_ans_oru_over_mllp_ends_as_an_iti41_by_configuration(
         ]
     )
     assert len(endpoint.requests) == 2
-    by_id = {e["uniqueId"]: (r, e) for r in endpoint.accepted for e in r.entries.values()}
+    by_id = {e["uniqueId"]: (r, e) for r in endpoint.accepted for e in r.cda_entries.values()}
     assert set(by_id) == {"1.2.250.1.213.1.1.9", "1.2.250.1.999.7.9"}
     crbio, entry = by_id["1.2.250.1.213.1.1.9"]
-    assert entry[c.DE_TYPE] == "11502-2" and len(crbio.entries) == 1
+    assert entry[c.DE_TYPE] == "11502-2" and len(crbio.cda_entries) == 1
     assert crbio.submission_set[c.SS_PATIENT_ID].startswith("279035121518989^^^&")

@@ -86,3 +86,21 @@ def test_a_missing_or_contradictory_source_is_a_config_error(tmp_path: Path) -> 
     x04.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot read the NOS file"):
         import_tables(tmp_path, tmp_path / "out")
+
+
+@needs_nos
+def test_sources_disagree_on_the_signature_format_and_the_drim_example_decides() -> None:
+    # JDV_J10 (FHIR export) lists the signature *class* URN as a formatCode and the IHE DSG
+    # codes of TRE_A11; the DRIM-M XDM example (the DMP test platform's) gives the signature
+    # entry formatCode http://www.w3.org/2000/09/xmldsig# (URN), which Passerelle sends.
+    from engine.formats.xds.signature import SIGNATURE_FORMAT
+
+    formats = load_tables().table("format_codes")
+    assert "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1" in formats
+    assert SIGNATURE_FORMAT.code not in formats
+    drim = CORPUS / "specs/DRIM-M_DATA/informatif/XDM/KA202401/IHE_XDM/SS000001/METADATA.XML"
+    assert 'nodeRepresentation="http://www.w3.org/2000/09/xmldsig#"' in drim.read_text()
+    assert (SIGNATURE_FORMAT.code, SIGNATURE_FORMAT.scheme) == (
+        "http://www.w3.org/2000/09/xmldsig#",
+        "URN",
+    )
