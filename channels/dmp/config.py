@@ -114,6 +114,24 @@ class DmpDestinationConfig(ComponentConfig):
     )
     tls: DmpTlsConfig = Field(description="Mutual TLS settings.")
     vihf: VihfConfig = Field(description="VIHF assertion settings.")
+    registry_url: str | None = Field(
+        default=None,
+        description="Endpoint of the DMP registry for ITI-18 (find a document by uniqueId: "
+        "replacing a document published by another system) and ITI-57 (deletion, masking, "
+        "archiving). Without it, deletions and updates are refused and an RPLC points at "
+        "the entryUUID Passerelle gives the parent.",
+        examples=["https://dmp.example/si-dmp-server/v2/services/registry"],
+    )
+    check_dmp_status: bool = Field(
+        default=False,
+        description="Ask the DMP (TD0.2) whether the patient's DMP exists and is open before "
+        "feeding; a closed or missing DMP is refused with ANS 906. Needs status_url.",
+    )
+    status_url: str | None = Field(
+        default=None,
+        description="Base URL of the TD0.2 service (FHIR Patient search by INS).",
+        examples=["https://dmp.example/si-dmp-server/v2/fhir"],
+    )
     seal_cert_file: Path | None = Field(
         default=None,
         description="PEM seal certificate (certificat de cachet) that signs the submission "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -25,6 +26,9 @@ from lxml import etree
 from channels.dmp import mtom, soap
 from channels.dmp.config import DmpDestinationConfig
 from channels.dmp.outcome import interpret
+from channels.dmp.registry import RegistryClient
+from channels.dmp.status import check_status
+from channels.dmp.updates import DocumentUpdates
 from channels.dmp.vihf import SigningIdentity, signed_assertion
 from engine import tls
 from engine.components import DeliveryContext, Destination, Payload
@@ -54,7 +58,7 @@ from engine.formats.xds.gating import (
     refuse,
 )
 from engine.formats.xds.model import Author, Submission
-from engine.formats.xds.payload import DmpRequest, decode
+from engine.formats.xds.payload import DmpRequest, RequestedDocument, decode
 from engine.formats.xds.signature import attach_signature, signature_document
 from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
 from engine.registry import destination
@@ -90,6 +94,8 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                 load_schema(cfg.cda_schema)
         except ConfigError as exc:
             raise ChannelError(f"dmp destination '{self.name}': {exc}") from exc
+        if cfg.check_dmp_status and cfg.status_url is None:
+            raise ChannelError(f"dmp destination '{self.name}': check_dmp_status needs status_url")
         self._identity = SigningIdentity.load(cfg.vihf)
         if (cfg.seal_cert_file is None) != (cfg.seal_key_file is None):
             raise ChannelError(f"dmp destination '{self.name}': seal_cert_file needs seal_key_file")
@@ -120,9 +126,23 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             raise PermanentDeliveryError(f"payload: {exc}") from exc
         if not request.destined:
             return "not sent: the message does not ask for the DMP (DESTDMP=N)"
-        submission = self.prepare(request, key=context.dedupe_key)
+        documents = self._read(request)
         secret = request.facts.get(FACT_SECRET) == "true"
-        extra = {
+        registry = self._registry(secret)
+        if any(d.action is Action.DELETE or d.update for d, _ in documents):
+            if registry is None:
+                raise PermanentDeliveryError(
+                    "a deletion or an update of a DMP document needs ITI-18/ITI-57: set "
+                    f"registry_url on destination '{self.name}'"
+                )
+            updates = DocumentUpdates(registry, self._tables_or_fail(), self._settings(request))
+            ids = {"destination": self.name, "delivery_id": context.delivery_id}
+            log.info("Updating documents in the DMP registry.", extra=ids)
+            return await updates.apply(documents, key=context.dedupe_key)
+        await self._check_status(documents)
+        parents = await self._parents(documents, registry)
+        submission = self._build(documents, request, key=context.dedupe_key, parents=parents)
+        extra: dict[str, object] = {
             "destination": self.name,
             "delivery_id": context.delivery_id,
             "documents": len(submission.entries),
@@ -132,20 +152,20 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         return await self._post(submission, secret=secret)
 
     def prepare(self, request: DmpRequest, *, key: str) -> Submission:
-        """Read, gate and describe the documents. Raises PermanentDeliveryError."""
-        assert self._tables is not None, "open() first"
+        """Read, gate, describe and sign the documents of a feeding, without any call (an
+        RPLC points at the entryUUID Passerelle gives the parent). Raises
+        PermanentDeliveryError."""
+        return self._build(self._read(request), request, key=key, parents={})
+
+    def _read(self, request: DmpRequest) -> list[tuple[RequestedDocument, CdaDocument]]:
+        """Read and gate every document. Raises PermanentDeliveryError (all refusals)."""
         refusals = check_facts(request.facts)
-        prepared: list[PreparedDocument] = []
+        documents: list[tuple[RequestedDocument, CdaDocument]] = []
         for n, doc in enumerate(request.documents, start=1):
             try:
                 cda = read_cda(doc.content, max_bytes=self.config.max_document_size)
             except DocumentError as exc:
                 raise PermanentDeliveryError(f"document {n} is not usable: {exc}") from exc
-            if doc.action is Action.DELETE:
-                raise PermanentDeliveryError(
-                    f"document {n}: deletion asked (OBX-11 D / MDM T04); a DMP deletion is an "
-                    "ITI-57 metadata update, which this destination does not send"
-                )
             refusals += check_cda(cda.header, self._policy)
             replaces = cda.header.replaces.unique_id if cda.header.replaces else doc.replaces
             if doc.action is Action.REPLACE and not replaces:
@@ -156,11 +176,49 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                         "replaces (no relatedDocument RPLC, no TXA-13)",
                     )
                 )
-            self._check_document(cda, n)
-            prepared.append(PreparedDocument(cda, replaces, doc.confidentiality))
+            if doc.action is not Action.DELETE and not doc.update:
+                self._check_document(cda, n)
+            documents.append((replace(doc, replaces=replaces), cda))
         refuse(list(dict.fromkeys(refusals)))
+        return documents
+
+    async def _parents(
+        self,
+        documents: list[tuple[RequestedDocument, CdaDocument]],
+        registry: RegistryClient | None,
+    ) -> dict[str, str]:
+        """The registry entryUUID of each replaced uniqueId (ITI-18), when a registry is
+        configured. Raises PermanentDeliveryError (ANS 900) for a parent the DMP lacks."""
+        if registry is None:
+            return {}
+        found: dict[str, str] = {}
+        for n, (doc, cda) in enumerate(documents, start=1):
+            ins = cda.header.patient.ins if cda.header.patient else None
+            if not doc.replaces or ins is None:
+                continue
+            entry = await registry.find(doc.replaces, ins.cx)
+            if entry is None or entry.status != c.APPROVED:
+                refusal = DmpRefusal(
+                    "900", f"document {n} replaces a version the DMP does not hold as approved"
+                )
+                raise PermanentDeliveryError(f"not sent to the DMP: {refusal}")
+            found[doc.replaces] = entry.entry_uuid
+        return found
+
+    async def _check_status(self, documents: list[tuple[RequestedDocument, CdaDocument]]) -> None:
+        """TD0.2 for the patient of the documents, when ``check_dmp_status`` is set."""
+        if not self.config.check_dmp_status:
+            return
+        assert self._client is not None and self.config.status_url is not None
+        patients = {cda.header.patient.ins for _, cda in documents if cda.header.patient}
+        for ins in (i for i in patients if i is not None):
+            await check_status(
+                self._client, self.config.status_url, ins, max_bytes=self.config.max_response_size
+            )
+
+    def _settings(self, request: DmpRequest) -> SubmissionSettings:
         vihf = self.config.vihf
-        settings = SubmissionSettings(
+        return SubmissionSettings(
             source_id=self.config.source_id,
             content_type=request.content_type or self.config.content_type_code,
             author=Author(person=f"{vihf.subject_id}^^^^^^^^&{IDNPS_OID}&ISO^D^^^IDNPS"),
@@ -168,14 +226,51 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             default_practice_setting=self.config.default_practice_setting,
             structure_id=vihf.structure_id,
         )
+
+    def _tables_or_fail(self) -> XdsTables:
+        assert self._tables is not None, "open() first"
+        return self._tables
+
+    def _build(
+        self,
+        documents: list[tuple[RequestedDocument, CdaDocument]],
+        request: DmpRequest,
+        *,
+        key: str,
+        parents: dict[str, str],
+    ) -> Submission:
+        prepared = [
+            PreparedDocument(
+                cda,
+                doc.replaces,
+                doc.confidentiality,
+                parents.get(doc.replaces) if doc.replaces else None,
+            )
+            for doc, cda in documents
+        ]
         try:
-            submission = build_submission(prepared, settings, self._tables, key=key)
+            settings = self._settings(request)
+            submission = build_submission(prepared, settings, self._tables_or_fail(), key=key)
         except StructureMismatch as exc:  # indirect authentication: before any call
             refusal = DmpRefusal("906", str(exc))
             raise PermanentDeliveryError(f"not sent to the DMP: {refusal}") from exc
         except MappingError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         return self._signed(submission, key=key)
+
+    def _registry(self, secret: bool) -> RegistryClient | None:
+        """An ITI-18/ITI-57 client when ``registry_url`` is set (VIHF per call)."""
+        url = self.config.registry_url
+        if url is None:
+            return None
+        assert self._client is not None and self._identity is not None, "open() first"
+        identity, vihf = self._identity, self.config.vihf
+
+        def assertion(patient_id: str) -> etree._Element:
+            now = datetime.now(UTC)
+            return signed_assertion(vihf, identity, resource_id=patient_id, now=now, secret=secret)
+
+        return RegistryClient(self._client, url, assertion, max_bytes=self.config.max_response_size)
 
     def _signed(self, submission: Submission, *, key: str) -> Submission:
         """The submission with its XAdES signature entry and ``signs`` association (TD2)."""

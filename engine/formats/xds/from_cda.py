@@ -141,11 +141,14 @@ def structure_institution(entry: DocumentEntry, structure_id: str) -> str | None
 
 @dataclass(frozen=True, slots=True)
 class PreparedDocument:
-    """A CDA to submit, the uniqueId it replaces (RPLC) and extra confidentiality codes."""
+    """A CDA to submit, the uniqueId it replaces (RPLC), extra confidentiality codes, and
+    the registry's entryUUID of the replaced entry when known (ITI-18); without it the
+    entryUUID Passerelle gives that uniqueId is used."""
 
     cda: CdaDocument
     replaces: str | None = None
     extra_confidentiality: tuple[str, ...] = field(default=())
+    replaces_entry: str | None = None
 
 
 def _coded(value: Any) -> CodedValue | None:
@@ -312,7 +315,11 @@ def build_submission(
     return assemble(
         submission_set,
         [
-            (entry, d.cda.raw, entry_uuid_for(d.replaces) if d.replaces else None)
+            (
+                entry,
+                d.cda.raw,
+                d.replaces_entry or (entry_uuid_for(d.replaces) if d.replaces else None),
+            )
             for entry, d in zip(entries, documents, strict=True)
         ],
     )
