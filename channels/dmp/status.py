@@ -2,7 +2,8 @@
 ``check_dmp_status: true``.
 
 The public description of TD0.2 (ANS IG PDSM4DMP ``transaction_td02.md``, draft) is a FHIR
-search of the patient by INS: ``GET <status_url>/Patient?identifier=urn:oid:<oid>|<ins>``
+search of the patient by INS (``Patient?identifier=urn:oid:<oid>|<ins>``), sent here as the
+equivalent ``POST <status_url>/Patient/_search`` so that the INS is never in a URL, and
 answering a ``searchset`` Bundle: no entry = no DMP; ``Patient.active`` false = DMP closed.
 Either refuses the delivery with ANS 906 before any feeding (reasons name no value); an
 unreachable or unreadable service is a retry. Opposition to feeding is not a TD0.2 answer:
@@ -22,10 +23,10 @@ FHIR_JSON = "application/fhir+json"
 
 async def check_status(client: httpx.AsyncClient, url: str, ins: Ins, *, max_bytes: int) -> None:
     """Return when the patient's DMP is open; raise otherwise (see the module doc)."""
-    params = {"identifier": f"urn:oid:{ins.oid}|{ins.value}"}
-    try:
-        response = await client.get(
-            f"{url.rstrip('/')}/Patient", params=params, headers={"Accept": FHIR_JSON}
+    form = {"identifier": f"urn:oid:{ins.oid}|{ins.value}"}
+    try:  # POST _search: the INS stays out of URLs, hence out of every access log
+        response = await client.post(
+            f"{url.rstrip('/')}/Patient/_search", data=form, headers={"Accept": FHIR_JSON}
         )
     except httpx.HTTPError as exc:
         raise RetryableDeliveryError(

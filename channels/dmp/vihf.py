@@ -9,6 +9,7 @@ SHA-256 digest, RSA-SHA256 or ECDSA-SHA256 after the key, ``KeyInfo/X509Data``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,9 @@ from signxml.signer import XMLSigner
 from channels.dmp.config import VihfConfig
 from engine.errors import ChannelError
 
+logging.getLogger("signxml").setLevel(logging.INFO)
+"""signxml logs every canonicalized document at DEBUG: the VIHF (the patient's INS) and the
+signed data. Never below INFO, whatever the engine's log level (no patient data in logs)."""
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -25,6 +25,7 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from lxml import etree
 from starlette.applications import Starlette
@@ -94,7 +95,7 @@ class DmpEndpoint(SubmissionChecks):
             routes=[
                 Route("/repository", self._handle, methods=["POST"]),
                 Route("/registry", self._handle_registry, methods=["POST"]),
-                Route("/fhir/Patient", self._handle_status, methods=["GET"]),
+                Route("/fhir/Patient/_search", self._handle_status, methods=["POST"]),
             ]
         )
         self._server = AppServer(app, "127.0.0.1", 0, context)
@@ -216,9 +217,11 @@ class DmpEndpoint(SubmissionChecks):
         self.registered[stored.entry.unique_id] = (entry.get("id", ""), hash_)
 
     async def _handle_status(self, request: Request) -> Response:
-        """TD0.2 as the PDSM4DMP draft describes it: Patient search by INS; a patient
-        without DMP gives an empty Bundle, a closed DMP ``active: false``."""
-        system, _, value = request.query_params.get("identifier", "").partition("|")
+        """TD0.2 as the PDSM4DMP draft describes it: Patient search by INS (``POST
+        _search``, form ``identifier``); a patient without DMP gives an empty Bundle, a
+        closed DMP ``active: false``."""
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        system, _, value = (form.get("identifier") or [""])[0].partition("|")
         if not system.startswith("urn:oid:1.2.250.1.213.1.4.") or not value:
             return JSONResponse({"resourceType": "OperationOutcome"}, status_code=400)
         status = self.dmp_status.get(value, "ACTIF")

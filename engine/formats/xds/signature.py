@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -37,6 +38,9 @@ from engine.formats.xds.model import (
     sha1_hex,
 )
 
+logging.getLogger("signxml").setLevel(logging.INFO)
+"""signxml logs every canonicalized document at DEBUG: the VIHF (the patient's INS) and the
+signed data. Never below INFO, whatever the engine's log level (no patient data in logs)."""
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
