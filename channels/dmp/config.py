@@ -14,6 +14,7 @@ from pydantic import Field
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration
 from engine.formats.cda.ins import INS_NIA, INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
+from engine.formats.xds.config import XdsMetadataConfig
 from engine.tls import TlsVersion
 
 
@@ -105,7 +106,7 @@ class VihfConfig(ComponentConfig):
     )
 
 
-class DmpDestinationConfig(ComponentConfig):
+class DmpDestinationConfig(XdsMetadataConfig):
     """Publishes CDA documents to the DMP with ITI-41 (SOAP 1.2, MTOM, WS-Addressing, VIHF)."""
 
     url: str = Field(
@@ -149,15 +150,6 @@ class DmpDestinationConfig(ComponentConfig):
         description="SubmissionSet contentTypeCode (a code of xds_content_type_codes.yaml) when "
         "the payload does not give one (PV1-2 for HL7-carried documents).",
         examples=["07"],
-    )
-    default_facility_type: str | None = Field(
-        default=None, description="healthcareFacilityTypeCode when the CDA has none."
-    )
-    default_practice_setting: str | None = Field(
-        default=None, description="practiceSettingCode when the CDA has none."
-    )
-    tables_dir: Path | None = Field(
-        default=None, description="Directory of the xds_*.yaml tables; mappings/tables if unset."
     )
     cda_schema: Path | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from engine import tls
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration, HostPort
+from engine.formats.xds.config import XdsMetadataConfig
 from engine.tls import TlsVersion
 
 Security = Literal["tls", "starttls"]
@@ -140,7 +141,7 @@ class MssanteSourceConfig(ComponentConfig):
         return _folder(value)
 
 
-class MssanteDestinationConfig(ComponentConfig):
+class MssanteDestinationConfig(XdsMetadataConfig):
     """Sends each CDA as an MSSanté mail: IHE_XDM.ZIP + PDF rendition, X-MSS-* headers,
     DSN request, over SMTP with STARTTLS (or implicit TLS) and a client certificate."""
 
@@ -203,15 +204,6 @@ class MssanteDestinationConfig(ComponentConfig):
         description="SubmissionSet contentTypeCode (a code of xds_content_type_codes.yaml, "
         "JDV_J03) when the document's healthcareFacilityTypeCode is not one.",
         examples=["07"],
-    )
-    default_facility_type: str | None = Field(
-        default=None, description="healthcareFacilityTypeCode when the CDA has none."
-    )
-    default_practice_setting: str | None = Field(
-        default=None, description="practiceSettingCode when the CDA has none."
-    )
-    tables_dir: Path | None = Field(
-        default=None, description="Directory of the xds_*.yaml tables; mappings/tables if unset."
     )
     max_idle: Duration = Field(
         default="60s",
