@@ -158,12 +158,19 @@ class SmtpSession:
         client, self._client = self._client, None
         if client is None:
             return
+        quit_ok = False
         try:
             if client.is_connected:
                 await asyncio.wait_for(client.quit(), timeout=2)
+                quit_ok = True
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass
         finally:
+            transport = client.transport
+            if not quit_ok and isinstance(transport, asyncio.Transport):
+                # no graceful TLS shutdown left pending after a failed QUIT: a loop that
+                # stops meanwhile would leave the socket unclosed (ResourceWarning)
+                transport.abort()
             client.close()
 
     async def close(self) -> None:
