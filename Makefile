@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit schemas bench clean
+.PHONY: run test lint typecheck unit schemas tables bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ unit: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/passerelle schema --out schemas
+
+# Regenerate mappings/tables/xds_*.yaml from the ANS NOS exports (NOS=folder of the files).
+NOS ?= ../shared/corpus/nos
+tables: $(STAMP)
+	$(BIN)/passerelle tables import --from $(NOS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -13,7 +13,8 @@ from pydantic import Field
 
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration
-from engine.formats.cda.ins import INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
+from engine.formats.cda.ins import INS_NIA, INS_NIR, INS_NIR_DEMO, INS_NIR_TEST
+from engine.formats.xds.config import XdsMetadataConfig
 from engine.tls import TlsVersion
 
 
@@ -91,7 +92,12 @@ class VihfConfig(ComponentConfig):
     lps_name: str = Field(default="Passerelle", description="LPS_Nom.")
     lps_version: str = Field(default="0.1.0", description="LPS_Version.")
     lps_id: str = Field(default="", description="LPS_ID (optional).")
-    lps_homologation: str = Field(default="", description="LPS_ID_HOMOLOGATION_DMP.")
+    lps_homologation: str = Field(
+        min_length=1,
+        description="LPS_ID_HOMOLOGATION_DMP: the DMP homologation number of this software "
+        "(required: the DMP refuses a feeding without it).",
+        examples=["DMP-LPS-2026-0042"],
+    )
     validity: Duration = Field(
         default="5m",
         validate_default=True,
@@ -100,7 +106,7 @@ class VihfConfig(ComponentConfig):
     )
 
 
-class DmpDestinationConfig(ComponentConfig):
+class DmpDestinationConfig(XdsMetadataConfig):
     """Publishes CDA documents to the DMP with ITI-41 (SOAP 1.2, MTOM, WS-Addressing, VIHF)."""
 
     url: str = Field(
@@ -109,6 +115,33 @@ class DmpDestinationConfig(ComponentConfig):
     )
     tls: DmpTlsConfig = Field(description="Mutual TLS settings.")
     vihf: VihfConfig = Field(description="VIHF assertion settings.")
+    registry_url: str | None = Field(
+        default=None,
+        description="Endpoint of the DMP registry for ITI-18 (find a document by uniqueId: "
+        "replacing a document published by another system) and ITI-57 (deletion, masking, "
+        "archiving). Without it, deletions and updates are refused and an RPLC points at "
+        "the entryUUID Passerelle gives the parent.",
+        examples=["https://dmp.example/si-dmp-server/v2/services/registry"],
+    )
+    check_dmp_status: bool = Field(
+        default=False,
+        description="Ask the DMP (TD0.2) whether the patient's DMP exists and is open before "
+        "feeding; a closed or missing DMP is refused with ANS 906. Needs status_url.",
+    )
+    status_url: str | None = Field(
+        default=None,
+        description="Base URL of the TD0.2 service (FHIR Patient search by INS).",
+        examples=["https://dmp.example/si-dmp-server/v2/fhir"],
+    )
+    seal_cert_file: Path | None = Field(
+        default=None,
+        description="PEM seal certificate (certificat de cachet) that signs the submission "
+        "set (XAdES-BES, IHE DSG); the VIHF signing certificate when unset.",
+        examples=["/etc/passerelle/dmp/cachet.crt"],
+    )
+    seal_key_file: Path | None = Field(
+        default=None, description="PEM private key of seal_cert_file (with it)."
+    )
     source_id: str = Field(
         description="XDSSubmissionSet.sourceId: OID of this submitting system.",
         examples=["1.2.250.1.999.1.1"],
@@ -117,15 +150,6 @@ class DmpDestinationConfig(ComponentConfig):
         description="SubmissionSet contentTypeCode (a code of xds_content_type_codes.yaml) when "
         "the payload does not give one (PV1-2 for HL7-carried documents).",
         examples=["07"],
-    )
-    default_facility_type: str | None = Field(
-        default=None, description="healthcareFacilityTypeCode when the CDA has none."
-    )
-    default_practice_setting: str | None = Field(
-        default=None, description="practiceSettingCode when the CDA has none."
-    )
-    tables_dir: Path | None = Field(
-        default=None, description="Directory of the xds_*.yaml tables; mappings/tables if unset."
     )
     cda_schema: Path | None = Field(
         default=None,
@@ -136,8 +160,9 @@ class DmpDestinationConfig(ComponentConfig):
         description="French header rules: 'enforce' refuses documents with rule errors.",
     )
     accepted_ins_oids: tuple[str, ...] = Field(
-        default=(INS_NIR, INS_NIR_TEST, INS_NIR_DEMO),
-        description="INS roots accepted for the DMP (INS-NIA is refused by default).",
+        default=(INS_NIR, INS_NIA, INS_NIR_TEST, INS_NIR_DEMO),
+        description="INS roots accepted for the DMP: NIR and NIA (the volet accepts both), "
+        "and the test/demo NIR roots; remove a root to refuse it.",
     )
     max_document_size: ByteSize = Field(
         default="20MiB", validate_default=True, gt=0, description="Largest CDA accepted."

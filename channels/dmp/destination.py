@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -25,6 +26,9 @@ from lxml import etree
 from channels.dmp import mtom, soap
 from channels.dmp.config import DmpDestinationConfig
 from channels.dmp.outcome import interpret
+from channels.dmp.registry import RegistryClient
+from channels.dmp.status import check_status
+from channels.dmp.updates import DocumentUpdates
 from channels.dmp.vihf import SigningIdentity, signed_assertion
 from engine import tls
 from engine.components import DeliveryContext, Destination, Payload
@@ -39,14 +43,29 @@ from engine.errors import (
 from engine.formats.cda import Action, CdaDocument, check_header, load_schema, read_cda, validate
 from engine.formats.xds import constants as c
 from engine.formats.xds.ebrim import provide_and_register
-from engine.formats.xds.from_cda import PreparedDocument, SubmissionSettings, build_submission
-from engine.formats.xds.gating import DmpRefusal, GatePolicy, check_cda, check_facts, refuse
-from engine.formats.xds.model import Submission
-from engine.formats.xds.payload import DmpRequest, decode
+from engine.formats.xds.from_cda import (
+    PreparedDocument,
+    StructureMismatch,
+    SubmissionSettings,
+    build_submission,
+)
+from engine.formats.xds.gating import (
+    FACT_SECRET,
+    DmpRefusal,
+    GatePolicy,
+    check_cda,
+    check_facts,
+    refuse,
+)
+from engine.formats.xds.model import Author, Submission
+from engine.formats.xds.payload import DmpRequest, RequestedDocument, decode
+from engine.formats.xds.signature import attach_signature, signature_document
 from engine.formats.xds.tables import CONTENT_TYPES, XdsTables, load_tables
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
+IDNPS_OID = "1.2.250.1.71.4.2.1"
+"""Assigning authority of the national health-professional ids (XCN of the VIHF subject)."""
 
 
 @destination("dmp_xds", config=DmpDestinationConfig)
@@ -57,6 +76,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         super().__init__(name, config)
         self._client: httpx.AsyncClient | None = None
         self._identity: SigningIdentity | None = None
+        self._seal: SigningIdentity | None = None
         self._tables: XdsTables | None = None
         self._policy = GatePolicy(frozenset(config.accepted_ins_oids))
 
@@ -74,7 +94,16 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                 load_schema(cfg.cda_schema)
         except ConfigError as exc:
             raise ChannelError(f"dmp destination '{self.name}': {exc}") from exc
+        if cfg.check_dmp_status and cfg.status_url is None:
+            raise ChannelError(f"dmp destination '{self.name}': check_dmp_status needs status_url")
         self._identity = SigningIdentity.load(cfg.vihf)
+        if (cfg.seal_cert_file is None) != (cfg.seal_key_file is None):
+            raise ChannelError(f"dmp destination '{self.name}': seal_cert_file needs seal_key_file")
+        self._seal = (
+            SigningIdentity.from_files(cfg.seal_cert_file, cfg.seal_key_file)
+            if cfg.seal_cert_file is not None and cfg.seal_key_file is not None
+            else self._identity
+        )
         context = tls.client_context(
             ca_file=cfg.tls.ca_file,
             cert_file=cfg.tls.cert_file,
@@ -97,31 +126,46 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             raise PermanentDeliveryError(f"payload: {exc}") from exc
         if not request.destined:
             return "not sent: the message does not ask for the DMP (DESTDMP=N)"
-        submission = self.prepare(request, key=context.dedupe_key)
-        extra = {
+        documents = self._read(request)
+        secret = request.facts.get(FACT_SECRET) == "true"
+        registry = self._registry(secret)
+        if any(d.action is Action.DELETE or d.update for d, _ in documents):
+            if registry is None:
+                raise PermanentDeliveryError(
+                    "a deletion or an update of a DMP document needs ITI-18/ITI-57: set "
+                    f"registry_url on destination '{self.name}'"
+                )
+            updates = DocumentUpdates(registry, self._tables_or_fail(), self._settings(request))
+            ids = {"destination": self.name, "delivery_id": context.delivery_id}
+            log.info("Updating documents in the DMP registry.", extra=ids)
+            return await updates.apply(documents, key=context.dedupe_key)
+        await self._check_status(documents)
+        parents = await self._parents(documents, registry)
+        submission = self._build(documents, request, key=context.dedupe_key, parents=parents)
+        extra: dict[str, object] = {
             "destination": self.name,
             "delivery_id": context.delivery_id,
             "documents": len(submission.entries),
             "replacements": len(submission.replacements),
         }
         log.info("Submitting documents to the DMP.", extra=extra)
-        return await self._post(submission)
+        return await self._post(submission, secret=secret)
 
     def prepare(self, request: DmpRequest, *, key: str) -> Submission:
-        """Read, gate and describe the documents. Raises PermanentDeliveryError."""
-        assert self._tables is not None, "open() first"
+        """Read, gate, describe and sign the documents of a feeding, without any call (an
+        RPLC points at the entryUUID Passerelle gives the parent). Raises
+        PermanentDeliveryError."""
+        return self._build(self._read(request), request, key=key, parents={})
+
+    def _read(self, request: DmpRequest) -> list[tuple[RequestedDocument, CdaDocument]]:
+        """Read and gate every document. Raises PermanentDeliveryError (all refusals)."""
         refusals = check_facts(request.facts)
-        prepared: list[PreparedDocument] = []
+        documents: list[tuple[RequestedDocument, CdaDocument]] = []
         for n, doc in enumerate(request.documents, start=1):
             try:
                 cda = read_cda(doc.content, max_bytes=self.config.max_document_size)
             except DocumentError as exc:
                 raise PermanentDeliveryError(f"document {n} is not usable: {exc}") from exc
-            if doc.action is Action.DELETE:
-                raise PermanentDeliveryError(
-                    f"document {n}: deletion asked (OBX-11 D / MDM T04); a DMP deletion is an "
-                    "ITI-57 metadata update, which this destination does not send"
-                )
             refusals += check_cda(cda.header, self._policy)
             replaces = cda.header.replaces.unique_id if cda.header.replaces else doc.replaces
             if doc.action is Action.REPLACE and not replaces:
@@ -132,19 +176,109 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                         "replaces (no relatedDocument RPLC, no TXA-13)",
                     )
                 )
-            self._check_document(cda, n)
-            prepared.append(PreparedDocument(cda, replaces, doc.confidentiality))
+            if doc.action is not Action.DELETE and not doc.update:
+                self._check_document(cda, n)
+            documents.append((replace(doc, replaces=replaces), cda))
         refuse(list(dict.fromkeys(refusals)))
-        settings = SubmissionSettings(
+        return documents
+
+    async def _parents(
+        self,
+        documents: list[tuple[RequestedDocument, CdaDocument]],
+        registry: RegistryClient | None,
+    ) -> dict[str, str]:
+        """The registry entryUUID of each replaced uniqueId (ITI-18), when a registry is
+        configured. Raises PermanentDeliveryError (ANS 900) for a parent the DMP lacks."""
+        if registry is None:
+            return {}
+        found: dict[str, str] = {}
+        for n, (doc, cda) in enumerate(documents, start=1):
+            ins = cda.header.patient.ins if cda.header.patient else None
+            if not doc.replaces or ins is None:
+                continue
+            entry = await registry.find(doc.replaces, ins.cx)
+            if entry is None or entry.status != c.APPROVED:
+                refusal = DmpRefusal(
+                    "900", f"document {n} replaces a version the DMP does not hold as approved"
+                )
+                raise PermanentDeliveryError(f"not sent to the DMP: {refusal}")
+            found[doc.replaces] = entry.entry_uuid
+        return found
+
+    async def _check_status(self, documents: list[tuple[RequestedDocument, CdaDocument]]) -> None:
+        """TD0.2 for the patient of the documents, when ``check_dmp_status`` is set."""
+        if not self.config.check_dmp_status:
+            return
+        assert self._client is not None and self.config.status_url is not None
+        patients = {cda.header.patient.ins for _, cda in documents if cda.header.patient}
+        for ins in (i for i in patients if i is not None):
+            await check_status(
+                self._client, self.config.status_url, ins, max_bytes=self.config.max_response_size
+            )
+
+    def _settings(self, request: DmpRequest) -> SubmissionSettings:
+        vihf = self.config.vihf
+        return SubmissionSettings(
             source_id=self.config.source_id,
             content_type=request.content_type or self.config.content_type_code,
+            author=Author(person=f"{vihf.subject_id}^^^^^^^^&{IDNPS_OID}&ISO^D^^^IDNPS"),
             default_facility_type=self.config.default_facility_type,
             default_practice_setting=self.config.default_practice_setting,
+            structure_id=vihf.structure_id,
         )
+
+    def _tables_or_fail(self) -> XdsTables:
+        assert self._tables is not None, "open() first"
+        return self._tables
+
+    def _build(
+        self,
+        documents: list[tuple[RequestedDocument, CdaDocument]],
+        request: DmpRequest,
+        *,
+        key: str,
+        parents: dict[str, str],
+    ) -> Submission:
+        prepared = [
+            PreparedDocument(
+                cda,
+                doc.replaces,
+                doc.confidentiality,
+                parents.get(doc.replaces) if doc.replaces else None,
+            )
+            for doc, cda in documents
+        ]
         try:
-            return build_submission(prepared, settings, self._tables, key=key)
+            settings = self._settings(request)
+            submission = build_submission(prepared, settings, self._tables_or_fail(), key=key)
+        except StructureMismatch as exc:  # indirect authentication: before any call
+            refusal = DmpRefusal("906", str(exc))
+            raise PermanentDeliveryError(f"not sent to the DMP: {refusal}") from exc
         except MappingError as exc:
             raise PermanentDeliveryError(str(exc)) from exc
+        return self._signed(submission, key=key)
+
+    def _registry(self, secret: bool) -> RegistryClient | None:
+        """An ITI-18/ITI-57 client when ``registry_url`` is set (VIHF per call)."""
+        url = self.config.registry_url
+        if url is None:
+            return None
+        assert self._client is not None and self._identity is not None, "open() first"
+        identity, vihf = self._identity, self.config.vihf
+
+        def assertion(patient_id: str) -> etree._Element:
+            now = datetime.now(UTC)
+            return signed_assertion(vihf, identity, resource_id=patient_id, now=now, secret=secret)
+
+        return RegistryClient(self._client, url, assertion, max_bytes=self.config.max_response_size)
+
+    def _signed(self, submission: Submission, *, key: str) -> Submission:
+        """The submission with its XAdES signature entry and ``signs`` association (TD2)."""
+        assert self._seal is not None, "open() first"
+        now = datetime.now(UTC)
+        seal = self._seal
+        content = signature_document(submission, seal.key, seal.certificate, now=now)
+        return attach_signature(submission, content, key=key, now=now)
 
     def _check_document(self, cda: CdaDocument, n: int) -> None:
         if self.config.header_rules != "off":
@@ -163,8 +297,9 @@ class DmpDestination(Destination[DmpDestinationConfig]):
                     f"document {n} is not valid against the CDA schema: {problems[0]}"
                 )
 
-    def request_bytes(self, submission: Submission) -> tuple[bytes, str]:
-        """The MTOM HTTP body and Content-Type of the ITI-41 request for ``submission``."""
+    def request_bytes(self, submission: Submission, *, secret: bool = False) -> tuple[bytes, str]:
+        """The MTOM HTTP body and Content-Type of the ITI-41 request for ``submission``
+        (``secret``: the VIHF of a secret connection)."""
         assert self._identity is not None, "open() first"
         body, attachments = provide_and_register(submission, xop=True)
         assertion = signed_assertion(
@@ -172,6 +307,7 @@ class DmpDestination(Destination[DmpDestinationConfig]):
             self._identity,
             resource_id=submission.submission_set.patient_id,
             now=datetime.now(UTC),
+            secret=secret,
         )
         envelope = soap.envelope(
             body,
@@ -189,9 +325,9 @@ class DmpDestination(Destination[DmpDestinationConfig]):
         raw = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
         return mtom.encode(raw, attachments, action=c.ITI41_ACTION, types=types)
 
-    async def _post(self, submission: Submission) -> str:
+    async def _post(self, submission: Submission, *, secret: bool) -> str:
         assert self._client is not None, "open() first"
-        body, content_type = self.request_bytes(submission)
+        body, content_type = self.request_bytes(submission, secret=secret)
         limit = self.config.max_response_size
         try:
             async with self._client.stream(

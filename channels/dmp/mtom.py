@@ -2,8 +2,9 @@
 send MTOM. Both directions are here because the DMP may answer in MTOM too, and the test
 endpoint reads what the destination writes.
 
-Encoding: the root part is the SOAP envelope (``application/xop+xml; type=
-"application/soap+xml"``), every attachment a binary part named by its Content-ID and
+Encoding: the root part is the SOAP envelope (``application/xop+xml; charset=UTF-8;
+type="application/soap+xml"; action="..."``, each parameter quoted on its own), every
+attachment a binary part named by its Content-ID and
 referenced from the envelope by ``<xop:Include href="cid:..."/>``.
 """
 
@@ -52,10 +53,14 @@ def encode(
     ``types`` gives each attachment's Content-Type (``application/octet-stream`` otherwise).
     """
     boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
-    soap_type = f'application/soap+xml; action="{action}"'
+    # type and action are two parameters, each quoted (RFC 2045 §5.1, RFC 2387), as in the
+    # DMP test request: type="application/soap+xml"; action="..."
+    root_type = (
+        f'application/xop+xml; charset=UTF-8; type="application/soap+xml"; action="{action}"'
+    )
     chunks = [
         b"--" + boundary.encode(),
-        b'Content-Type: application/xop+xml; charset=UTF-8; type="' + soap_type.encode() + b'"',
+        f"Content-Type: {root_type}".encode(),
         b"Content-Transfer-Encoding: binary",
         f"Content-ID: <{ROOT_ID}>".encode(),
         b"",

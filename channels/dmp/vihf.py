@@ -9,9 +9,11 @@ SHA-256 digest, RSA-SHA256 or ECDSA-SHA256 after the key, ``KeyInfo/X509Data``.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -24,6 +26,9 @@ from signxml.signer import XMLSigner
 from channels.dmp.config import VihfConfig
 from engine.errors import ChannelError
 
+logging.getLogger("signxml").setLevel(logging.INFO)
+"""signxml logs every canonicalized document at DEBUG: the VIHF (the patient's INS) and the
+signed data. Never below INFO, whatever the engine's log level (no patient data in logs)."""
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -31,6 +36,11 @@ HL7 = "urn:hl7-org:v3"
 X509_SUBJECT = "urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName"
 SECTEUR_ACTIVITE_SYSTEM = "1.2.250.1.71.4.2.4"
 PURPOSE_SYSTEM = "1.2.250.1.213.1.1.4.248"
+CONFIDENTIALITY_ATTRIBUTE = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confidentiality-code"
+"""Present only for a secret connection (HL7 ``CONNEXION_SECRETE=Y``; volet ``mapping.md``)."""
+SECRET_CONNECTION = ("INVISIBLE_PATIENT", "1.2.250.1.213.1.1.4.13", "Non visible par le patient")
+"""The code sent in :data:`CONFIDENTIALITY_ATTRIBUTE` (TRE_A07): to confirm on the DMP test
+platform (the public volet names the attribute, not its value)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +57,20 @@ class SigningIdentity:
 
     @classmethod
     def load(cls, config: VihfConfig) -> SigningIdentity:
-        """Read the PEM files. Raises ChannelError when they are missing or unusable."""
+        """Read the PEM files of the VIHF. Raises ChannelError (missing or unusable)."""
+        return cls.from_files(config.signing_cert_file, config.signing_key_file)
+
+    @classmethod
+    def from_files(cls, cert_file: Path, key_file: Path) -> SigningIdentity:
+        """Read a PEM certificate and its key. Raises ChannelError (missing or unusable)."""
         try:
-            cert_pem = config.signing_cert_file.read_bytes()
-            key = serialization.load_pem_private_key(
-                config.signing_key_file.read_bytes(), password=None
-            )
+            cert_pem = cert_file.read_bytes()
+            key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
             certificate = x509.load_pem_x509_certificate(cert_pem)
         except (OSError, ValueError, TypeError) as exc:
-            raise ChannelError(f"cannot load the VIHF signing certificate or key: {exc}") from exc
+            raise ChannelError(f"cannot load the signing certificate or key: {exc}") from exc
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise ChannelError("the VIHF signing key must be an RSA or EC private key")
+            raise ChannelError("the signing key must be an RSA or EC private key")
         return cls(key, certificate, cert_pem.decode("ascii"))
 
 
@@ -88,10 +101,16 @@ def _coded(tag: str, code: str, system: str, display: str = "") -> etree._Elemen
 
 
 def build_assertion(
-    config: VihfConfig, identity: SigningIdentity, *, resource_id: str, now: datetime
+    config: VihfConfig,
+    identity: SigningIdentity,
+    *,
+    resource_id: str,
+    now: datetime,
+    secret: bool = False,
 ) -> etree._Element:
     """An unsigned assertion for patient ``resource_id`` (INS in CX form), with a
-    signature placeholder after the Issuer."""
+    signature placeholder after the Issuer; ``secret`` adds the confidentiality-code
+    attribute of a secret connection."""
     assertion_id = f"_{uuid.uuid4()}"
     root = etree.Element(
         f"{{{SAML}}}Assertion",
@@ -140,6 +159,10 @@ def build_assertion(
         "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse",
         _coded("PurposeOfUse", config.purpose_of_use, PURPOSE_SYSTEM),
     )
+    if secret:
+        _attribute(
+            statement, CONFIDENTIALITY_ATTRIBUTE, _coded("ConfidentialityCode", *SECRET_CONNECTION)
+        )
     return root
 
 
@@ -169,10 +192,24 @@ def sign(assertion: etree._Element, identity: SigningIdentity) -> etree._Element
 
 
 def signed_assertion(
-    config: VihfConfig, identity: SigningIdentity, *, resource_id: str, now: datetime
+    config: VihfConfig,
+    identity: SigningIdentity,
+    *,
+    resource_id: str,
+    now: datetime,
+    secret: bool = False,
 ) -> etree._Element:
-    """Build and sign a VIHF assertion for one ITI-41 call."""
-    return sign(build_assertion(config, identity, resource_id=resource_id, now=now), identity)
+    """Build and sign a VIHF assertion for one call (``secret``: a secret connection)."""
+    assertion = build_assertion(config, identity, resource_id=resource_id, now=now, secret=secret)
+    return sign(assertion, identity)
 
 
-__all__ = ["SAML", "SigningIdentity", "build_assertion", "sign", "signed_assertion"]
+__all__ = [
+    "CONFIDENTIALITY_ATTRIBUTE",
+    "SAML",
+    "SECRET_CONNECTION",
+    "SigningIdentity",
+    "build_assertion",
+    "sign",
+    "signed_assertion",
+]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from channels.mssante import smtp as smtp
 from channels.mssante import source as source
+from channels.mssante import transforms as transforms
 from channels.mssante.smtp import MssanteDestination
 from channels.mssante.source import MssanteSource
 
-__all__ = ["MssanteDestination", "MssanteSource", "smtp", "source"]
+__all__ = ["MssanteDestination", "MssanteSource", "smtp", "source", "transforms"]

@@ -2,9 +2,13 @@
 
 The mail is ``multipart/mixed``: a short text part, ``IHE_XDM.ZIP`` (INDEX.HTM, README.TXT,
 ``IHE_XDM/SUBSET01/METADATA.XML`` and the document) and, when the CDA has one, its PDF
-rendition (the body of a level-1 CDA, or the PDF copy embedded in a level-3 CDA). Headers:
+rendition (the body of a level-1 CDA, or the PDF copy embedded in a level-3 CDA).
+``METADATA.XML`` is described by the DMP metadata map (classCode, formatCode... from the
+official tables; contentTypeCode per :func:`xds_entry`; sourceId per :func:`source_id_of`).
+Recipients follow :mod:`channels.mssante.recipients`. Headers:
 ``X-MSS-CODECDA`` (CDA code), ``X-MSS-INS`` (``O`` when the document carries a qualified
-INS: a well-formed INS with a valid key under an INS OID and the four identity traits),
+INS: a well-formed INS with a valid key under an INS OID and the four identity traits, and,
+when it came in HL7, PID-32 ``VALI``: fact ``ins.qualified``),
 ``X-MSS-NIL``, ``X-MSS-MES: FIN`` when configured, ``Disposition-Notification-To`` when a
 read receipt is wanted, and a Message-ID stable across retries of the delivery.
 
@@ -19,16 +23,22 @@ import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 
 from channels.mssante.config import MssanteDestinationConfig
 from channels.mssante.receipts import outgoing_message_id
+from channels.mssante.recipients import check_recipients, patient_ins
+from channels.mssante.transforms import FACT_TO_PATIENT
 from engine.components import DeliveryContext, Payload
-from engine.errors import DocumentError, PermanentDeliveryError
+from engine.errors import DocumentError, MappingError, PermanentDeliveryError
 from engine.formats.cda import CdaDocument, Level, embedded_body, read_cda
 from engine.formats.cda.model import NS
-from engine.formats.xdm import EntryCodes, OutgoingDocument, XdmError, build_xdm, metadata_xml
-from engine.formats.xds.model import CodedValue
+from engine.formats.xdm import OutgoingDocument, XdmError, build_xdm, metadata_for_entries
+from engine.formats.xds import tables as t
+from engine.formats.xds.from_cda import PreparedDocument, SubmissionSettings, document_entry
+from engine.formats.xds.gating import FACT_QUALIFIED
+from engine.formats.xds.model import CodedValue, DocumentEntry, oid_for
+from engine.formats.xds.tables import XdsTables, load_tables
 from engine.message import utcnow
 
 PRODUCT = "Passerelle"
@@ -51,38 +61,74 @@ class OutgoingMail:
     recipients: tuple[str, ...]
 
 
-def recipients_of(payload: Payload, config: MssanteDestinationConfig) -> tuple[str, ...]:
-    """Configured plus metadata recipients, each checked against the trusted domains."""
+def recipients_of(
+    payload: Payload,
+    config: MssanteDestinationConfig,
+    *,
+    doc: CdaDocument | None = None,
+    allowlist: frozenset[str] | None = None,
+) -> tuple[str, ...]:
+    """Configured plus metadata recipients (plus the patient's mailbox with ``to_patient``),
+    checked against the trusted domains and the patient-mailbox rule (see
+    :mod:`channels.mssante.recipients`)."""
     listed = list(config.to)
     if config.recipients_metadata:
         extra = payload.metadata.get(config.recipients_metadata, "")
         listed += [a.strip() for a in re.split(r"[,;]", extra) if a.strip()]
-    unique: dict[str, str] = {}
-    for n, value in enumerate(listed, start=1):
-        address = parseaddr(value)[1]
-        local, _, domain = address.rpartition("@")
-        if not local or not domain:
-            raise PermanentDeliveryError(f"recipient {n} is not a mail address")
-        domain = domain.lower().rstrip(".")
-        trusted = (d.lower().lstrip(".") for d in config.trusted_domains)
-        if not any(domain == d or domain.endswith("." + d) for d in trusted):
-            raise PermanentDeliveryError(
-                f"recipient {n} is outside the trusted domains (domain {domain})"
-            )
-        unique.setdefault(address.lower(), address)
-    if not unique:
-        raise PermanentDeliveryError("no recipient: set 'to' or 'recipients_metadata'")
-    return tuple(unique.values())
+    ins = patient_ins(doc, hl7_qualified(payload)) if doc is not None else None
+    return check_recipients(
+        listed,
+        allowlist=allowlist,
+        suffixes=config.trusted_domains,
+        ins=ins,
+        to_patient=config.to_patient or payload.metadata.get(FACT_TO_PATIENT) == "true",
+    )
+
+
+def hl7_qualified(payload: Payload) -> bool | None:
+    """PID-32 of the carrying HL7 message (fact ``ins.qualified``), None when not HL7."""
+    fact = payload.metadata.get(FACT_QUALIFIED, "").lower()
+    return {"true": True, "false": False}.get(fact)
 
 
 def qualified_ins(doc: CdaDocument) -> bool:
     """True when the CDA carries a qualified INS (matricule, OID, key, four traits)."""
-    patient = doc.header.patient
-    if patient is None or patient.ins is None:
-        return False
-    ins = patient.ins
-    traits = (patient.name.birth_family, patient.name.first_given, patient.birth_time)
-    return ins.well_formed and ins.key_ok and all(traits) and bool(patient.gender)
+    return patient_ins(doc, None) is not None
+
+
+def xds_entry(
+    doc: CdaDocument, config: MssanteDestinationConfig, tables: XdsTables
+) -> tuple[DocumentEntry, CodedValue]:
+    """The DocumentEntry of the document, from the DMP metadata map and the official
+    tables, and the SubmissionSet contentTypeCode (the document's healthcareFacilityTypeCode
+    when JDV_J03 has it, else ``content_type_code``). Raises PermanentDeliveryError."""
+    settings = SubmissionSettings(
+        source_id=config.source_id or "",
+        content_type=config.content_type_code or "",
+        default_facility_type=config.default_facility_type,
+        default_practice_setting=config.default_practice_setting,
+    )
+    try:
+        entry = document_entry(PreparedDocument(doc), tables, settings)
+    except MappingError as exc:
+        raise PermanentDeliveryError(f"METADATA.XML: {exc}") from exc
+    facility = entry.healthcare_facility_type
+    content_type = (
+        facility
+        if tables.contains(t.CONTENT_TYPES, facility)
+        else tables.get(t.CONTENT_TYPES, config.content_type_code or "")
+    )
+    if content_type is None:
+        raise PermanentDeliveryError(
+            "METADATA.XML: no contentTypeCode (the document's healthcareFacilityTypeCode is "
+            "not in xds_content_type_codes.yaml (JDV_J03) and content_type_code is not set)"
+        )
+    return entry, content_type
+
+
+def source_id_of(config: MssanteDestinationConfig) -> str:
+    """The configured sourceId, else a stable OID under 2.25 derived from the sender."""
+    return config.source_id or oid_for("mssante-source-id", config.sender.lower())
 
 
 def pdf_rendition(doc: CdaDocument) -> bytes | None:
@@ -122,26 +168,34 @@ def _fill(template: str, fields: dict[str, str]) -> str:
 
 
 def compose(
-    payload: Payload, context: DeliveryContext, config: MssanteDestinationConfig
+    payload: Payload,
+    context: DeliveryContext,
+    config: MssanteDestinationConfig,
+    *,
+    allowlist: frozenset[str] | None = None,
+    tables: XdsTables | None = None,
 ) -> OutgoingMail:
-    """The mail of one delivery. Raises PermanentDeliveryError (see the module docstring)."""
+    """The mail of one delivery. Raises PermanentDeliveryError (see the module docstring).
+
+    ``allowlist``: the domains of ``trusted_domains_file`` (read once by the destination);
+    ``tables``: the xds_* tables (the project's when None).
+    """
     if payload.content_type not in CDA_TYPES:
         raise PermanentDeliveryError(
             f"the mssante destination sends CDA documents, not {payload.content_type}"
         )
-    recipients = recipients_of(payload, config)
     try:
         doc = read_cda(payload.body)
     except DocumentError as exc:
         raise PermanentDeliveryError(f"the document is not a usable CDA: {exc}") from exc
-    codes = EntryCodes(
-        class_code=CodedValue(**config.class_code.model_dump()) if config.class_code else None
-    )
+    recipients = recipients_of(payload, config, doc=doc, allowlist=allowlist)
+    entry, content_type = xds_entry(doc, config, tables or load_tables(config.tables_dir))
     try:
-        metadata = metadata_xml(
-            [(doc, "DOC0001.XML", codes)],
-            source_id=config.source_id,
+        metadata = metadata_for_entries(
+            [(entry, doc.raw, "DOC0001.XML")],
+            source_id=source_id_of(config),
             submission_key=context.delivery_id,
+            content_type=content_type,
         )
         xdm = build_xdm(
             [OutgoingDocument("DOC0001.XML", doc.raw, doc.header.title or "Document")],
@@ -162,7 +216,7 @@ def compose(
     msg["Message-ID"] = message_id
     if doc.header.code is not None and doc.header.code.code:
         msg["X-MSS-CODECDA"] = doc.header.code.code
-    msg["X-MSS-INS"] = "O" if qualified_ins(doc) else "N"
+    msg["X-MSS-INS"] = "O" if patient_ins(doc, hl7_qualified(payload)) else "N"
     msg["X-MSS-NIL"] = config.nil
     if config.end_of_exchange:
         msg["X-MSS-MES"] = "FIN"
@@ -182,6 +236,10 @@ __all__ = [
     "PLACEHOLDERS",
     "OutgoingMail",
     "compose",
+    "hl7_qualified",
     "pdf_rendition",
     "qualified_ins",
+    "recipients_of",
+    "source_id_of",
+    "xds_entry",
 ]

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from engine import tls
 from engine.components import ComponentConfig
 from engine.config.types import ByteSize, Duration, HostPort
+from engine.formats.xds.config import XdsMetadataConfig
 from engine.tls import TlsVersion
 
 Security = Literal["tls", "starttls"]
@@ -142,15 +143,7 @@ class MssanteSourceConfig(ComponentConfig):
         return _folder(value)
 
 
-class CodedValueConfig(ComponentConfig):
-    """A code of a JDV: code, code system OID, display name."""
-
-    code: str = Field(min_length=1)
-    scheme: str = Field(min_length=1, description="Code system OID.")
-    display: str = ""
-
-
-class MssanteDestinationConfig(ComponentConfig):
+class MssanteDestinationConfig(XdsMetadataConfig):
     """Sends each CDA as an MSSanté mail: IHE_XDM.ZIP + PDF rendition, X-MSS-* headers,
     DSN request, over SMTP with STARTTLS (or implicit TLS) and a client certificate."""
 
@@ -190,11 +183,29 @@ class MssanteDestinationConfig(ComponentConfig):
     require_dsn: bool = Field(
         default=False, description="Refuse to send through a server without the DSN extension."
     )
-    source_id: str = Field(
-        default="1.2.250.1.213.1.1.9", description="XDS sourceId OID of the submission set."
+    trusted_domains_file: Path | None = Field(
+        default=None,
+        description="The ANS allowlist (liste blanche) of MSSanté domains: a recipient's "
+        "domain must be listed exactly (one domain per line, '#' comments; or the XML list, "
+        "each domain the text of an element named domain/domaine). Replaces trusted_domains.",
+        examples=["/etc/passerelle/mssante/liste-blanche.txt"],
     )
-    class_code: CodedValueConfig | None = Field(
-        default=None, description="XDS classCode written in METADATA.XML (JDV_J57)."
+    to_patient: bool = Field(
+        default=False,
+        description="Also send to the patient's mailbox <INS>@patient.mssante.fr, built from "
+        "the qualified INS of the document (refused when it has none).",
+    )
+    source_id: str | None = Field(
+        default=None,
+        description="XDS sourceId OID of the submission set (your system's OID); when unset "
+        "a stable OID under 2.25 derived from the sender address.",
+        examples=["1.2.250.1.999.1.1"],
+    )
+    content_type_code: str | None = Field(
+        default=None,
+        description="SubmissionSet contentTypeCode (a code of xds_content_type_codes.yaml, "
+        "JDV_J03) when the document's healthcareFacilityTypeCode is not one.",
+        examples=["07"],
     )
     max_idle: Duration = Field(
         default="60s",
@@ -206,7 +217,6 @@ class MssanteDestinationConfig(ComponentConfig):
 
 __all__ = [
     "ClientTlsConfig",
-    "CodedValueConfig",
     "MdnConfig",
     "MssanteDestinationConfig",
     "MssanteSourceConfig",

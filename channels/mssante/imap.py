@@ -53,7 +53,11 @@ class _Imap4Tls(imaplib.IMAP4_SSL):
         base: Any = imaplib.IMAP4  # _create_socket is not in the stubs
         sock: socket.socket = base._create_socket(self, timeout)
         context: ssl.SSLContext = self.ssl_context
-        return context.wrap_socket(sock, server_hostname=self._sni)
+        try:
+            return context.wrap_socket(sock, server_hostname=self._sni)
+        except BaseException:
+            sock.close()  # a failed handshake (timeout, reset, bad certificate) leaks nothing
+            raise
 
 
 def _quote(name: str) -> str:
@@ -104,6 +108,7 @@ class ImapMailbox:
                 )
             else:
                 conn = imaplib.IMAP4(cfg.host, cfg.port, timeout=cfg.timeout)
+                self._conn = conn  # closed by close() below if STARTTLS fails
                 conn.host = sni  # imaplib checks the certificate against .host
                 _ok(conn.starttls(self.context), "STARTTLS")
             self._conn = conn

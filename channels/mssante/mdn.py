@@ -14,7 +14,7 @@ from enum import Enum
 
 from channels.mssante.config import MdnConfig
 from channels.mssante.mime import IncomingMail
-from channels.mssante.receipts import build_mdn
+from channels.mssante.receipts import REFUSAL_CODE, build_mdn
 from channels.mssante.smtp import SmtpSession
 from engine.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -42,7 +42,10 @@ class MdnResponder:
         if self.session is not None:
             self.session.check()
 
-    async def answer(self, mail: IncomingMail, refusal: str | None, uid: int) -> Outcome:
+    async def answer(
+        self, mail: IncomingMail, refusal: str | None, uid: int, *, code: str = REFUSAL_CODE
+    ) -> Outcome:
+        """Send the MDN ``mail`` asked for: ``processed``, or ``processed/Error: <code>^…``."""
         extra = {"channel": self.channel, "uid": uid}
         if not mail.notification_to:
             return Outcome.NOT_SENT
@@ -51,7 +54,11 @@ class MdnResponder:
             return Outcome.NOT_SENT
         sender = self.config.sender
         mdn = build_mdn(
-            mail, sender=sender, reporting_ua=f"Passerelle; {self.channel}", refusal=refusal
+            mail,
+            sender=sender,
+            reporting_ua=f"Passerelle; {self.channel}",
+            refusal=refusal,
+            code=code,
         )
         try:
             await self.session.send(mdn.as_bytes(), sender, [mail.notification_to])

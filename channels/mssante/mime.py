@@ -29,7 +29,16 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 
 
 class MailError(MessageError):
-    """A received mail cannot be understood; the message is a patient-free reason."""
+    """A received mail cannot be understood; the message is a patient-free reason.
+
+    ``code`` is the error code of the MDN ``processed/Error`` disposition (HL7 table 0357
+    ``messageErrorCondition`` as the MSSanté MDN rules use it: 101 required element missing,
+    102 unusable content, 205 duplicate identifier, 207 application error).
+    """
+
+    def __init__(self, message: str, *, code: str = "102") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,12 @@ def read_receipt(mail: IncomingMail) -> Receipt | None:
 
 
 def build_mdn(
-    original: IncomingMail, *, sender: str, reporting_ua: str, refusal: str | None
+    original: IncomingMail,
+    *,
+    sender: str,
+    reporting_ua: str,
+    refusal: str | None,
+    code: str = REFUSAL_CODE,
 ) -> EmailMessage:
     """The MDN answering ``original`` (which asked for one): ``processed``, or
     ``processed/Error`` with the patient-free ``refusal`` reason. Its Message-ID derives
@@ -139,7 +144,7 @@ def build_mdn(
     mdn = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
     mdn["From"] = sender
     mdn["To"] = original.notification_to
-    prefix = f"[KO Intégration système !][{REFUSAL_CODE}] " if refusal else ""
+    prefix = f"[KO Intégration système !][{code}] " if refusal else ""
     mdn["Subject"] = f"{prefix}{original.subject}".strip() or "Accusé de traitement"
     mdn["Date"] = format_datetime(utcnow())
     mdn["Message-ID"] = f"<mdn.{digest}@{domain}>"
@@ -159,9 +164,7 @@ def build_mdn(
     disposition = "automatic-action/MDN-sent-automatically; processed"
     if refusal:
         label = " ".join(refusal.replace("^", " ").replace("|", " ").split())[:_MAX_DETAIL]
-        disposition += (
-            f"/Error: {REFUSAL_CODE}^{label}^messageErrorCondition| E^Error^errorSeverity"
-        )
+        disposition += f"/Error: {code}^{label}^messageErrorCondition| E^Error^errorSeverity"
     recipient = parseaddr(sender)[1]
     fields = (
         f"Reporting-UA: {reporting_ua}\r\n"

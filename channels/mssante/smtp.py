@@ -23,8 +23,10 @@ import aiosmtplib
 
 from channels.mssante.compose import compose
 from channels.mssante.config import MssanteDestinationConfig, ServerConfig
+from channels.mssante.recipients import read_allowlist
 from engine.components import DeliveryContext, Destination, Payload
-from engine.errors import ChannelError, PermanentDeliveryError, RetryableDeliveryError
+from engine.errors import ChannelError, ConfigError, PermanentDeliveryError, RetryableDeliveryError
+from engine.formats.xds.tables import XdsTables, load_tables
 from engine.registry import destination
 
 log = logging.getLogger(__name__)
@@ -156,12 +158,19 @@ class SmtpSession:
         client, self._client = self._client, None
         if client is None:
             return
+        quit_ok = False
         try:
             if client.is_connected:
                 await asyncio.wait_for(client.quit(), timeout=2)
+                quit_ok = True
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass
         finally:
+            transport = client.transport
+            if not quit_ok and isinstance(transport, asyncio.Transport):
+                # no graceful TLS shutdown left pending after a failed QUIT: a loop that
+                # stops meanwhile would leave the socket unclosed (ResourceWarning)
+                transport.abort()
             client.close()
 
     async def close(self) -> None:
@@ -176,14 +185,26 @@ class MssanteDestination(Destination[MssanteDestinationConfig]):
     def __init__(self, name: str, config: MssanteDestinationConfig) -> None:
         super().__init__(name, config)
         self.session = SmtpSession(config.smtp, max_idle=config.max_idle)
+        self._allowlist: frozenset[str] | None = None
+        self._tables: XdsTables | None = None
 
     async def open(self) -> None:
-        """Check the TLS files (ChannelError); the connection opens on the first send."""
+        """Check the TLS files, read the allowlist and the tables (ChannelError); the
+        connection opens on the first send."""
         self.session.check()
+        cfg = self.config
+        allowlist = cfg.trusted_domains_file
+        self._allowlist = read_allowlist(allowlist) if allowlist is not None else None
+        try:
+            self._tables = load_tables(cfg.tables_dir)
+        except ConfigError as exc:
+            raise ChannelError(f"mssante destination '{self.name}': {exc}") from exc
 
     async def send(self, payload: Payload, context: DeliveryContext) -> str:
         """Compose and send; returns ``Message-ID <...>; N recipient(s); DSN ...; answer``."""
-        mail = compose(payload, context, self.config)
+        mail = compose(
+            payload, context, self.config, allowlist=self._allowlist, tables=self._tables
+        )
         answer, dsn = await self.session.send(
             mail.message.as_bytes(),
             self.config.sender,

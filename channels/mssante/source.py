@@ -31,7 +31,7 @@ from channels.mssante.dedupe import DEDUPE_KEY, StoreIndex, document_key
 from channels.mssante.imap import ImapMailbox, MailSummary
 from channels.mssante.mdn import MdnResponder, Outcome
 from channels.mssante.mime import IncomingMail, MailError, parse_mail, sniff_message_id
-from channels.mssante.receipts import read_receipt
+from channels.mssante.receipts import REFUSAL_CODE, read_receipt
 from channels.mssante.unpack import DocumentMessage, documents_of, mail_metadata, receipt_record
 from engine.components import Intake, Source
 from engine.errors import ChannelError, StoreError
@@ -163,7 +163,7 @@ class MssanteSource(Source[MssanteSourceConfig]):
         try:
             mail = parse_mail(raw, max_size=limit)
         except MailError as exc:
-            return await self._refuse(mailbox, s, raw, None, str(exc))
+            return await self._refuse(mailbox, s, raw, None, str(exc), exc.code)
         receipt = read_receipt(mail)
         if receipt is not None:
             assert self._index is not None
@@ -185,7 +185,7 @@ class MssanteSource(Source[MssanteSourceConfig]):
         try:
             documents = documents_of(mail, self.config.limits, strict=self.config.strict_integrity)
         except MailError as exc:
-            return await self._refuse(mailbox, s, raw, mail, str(exc))
+            return await self._refuse(mailbox, s, raw, mail, str(exc), exc.code)
         await self._commit(mailbox, s, mail.message_id, documents)
         if not await self._answer(mailbox, s, mail, None):
             return False
@@ -203,6 +203,7 @@ class MssanteSource(Source[MssanteSourceConfig]):
         raw: bytes,
         mail: IncomingMail | None,
         reason: str,
+        code: str = REFUSAL_CODE,
     ) -> bool:
         if mail is not None:
             message_id, facts = mail.message_id, mail_metadata(mail)
@@ -212,7 +213,7 @@ class MssanteSource(Source[MssanteSourceConfig]):
         facts[DEDUPE_KEY] = document_key(message_id, "refused")
         record = DocumentMessage(raw, RFC822, facts)
         await self._commit(mailbox, s, message_id, [record], refusal=reason)
-        if mail is not None and not await self._answer(mailbox, s, mail, reason):
+        if mail is not None and not await self._answer(mailbox, s, mail, reason, code):
             return False
         await self._settle(mailbox, s, message_id, self.config.error_folder)
         log.warning(
@@ -273,12 +274,17 @@ class MssanteSource(Source[MssanteSourceConfig]):
             await asyncio.to_thread(mailbox.add_flags, s.uid, DONE_FLAG)
 
     async def _answer(
-        self, mailbox: ImapMailbox, s: MailSummary, mail: IncomingMail, refusal: str | None
+        self,
+        mailbox: ImapMailbox,
+        s: MailSummary,
+        mail: IncomingMail,
+        refusal: str | None,
+        code: str = REFUSAL_CODE,
     ) -> bool:
         """Send the MDN the mail asked for (once); False to keep the mail for the next poll."""
         if MDN_FLAG in s.flags:
             return True
-        outcome = await self._mdn.answer(mail, refusal, s.uid)
+        outcome = await self._mdn.answer(mail, refusal, s.uid, code=code)
         if outcome is Outcome.SENT and mailbox.keywords:
             await asyncio.to_thread(mailbox.add_flags, s.uid, MDN_FLAG)
         return outcome is not Outcome.RETRY

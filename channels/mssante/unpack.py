@@ -118,13 +118,13 @@ def documents_of(mail: IncomingMail, limits: XdmLimits, *, strict: bool) -> list
     """
     attachment = mail.xdm
     if attachment is None:
-        raise MailError("the mail has no IHE_XDM.ZIP attachment")
+        raise MailError("the mail has no IHE_XDM.ZIP attachment", code="101")
     try:
         package = read_xdm(attachment.content, limits=zip_limits(limits), strict=strict)
     except XdmError as exc:
         raise MailError(f"IHE_XDM.ZIP refused ({exc.kind}): {exc}") from exc
     if not package.documents:
-        raise MailError("the IHE_XDM.ZIP holds no document")
+        raise MailError("the IHE_XDM.ZIP holds no document", code="101")
     submission = ",".join(s.unique_id for s in package.submissions if s.unique_id)
     warnings = "; ".join(package.warnings)
     total = len(package.documents)
@@ -137,7 +137,7 @@ def documents_of(mail: IncomingMail, limits: XdmLimits, *, strict: bool) -> list
         out.append(message)
     keys = [m.key for m in out]
     if len(set(keys)) != len(keys):
-        raise MailError("two documents of the IHE_XDM.ZIP have the same uniqueId")
+        raise MailError("two documents of the IHE_XDM.ZIP have the same uniqueId", code="205")
     return out
 
 

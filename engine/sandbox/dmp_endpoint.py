@@ -1,29 +1,36 @@
-"""A faithful test double of the DMP repository for ITI-41 (the one allowed double).
+"""A faithful test double of the DMP (the one allowed double): repository (ITI-41),
+registry (ITI-18 GetDocuments, ITI-57 updates: :mod:`engine.sandbox.dmp_registry`) and the
+TD0.2 status service.
 
 It listens on HTTPS with a required client certificate, reads the MTOM request, resolves
 ``xop:Include``, checks WS-Addressing, verifies the VIHF signature against the configured
-organisation certificate, validates the SOAP body against the ebRS 3.0 / XDS.b XSDs, checks
-each document's SHA-1 and size, the French codes (same tables as the engine), the patient
-id consistency, uniqueId duplicates and RPLC targets, then answers a RegistryResponse (in
-MTOM, as the DMP does) -- or the failure a test scripted with :meth:`DmpEndpoint.script`.
-Every request is recorded in :attr:`DmpEndpoint.requests`.
+organisation certificate (and ``LPS_ID_HOMOLOGATION_DMP``, the Identifiant_Structure /
+authorInstitution rule), validates the SOAP body against the ebRS 3.0 / XDS.b XSDs (skipped,
+with one warning at start, when the shared corpus is absent), checks each document's SHA-1
+and size, the French codes (same tables as the engine), the patient id consistency,
+uniqueId duplicates, RPLC targets and the XAdES signature of the set with its ``signs``
+association, then answers a RegistryResponse (in MTOM, as the DMP does) -- or the failure
+a test scripted with :meth:`DmpEndpoint.script`. Every request is recorded in
+:attr:`DmpEndpoint.requests` (registry calls in ``registry_requests``).
+
+Constructor, :meth:`DmpEndpoint.start` (returns the repository URL; ``registry_url`` and
+``status_url`` are set too) and :meth:`DmpEndpoint.stop` are the stable API
+``passerelle sandbox`` uses.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import logging
 import ssl
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from lxml import etree
-from signxml.verifier import XMLVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from channels.dmp import mtom, soap
@@ -34,32 +41,15 @@ from engine.errors import DocumentError
 from engine.formats.cda.safe_xml import parse_xml
 from engine.formats.cda.schema import validate
 from engine.formats.xds import constants as c
-from engine.formats.xds import tables as t
+from engine.formats.xds import registry as r
 from engine.formats.xds.response import RegistryError, Status, registry_response
-from engine.formats.xds.tables import XdsTables
+from engine.formats.xds.tables import XdsTables, load_tables
+from engine.sandbox.dmp_checks import REQUIRED_VIHF, Received, SubmissionChecks, _Refusal
+from engine.sandbox.dmp_registry import DmpRegistry, RegistryRefusal
 
 XDS_XSD = CORPUS / "schemas" / "xds" / "entry-XDS.b.xsd"
+log = logging.getLogger(__name__)
 R = f"{{{c.RIM}}}"
-_CODES = {
-    c.DE_CLASS: t.CLASS_CODES,
-    c.DE_TYPE: t.TYPE_CODES,
-    c.DE_FORMAT: t.FORMAT_CODES,
-    c.DE_FACILITY: t.FACILITY_TYPES,
-    c.DE_PRACTICE: t.PRACTICE_SETTINGS,
-    c.DE_CONFIDENTIALITY: t.CONFIDENTIALITY,
-    c.SS_CONTENT_TYPE: t.CONTENT_TYPES,
-}
-REQUIRED_VIHF = (
-    "VIHF_Version",
-    "Authentification_Mode",
-    "Identifiant_Structure",
-    "Secteur_Activite",
-    "urn:oasis:names:tc:xspa:1.0:subject:subject-id",
-    "urn:oasis:names:tc:xacml:2.0:subject:role",
-    "urn:oasis:names:tc:xspa:1.0:subject:purposeofuse",
-    "urn:oasis:names:tc:xacml:2.0:resource:resource-id",
-    "Ressource_URN",
-)
 
 
 @dataclass(frozen=True)
@@ -73,25 +63,7 @@ class Answer:
     retry_after: str | None = None
 
 
-@dataclass
-class Received:
-    """One request as the endpoint understood it."""
-
-    entries: dict[str, dict[str, str]] = field(default_factory=dict)
-    documents: dict[str, bytes] = field(default_factory=dict)
-    associations: list[tuple[str, str, str]] = field(default_factory=list)
-    vihf: dict[str, str] = field(default_factory=dict)
-    submission_set: dict[str, str] = field(default_factory=dict)
-    answer: str = ""
-
-
-class _Refusal(Exception):
-    def __init__(self, code: str, context: str, location: str = "") -> None:
-        super().__init__(context)
-        self.error = RegistryError(code, context, location)
-
-
-class DmpEndpoint:
+class DmpEndpoint(SubmissionChecks):
     """Run with ``await start()`` (returns the URL) and ``await stop()``."""
 
     def __init__(
@@ -101,7 +73,7 @@ class DmpEndpoint:
         server_key: Path,
         client_ca: Path,
         organisation_cert: Path,
-        tables: XdsTables,
+        tables: XdsTables | None = None,
         xsd: Path = XDS_XSD,
     ) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -109,18 +81,48 @@ class DmpEndpoint:
         context.load_verify_locations(cafile=client_ca)
         context.verify_mode = ssl.CERT_REQUIRED
         self.organisation_cert = organisation_cert.read_text()
-        self.tables, self.xsd = tables, xsd
+        self.tables = tables if tables is not None else load_tables()
+        self.xsd: Path | None = xsd if xsd.is_file() else None
+        self._missing_xsd = xsd
         self.requests: list[Received] = []
         self.registered: dict[str, tuple[str, str]] = {}  # uniqueId -> (entryUUID, sha1)
         self.deprecated: set[str] = set()
         self.scripted: list[Answer] = []
-        app = Starlette(routes=[Route("/repository", self._handle, methods=["POST"])])
+        self._entries: list[etree._Element] = []
+        self.registry = DmpRegistry(self._check_codes)
+        self.registry_requests: list[Received] = []
+        app = Starlette(
+            routes=[
+                Route("/repository", self._handle, methods=["POST"]),
+                Route("/registry", self._handle_registry, methods=["POST"]),
+                Route("/fhir/Patient/_search", self._handle_status, methods=["POST"]),
+            ]
+        )
         self._server = AppServer(app, "127.0.0.1", 0, context)
         self.url = ""
+        self.registry_url = ""
+        self.status_url = ""
+        self.dmp_status: dict[str, str] = {}  # INS value -> ACTIF | FERME | INEXISTANT
+        self.status_requests: list[str] = []
+
+    def _validate(self, element: etree._Element) -> list[str]:
+        """XSD problems of a request body (none when the schemas are absent)."""
+        if self.xsd is None:
+            return []
+        return validate(etree.fromstring(etree.tostring(element)), self.xsd)
 
     async def start(self) -> str:
+        """Listen on 127.0.0.1 (a free port); return the repository URL."""
+        if self.xsd is None:
+            log.warning(
+                "XDS schemas not found at %s: the test DMP does not validate requests "
+                "against the XSD (set PASSERELLE_CORPUS to the shared corpus).",
+                self._missing_xsd,
+            )
         _, port = await self._server.start()
         self.url = f"https://localhost:{port}/repository"
+        self.registry_url = f"https://localhost:{port}/registry"
+        self.status_url = f"https://localhost:{port}/fhir"
         return self.url
 
     async def stop(self) -> None:
@@ -146,6 +148,7 @@ class DmpEndpoint:
             return self._fault(fault_.code, fault_.reason, fault_.subcode)
         except _Refusal as refusal:
             received.answer = "Failure"
+            received.refusal = f"{refusal.error.code}: {refusal.error.context}"
             return self._registry("Failure", (refusal.error,), message_id)
         if self.scripted:
             answer = self.scripted.pop(0)
@@ -163,9 +166,18 @@ class DmpEndpoint:
         received.answer = "Success"
         return self._registry("Success", (), message_id)
 
-    def _read(self, body: bytes, content_type: str) -> tuple[etree._Element, str]:
-        if not content_type.startswith("multipart/related") or "application/xop+xml" not in (
-            content_type
+    def _read(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        actions: tuple[str, ...] = (c.ITI41_ACTION,),
+        to: str | None = None,
+    ) -> tuple[etree._Element, str]:
+        mtom_required = actions == (c.ITI41_ACTION,)
+        if mtom_required and (
+            not content_type.startswith("multipart/related")
+            or "application/xop+xml" not in content_type
         ):
             raise soap.SoapFault("Sender", "", "ITI-41 must be sent as MTOM/XOP")
         try:
@@ -177,151 +189,104 @@ class DmpEndpoint:
         header = envelope.find(f"{{{soap.SOAP12}}}Header")
         if envelope.tag != f"{{{soap.SOAP12}}}Envelope" or header is None:
             raise soap.SoapFault("VersionMismatch", "", "not a SOAP 1.2 envelope with a header")
-        if header.findtext(f"{{{soap.WSA}}}Action") != c.ITI41_ACTION:
+        if header.findtext(f"{{{soap.WSA}}}Action") not in actions:
             raise soap.SoapFault("Sender", "wsa:ActionNotSupported", "wrong wsa:Action")
-        if header.findtext(f"{{{soap.WSA}}}To") != self.url:
+        if header.findtext(f"{{{soap.WSA}}}To") != (self.url if to is None else to):
             raise soap.SoapFault("Sender", "wsa:InvalidAddressingHeader", "wrong wsa:To")
         message_id = header.findtext(f"{{{soap.WSA}}}MessageID") or ""
         if not message_id.startswith("urn:uuid:"):
             raise soap.SoapFault("Sender", "wsa:InvalidAddressingHeader", "no wsa:MessageID")
         return envelope, message_id
 
-    def _check(self, envelope: etree._Element, received: Received) -> None:
-        assertion = envelope.find(f".//{{{soap.WSSE}}}Security/{{{SAML}}}Assertion")
-        if assertion is None:
-            raise soap.SoapFault("Sender", "wsse:InvalidSecurity", "no VIHF assertion")
-        self._verify_vihf(assertion, received)
-        path = f"{{{soap.SOAP12}}}Body/{{{c.XDSB}}}ProvideAndRegisterDocumentSetRequest"
-        body = envelope.find(path)
-        if body is None:
-            raise soap.SoapFault("Sender", "", "no ProvideAndRegisterDocumentSetRequest")
-        problems = validate(etree.fromstring(etree.tostring(body)), self.xsd)
-        if problems:
-            raise _Refusal("XDSRepositoryMetadataError", f"XSD: {problems[0]}")
-        documents = {d.get("id", ""): d for d in body.iter(f"{{{c.XDSB}}}Document")}
-        for entry in body.iter(f"{R}ExtrinsicObject"):
-            self._check_entry(entry, documents, received)
-        package = body.find(f".//{R}RegistryPackage")
-        if package is None:
-            raise _Refusal("XDSRegistryMetadataError", "no SubmissionSet")
-        received.submission_set = self._external(package)
-        self._check_codes(package)
-        patient = received.submission_set.get(c.SS_PATIENT_ID, "")
-        if patient != received.vihf.get("urn:oasis:names:tc:xacml:2.0:resource:resource-id"):
-            raise _Refusal("XDSPatientIdDoesNotMatch", "VIHF resource-id ≠ set patientId")
-        for entry_id, values in received.entries.items():
-            if values["patientId"] != patient:
-                raise _Refusal("XDSPatientIdDoesNotMatch", "entry patientId ≠ set", entry_id)
-        for a in body.iter(f"{R}Association"):
-            received.associations.append(
-                (a.get("associationType", ""), a.get("sourceObject", ""), a.get("targetObject", ""))
-            )
-        known = {uuid for uuid, _ in self.registered.values()}
-        for kind, _, target in received.associations:
-            if kind == c.RPLC and (target not in known or target in self.deprecated):
-                raise _Refusal(
-                    "UnresolvedReferenceException", "RPLC target is not an approved entry", target
-                )
-        members = {target for kind, _, target in received.associations if kind == c.HAS_MEMBER}
-        if members != set(received.entries):
-            raise _Refusal("XDSRegistryMetadataError", "every entry needs one HasMember")
-
-    def _verify_vihf(self, assertion: etree._Element, received: Received) -> None:
-        standalone = etree.fromstring(etree.tostring(assertion))
-        try:
-            result = XMLVerifier().verify(
-                standalone, x509_cert=self.organisation_cert, id_attribute="ID"
-            )
-        except Exception as exc:
-            reason = f"VIHF signature: {exc}"
-            raise soap.SoapFault("Sender", "wsse:FailedAuthentication", reason) from exc
-        signed = result.signed_xml if not isinstance(result, list) else None
-        if signed is None or signed.tag != f"{{{SAML}}}Assertion":
-            reason = "the signature does not cover the assertion"
-            raise soap.SoapFault("Sender", "wsse:FailedAuthentication", reason)
-        for attribute in signed.iter(f"{{{SAML}}}Attribute"):
-            value = attribute.find(f"{{{SAML}}}AttributeValue")
-            if value is not None:
-                received.vihf[attribute.get("Name", "")] = (value.text or "").strip() or (
-                    value[0].get("code", "") if len(value) else ""
-                )
-        missing = [name for name in REQUIRED_VIHF if not received.vihf.get(name)]
-        if missing:
-            raise soap.SoapFault("Sender", "wsse:InvalidSecurity", f"VIHF lacks {missing}")
-        conditions = signed.find(f"{{{SAML}}}Conditions")
-        until = conditions.get("NotOnOrAfter", "") if conditions is not None else ""
-        if until and until < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"):
-            raise soap.SoapFault("Sender", "wsse:InvalidSecurity", "VIHF expired")
-
-    def _check_entry(
-        self, entry: etree._Element, documents: dict[str, etree._Element], received: Received
-    ) -> None:
-        entry_id = entry.get("id", "")
-        slots = {
-            s.get("name", ""): s.findtext(f"{R}ValueList/{R}Value") or ""
-            for s in entry.findall(f"{R}Slot")
-        }
-        document = documents.get(entry_id)
-        if document is None:
-            raise _Refusal("XDSMissingDocument", "no xdsb:Document for the entry", entry_id)
-        content = base64.b64decode(document.text or "")
-        if slots.get("hash") != hashlib.sha1(content).hexdigest():
-            raise _Refusal("XDSRepositoryMetadataError", "hash ≠ the document's", entry_id)
-        if slots.get("size") != str(len(content)):
-            raise _Refusal("XDSRepositoryMetadataError", "size ≠ the document's", entry_id)
-        for name in ("creationTime", "languageCode", "sourcePatientId"):
-            if not slots.get(name):
-                raise _Refusal("XDSRegistryMetadataError", f"missing slot {name}", entry_id)
-        self._check_codes(entry)
-        ids = self._external(entry)
-        unique_id = ids.get(c.DE_UNIQUE_ID, "")
-        known = self.registered.get(unique_id)
-        if known is not None:
-            same = known[1] == slots["hash"]
-            code = "XDSDuplicateUniqueIdInRegistry" if same else "XDSNonIdenticalHash"
-            raise _Refusal(code, "uniqueId already registered", unique_id)
-        received.documents[entry_id] = content
-        received.entries[entry_id] = {
-            "uniqueId": unique_id,
-            "patientId": ids.get(c.DE_PATIENT_ID, ""),
-            "hash": slots["hash"],
-            "mimeType": entry.get("mimeType", ""),
-            **{scheme: code for scheme, code in self._codes(entry)},
-        }
-
-    @staticmethod
-    def _codes(node: etree._Element) -> list[tuple[str, str]]:
-        return [
-            (cl.get("classificationScheme", ""), cl.get("nodeRepresentation", ""))
-            for cl in node.findall(f"{R}Classification")
-            if cl.get("classificationScheme") in _CODES
-        ]
-
-    def _check_codes(self, node: etree._Element) -> None:
-        for cl in node.findall(f"{R}Classification"):
-            table = _CODES.get(cl.get("classificationScheme", ""))
-            if table is None:
-                continue
-            code = cl.get("nodeRepresentation", "")
-            scheme = cl.findtext(f"{R}Slot[@name='codingScheme']/{R}ValueList/{R}Value") or ""
-            entry = self.tables.get(table, code)
-            if entry is None or entry.scheme != scheme:
-                where = node.get("id", "")
-                raise _Refusal(
-                    "XDSRegistryMetadataError", f"{code} ({scheme}) not in {table}", where
-                )
-
-    @staticmethod
-    def _external(node: etree._Element) -> dict[str, str]:
-        found = node.findall(f"{R}ExternalIdentifier")
-        return {e.get("identificationScheme", ""): e.get("value", "") for e in found}
-
     def _register(self, received: Received) -> None:
         for kind, _, target in received.associations:
             if kind == c.RPLC:
                 self.deprecated.add(target)
+                self.registry.deprecate(target)
         for entry_id, values in received.entries.items():
             self.registered[values["uniqueId"]] = (entry_id, values["hash"])
+        for element in self._entries:
+            self.registry.add(element)
+
+    def preload(self, entry: etree._Element) -> None:
+        """Register an ExtrinsicObject as if another system had published it (its
+        entryUUID is whatever the element says, unknown to the engine under test)."""
+        self.registry.add(entry)
+        stored = self.registry.entries[entry.get("id", "")]
+        hash_ = entry.findtext(f"{R}Slot[@name='hash']/{R}ValueList/{R}Value") or ""
+        self.registered[stored.entry.unique_id] = (entry.get("id", ""), hash_)
+
+    async def _handle_status(self, request: Request) -> Response:
+        """TD0.2 as the PDSM4DMP draft describes it: Patient search by INS (``POST
+        _search``, form ``identifier``); a patient without DMP gives an empty Bundle, a
+        closed DMP ``active: false``."""
+        form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+        system, _, value = (form.get("identifier") or [""])[0].partition("|")
+        if not system.startswith("urn:oid:1.2.250.1.213.1.4.") or not value:
+            return JSONResponse({"resourceType": "OperationOutcome"}, status_code=400)
+        status = self.dmp_status.get(value, "ACTIF")
+        self.status_requests.append(status)
+        entries = []
+        if status != "INEXISTANT":
+            patient = {"resourceType": "Patient", "active": status == "ACTIF"}
+            patient["identifier"] = [{"system": system, "value": value}]
+            entries.append({"resource": patient})
+        bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+        return JSONResponse({**bundle, "entry": entries}, media_type="application/fhir+json")
+
+    async def _handle_registry(self, request: Request) -> Response:
+        """ITI-18 (GetDocuments) and ITI-57 (Update Document Set), plain SOAP 1.2."""
+        body = await request.body()
+        call = Received()
+        self.registry_requests.append(call)
+        action, message_id = "", ""
+        try:
+            envelope, message_id = self._read(
+                body,
+                request.headers.get("content-type", ""),
+                actions=(r.ITI18_ACTION, r.ITI57_ACTION),
+                to=self.registry_url,
+            )
+            action = envelope.findtext(f".//{{{soap.WSA}}}Action") or ""
+            assertion = envelope.find(f".//{{{soap.WSSE}}}Security/{{{SAML}}}Assertion")
+            if assertion is None:
+                raise soap.SoapFault("Sender", "wsse:InvalidSecurity", "no VIHF assertion")
+            self._verify_vihf(assertion, call)
+            child = envelope.find(f"{{{soap.SOAP12}}}Body/*")
+            if child is None:
+                raise soap.SoapFault("Sender", "", "empty SOAP body")
+            problems = self._validate(child)
+            if problems:
+                raise RegistryRefusal("XDSRegistryMetadataError", f"XSD: {problems[0]}")
+            patient = call.vihf.get("urn:oasis:names:tc:xacml:2.0:resource:resource-id", "")
+            if action == r.ITI18_ACTION:
+                answer = r.query_response(self.registry.query(child, patient))
+            else:
+                structure = call.vihf.get("Identifiant_Structure", "")
+                self.registry.update(child, structure, patient)
+                answer = registry_response("Success")
+            call.answer = f"{action} Success"
+        except soap.SoapFault as fault_:
+            call.answer = f"fault {fault_.code}"
+            return self._fault(fault_.code, fault_.reason, fault_.subcode)
+        except RegistryRefusal as refusal:
+            call.answer, call.refusal = "Failure", f"{refusal.error.code}: {refusal.error.context}"
+            errors = (refusal.error,)
+            if action == r.ITI18_ACTION:
+                answer = r.query_response([], errors)
+            else:
+                answer = registry_response("Failure", errors)
+        reply = r.ITI18_RESPONSE_ACTION if action == r.ITI18_ACTION else r.ITI57_RESPONSE_ACTION
+        envelope = soap.envelope(
+            answer,
+            action=reply,
+            to="",
+            message_id=f"urn:uuid:{uuid.uuid4()}",
+            relates_to=message_id,
+        )
+        raw = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+        headers = {"Content-Type": f'application/soap+xml; charset=UTF-8; action="{reply}"'}
+        return Response(raw, headers=headers)
 
     def _registry(
         self, status: Status, errors: tuple[RegistryError, ...], message_id: str
@@ -345,4 +310,4 @@ class DmpEndpoint:
         return Response(raw, status_code=500, headers=headers)
 
 
-__all__ = ["Answer", "DmpEndpoint", "Received"]
+__all__ = ["REQUIRED_VIHF", "Answer", "DmpEndpoint", "Received"]

@@ -22,7 +22,13 @@ from engine.formats.xdm.package import (
     build_xdm,
     read_xdm,
 )
-from engine.formats.xdm.writer import EntryCodes, document_entry, metadata_xml, utc_ts
+from engine.formats.xdm.writer import (
+    EntryCodes,
+    document_entry,
+    metadata_for_entries,
+    metadata_xml,
+    utc_ts,
+)
 
 __all__ = [
     "SUBSET",
@@ -36,6 +42,7 @@ __all__ = [
     "ZipLimits",
     "build_xdm",
     "document_entry",
+    "metadata_for_entries",
     "metadata_xml",
     "read_archive",
     "read_metadata",

@@ -161,14 +161,32 @@ def metadata_xml(
     submitted_at: datetime | None = None,
     content_type: CodedValue | None = None,
 ) -> bytes:
-    """METADATA.XML for ``(document, file name in the subset, codes)`` triples.
+    """METADATA.XML for ``(document, file name in the subset, codes)`` triples, the entries
+    built here from the CDA headers (see :func:`metadata_for_entries`)."""
+    return metadata_for_entries(
+        [(document_entry(doc, codes), doc.raw, name) for doc, name, codes in documents],
+        source_id=source_id,
+        submission_key=submission_key,
+        submitted_at=submitted_at,
+        content_type=content_type,
+    )
+
+
+def metadata_for_entries(
+    entries: Sequence[tuple[DocumentEntry, bytes, str]],
+    *,
+    source_id: str,
+    submission_key: str,
+    submitted_at: datetime | None = None,
+    content_type: CodedValue | None = None,
+    author: Author | None = None,
+) -> bytes:
+    """METADATA.XML for ``(DocumentEntry, content, file name in the subset)`` triples, e.g.
+    entries described by the DMP metadata map (:func:`engine.formats.xds.document_entry`).
 
     ``submission_key`` makes the SubmissionSet uniqueId and entryUUID stable (the same key
-    gives the same ids, e.g. on a resend).
+    gives the same ids, e.g. on a resend). Classifications without a code are left out.
     """
-    entries: list[tuple[DocumentEntry, bytes, str | None]] = [
-        (document_entry(doc, codes), doc.raw, None) for doc, _, codes in documents
-    ]
     first = entries[0][0]
     when = (submitted_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
     submission_set = SubmissionSet(
@@ -178,15 +196,13 @@ def metadata_xml(
         patient_id=first.patient_id,
         submission_time=when,
         content_type=content_type or _EMPTY,
-        authors=first.authors[:1],
+        authors=(author,) if author is not None else first.authors[:1],
     )
-    request, _ = provide_and_register(assemble(submission_set, entries), xop=True)
+    assembled = assemble(submission_set, [(entry, raw, None) for entry, raw, _ in entries])
+    request, _ = provide_and_register(assembled, xop=True)
     sor = request.find(f"{{{c.LCM}}}SubmitObjectsRequest")
     assert sor is not None  # provide_and_register always writes it
-    uris = {
-        entry.entry_uuid: name
-        for (entry, _, _), (_, name, _) in zip(entries, documents, strict=True)
-    }
+    uris = {entry.entry_uuid: name for entry, _, name in entries}
     for node in sor.iter(f"{{{c.RIM}}}ExtrinsicObject"):
         _add_uri(node, uris[node.get("id", "")])
     for node in list(sor.iter(f"{{{c.RIM}}}Classification")):
@@ -213,6 +229,7 @@ __all__ = [
     "PDF_FORMAT",
     "EntryCodes",
     "document_entry",
+    "metadata_for_entries",
     "metadata_xml",
     "utc_ts",
 ]

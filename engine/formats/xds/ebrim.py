@@ -128,7 +128,8 @@ def _entry(parent: _E, e: DocumentEntry) -> None:
     _external_id(node, c.DE_UNIQUE_ID, e.entry_uuid, e.unique_id, "XDSDocumentEntry.uniqueId")
 
 
-def _submission_set(parent: _E, s: SubmissionSet) -> None:
+def submission_set_element(parent: _E, s: SubmissionSet) -> None:
+    """Append the RegistryPackage of ``s`` and its SubmissionSet classification to ``parent``."""
     node = etree.SubElement(
         parent,
         _q(c.RIM, "RegistryPackage"),
@@ -168,7 +169,7 @@ def provide_and_register(
     objects = etree.SubElement(request, _q(c.RIM, "RegistryObjectList"))
     for entry in submission.entries:
         _entry(objects, entry)
-    _submission_set(objects, submission.submission_set)
+    submission_set_element(objects, submission.submission_set)
     for a in submission.associations:
         node = etree.SubElement(
             objects,
@@ -194,4 +195,4 @@ def provide_and_register(
     return root, attachments
 
 
-__all__ = ["content_id", "provide_and_register"]
+__all__ = ["content_id", "provide_and_register", "submission_set_element"]

@@ -94,9 +94,13 @@ class SubmissionSettings:
     Attributes:
         source_id: OID of the submitting system (``XDSSubmissionSet.sourceId``).
         content_type: key of ``xds_content_type_codes.yaml`` (SubmissionSet contentTypeCode).
-        author: SubmissionSet author; the first document author when None.
+        author: SubmissionSet author; the first document author when None. With
+            ``structure_id``, its institution is the structure's (from the documents).
         default_facility_type: healthcareFacilityTypeCode key when the CDA has none.
         default_practice_setting: practiceSettingCode key when the CDA has none.
+        structure_id: the VIHF ``Identifiant_Structure`` (indirect authentication): every
+            document must have an author whose authorInstitution is this structure
+            (:class:`StructureMismatch` otherwise), and the SubmissionSet author is it.
     """
 
     source_id: str
@@ -104,15 +108,47 @@ class SubmissionSettings:
     author: Author | None = None
     default_facility_type: str | None = None
     default_practice_setting: str | None = None
+    structure_id: str | None = None
+
+
+STRUCTURE_OID = "1.2.250.1.71.4.2.2"
+"""Assigning authority of the national structure ids (IdNat_Struct) in an XON."""
+
+
+class StructureMismatch(MappingError):
+    """Documents (1-based positions in ``documents``) none of whose authors belongs to the
+    configured structure. The message names no value, only positions and settings."""
+
+    def __init__(self, documents: list[int]) -> None:
+        listed = ", ".join(str(n) for n in documents)
+        super().__init__(
+            f"document(s) {listed}: no author's authorInstitution is the structure of the "
+            "VIHF (vihf.structure_id, Identifiant_Structure)"
+        )
+        self.documents = documents
+
+
+def structure_institution(entry: DocumentEntry, structure_id: str) -> str | None:
+    """The first authorInstitution (XON) of ``entry`` whose national id is ``structure_id``."""
+    for author in entry.authors:
+        for xon in author.institutions:
+            parts = xon.split("^")
+            authority = parts[5].split("&") if len(parts) > 5 else []
+            if len(parts) > 9 and parts[9] == structure_id and STRUCTURE_OID in authority:
+                return xon
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedDocument:
-    """A CDA to submit, the uniqueId it replaces (RPLC) and extra confidentiality codes."""
+    """A CDA to submit, the uniqueId it replaces (RPLC), extra confidentiality codes, and
+    the registry's entryUUID of the replaced entry when known (ITI-18); without it the
+    entryUUID Passerelle gives that uniqueId is used."""
 
     cda: CdaDocument
     replaces: str | None = None
     extra_confidentiality: tuple[str, ...] = field(default=())
+    replaces_entry: str | None = None
 
 
 def _coded(value: Any) -> CodedValue | None:
@@ -216,6 +252,7 @@ def document_entry(
             Author(
                 person=str(a.get("person", "")),
                 institutions=tuple(str(i) for i in a.get("institutions") or ()),
+                roles=tuple(str(r) for r in a.get("roles") or ()),
                 specialties=tuple(str(s) for s in a.get("specialties") or ()),
             )
             for a in meta.get("authors") or ()
@@ -223,6 +260,7 @@ def document_entry(
         legal_authenticator=str(meta.get("legalAuthenticator", "")),
         service_start_time=str(meta.get("serviceStartTime", "")),
         service_stop_time=str(meta.get("serviceStopTime", "")),
+        event_codes=tuple(c for c in map(_coded, meta.get("eventCodeList") or []) if c),
     )
 
 
@@ -257,6 +295,13 @@ def build_submission(
             "xds_content_type_codes.yaml"
         )
     author = settings.author or next((a for e in entries for a in e.authors), Author())
+    if settings.structure_id is not None:
+        found = [structure_institution(e, settings.structure_id) for e in entries]
+        missing = [n for n, xon in enumerate(found, start=1) if xon is None]
+        if missing:
+            raise StructureMismatch(missing)
+        person = settings.author.person if settings.author else ""
+        author = Author(person=person, institutions=(str(found[0]),))
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     submission_set = SubmissionSet(
         entry_uuid=derived_uuid("submissionset", key),
@@ -270,7 +315,11 @@ def build_submission(
     return assemble(
         submission_set,
         [
-            (entry, d.cda.raw, entry_uuid_for(d.replaces) if d.replaces else None)
+            (
+                entry,
+                d.cda.raw,
+                d.replaces_entry or (entry_uuid_for(d.replaces) if d.replaces else None),
+            )
             for entry, d in zip(entries, documents, strict=True)
         ],
     )
@@ -279,9 +328,12 @@ def build_submission(
 __all__ = [
     "DEFAULT_MAPPINGS_DIR",
     "MAP_FILE",
+    "STRUCTURE_OID",
     "PreparedDocument",
+    "StructureMismatch",
     "SubmissionSettings",
     "build_submission",
     "document_entry",
     "metadata_map",
+    "structure_institution",
 ]

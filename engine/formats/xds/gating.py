@@ -2,8 +2,9 @@
 
 Rules (ANS application error codes of the CI-SIS volets, ERR-5, in brackets):
 
-* [903] the CDA ``recordTarget`` carries no INS; or its INS kind is not accepted (INS-NIA
-  by default); or its NIR key is wrong; or the carrying HL7 message does not qualify the
+* [903] the CDA ``recordTarget`` carries no INS; or its root is not in
+  ``accepted_ins_oids`` (NIR, NIA and the test roots by default, as the volet accepts NIR
+  or NIA); or its NIR key is wrong; or the carrying HL7 message does not qualify the
   identity (PID-32 without ``VALI``, or envelope fact ``ins.qualified=false``: PAM-FR
   says an unqualified INS must be ignored, so it counts as absent).
 * [904] the INS of the CDA differs from the INS of the carrying message's PID-3
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 from engine.errors import PermanentDeliveryError
 from engine.formats.cda.hl7_carried import Hl7Identity
-from engine.formats.cda.ins import INS_NIR, INS_NIR_DEMO, INS_NIR_TEST, Ins
+from engine.formats.cda.ins import INS_NIA, INS_NIR, INS_NIR_DEMO, INS_NIR_TEST, Ins
 from engine.formats.cda.model import CdaHeader
 from engine.formats.cda.rules import INS_TRAIT_RULE, check_header
 from engine.formats.hl7v2.ack import ANS_APPLICATION_ERRORS
@@ -33,6 +34,8 @@ FACT_QUALIFIED = "ins.qualified"
 FACT_OPPOSITION = "dmp.opposition"
 FACT_INS_MATCH = "ins.match"
 FACT_DMP_STATUS = "dmp.status"
+FACT_SECRET = "dmp.secret_connection"
+"""``true`` when the producer asked for a secret connection (HL7 ``CONNEXION_SECRETE=Y``)."""
 CLOSED_STATUSES = frozenset({"FERME", "INEXISTANT"})
 
 
@@ -53,10 +56,10 @@ class DmpRefusal:
 
 @dataclass(frozen=True, slots=True)
 class GatePolicy:
-    """Which INS are accepted for the DMP (default: INS-NIR and its test/demo roots)."""
+    """Which INS are accepted for the DMP (default: INS-NIR, INS-NIA, the test/demo roots)."""
 
     accepted_ins_oids: frozenset[str] = field(
-        default=frozenset({INS_NIR, INS_NIR_TEST, INS_NIR_DEMO})
+        default=frozenset({INS_NIR, INS_NIA, INS_NIR_TEST, INS_NIR_DEMO})
     )
     require_traits: bool = True
 
@@ -127,6 +130,7 @@ __all__ = [
     "FACT_INS_MATCH",
     "FACT_OPPOSITION",
     "FACT_QUALIFIED",
+    "FACT_SECRET",
     "DmpRefusal",
     "GatePolicy",
     "check_cda",

@@ -25,6 +25,12 @@ DMP_DOCUMENTS = "application/vnd.passerelle.dmp-documents+json"
 CDA_TYPES = frozenset({"application/cda+xml", "text/xml", "application/xml"})
 
 
+UPDATES = ("confidentiality", "archive", "unarchive")
+"""ITI-57 updates a document entry may ask for instead of a feeding: new confidentiality
+codes (HL7 ``MODIF_CONF_CODE=Y``: the masking flags become the entry's codes), archiving,
+unarchiving. A deletion is ``action: delete`` (OBX-11 D, MDM T04)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestedDocument:
     """One document to publish, with what the sender asked for it."""
@@ -33,6 +39,7 @@ class RequestedDocument:
     action: Action = Action.INITIAL
     replaces: str | None = None
     confidentiality: tuple[str, ...] = ()
+    update: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ def encode(request: DmpRequest) -> bytes:
                 "action": d.action.value,
                 "replaces": d.replaces,
                 "confidentiality": list(d.confidentiality),
+                **({"update": d.update} if d.update else {}),
             }
             for d in request.documents
         ],
@@ -72,12 +80,15 @@ def _document(item: object) -> RequestedDocument:
         action = Action(item.get("action", "initial"))
     except (KeyError, ValueError, binascii.Error) as exc:
         raise DocumentError(f"bad document entry: {exc}", kind="invalid") from exc
-    replaces = item.get("replaces")
+    replaces, update = item.get("replaces"), item.get("update")
+    if update is not None and update not in UPDATES:
+        raise DocumentError(f"bad document entry: update must be one of {UPDATES}", kind="invalid")
     return RequestedDocument(
         content,
         action,
         str(replaces) if replaces else None,
         tuple(str(c) for c in item.get("confidentiality") or ()),
+        str(update) if update else None,
     )
 
 
@@ -108,4 +119,12 @@ def decode(body: bytes, content_type: str, metadata: Mapping[str, str]) -> DmpRe
     )
 
 
-__all__ = ["CDA_TYPES", "DMP_DOCUMENTS", "DmpRequest", "RequestedDocument", "decode", "encode"]
+__all__ = [
+    "CDA_TYPES",
+    "DMP_DOCUMENTS",
+    "UPDATES",
+    "DmpRequest",
+    "RequestedDocument",
+    "decode",
+    "encode",
+]

@@ -3,9 +3,10 @@
 
 * :func:`dmp_submission_from_hl7` turns an ORU^R01 / MDM^T02/T04/T10 carrying CDA documents
   into a ``DMP_DOCUMENTS`` payload: the documents with their action (OBX-11, MDM event),
-  the parent to replace (CDA RPLC, else TXA-13), the masking flags (``MetaDMPMSS``), the
+  the parent to replace (CDA RPLC, else TXA-13), the masking flags (``MetaDMPMSS``; with
+  ``MODIF_CONF_CODE=Y`` they update the registered entry instead of a new feeding), the
   contentTypeCode from PV1-2, and the gating facts (PID-32 ``VALI``, ZFA-9 ``IO``, PID-3
-  INS equal to the CDA INS).
+  INS equal to the CDA INS, ``CONNEXION_SECRETE`` for the VIHF).
 * :func:`dmp_submission_from_cda` passes a CDA envelope through unchanged.
 
 Transforms raise :class:`~engine.errors.MappingError` (the delivery goes to the dead
@@ -26,7 +27,7 @@ from engine.formats.cda.hl7_carried import (
     meta_flags,
 )
 from engine.formats.hl7v2 import parse_stored
-from engine.formats.xds.gating import FACT_OPPOSITION, hl7_facts
+from engine.formats.xds.gating import FACT_OPPOSITION, FACT_SECRET, hl7_facts
 from engine.formats.xds.payload import DMP_DOCUMENTS, DmpRequest, RequestedDocument, encode
 from engine.message import Envelope
 from engine.transforms import transform as register
@@ -69,12 +70,14 @@ def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
             cda_ins.append(header.patient.ins if header.patient else None)
         flags = meta_flags(msg)
         extra = tuple(sorted({code for f, code in MASKING_FLAGS.items() if flags.get(f)}))
+        update = "confidentiality" if flags.get("MODIF_CONF_CODE") else None
         documents = tuple(
             RequestedDocument(
                 doc.content,
                 doc.action,
-                doc.parent_unique_id if doc.action is not Action.INITIAL else None,
+                doc.parent_unique_id if doc.action is Action.REPLACE else None,
                 extra,
+                update if doc.action is not Action.DELETE else None,
             )
             for doc in carried
         )
@@ -83,6 +86,8 @@ def dmp_submission_from_hl7(*, default_codec: str = "utf-8") -> Transform:
         if facts.get(FACT_OPPOSITION) == "true":
             computed[FACT_OPPOSITION] = "true"
         facts.update(computed)
+        if flags.get("CONNEXION_SECRETE"):
+            facts[FACT_SECRET] = "true"
         request = DmpRequest(
             documents,
             facts,

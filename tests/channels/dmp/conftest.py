@@ -74,7 +74,8 @@ def destination_config(keys: Keys, endpoint_url: str, **overrides: Any) -> DmpDe
         "vihf": {
             "signing_cert_file": str(keys.org_cert),
             "signing_key_file": str(keys.org_key),
-            "structure_id": "11120459876",
+            "structure_id": "1120459876",
+            "lps_homologation": "DMP-LPS-TEST",
             "healthcare_facility_type": "SA25",
             "subject_id": "801234534765",
         },

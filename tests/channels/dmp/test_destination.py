@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 
 import pytest
+from lxml import etree
 
+from channels.dmp.destination import DmpDestination
 from engine.components import DeliveryContext, Payload
-from engine.errors import ChannelError, PermanentDeliveryError, RetryableDeliveryError
-from engine.formats.cda import CDA_CONTENT_TYPE, Action
-from engine.formats.xds import DMP_DOCUMENTS, RegistryError, entry_uuid_for
+from engine.errors import (
+    ChannelError,
+    DocumentError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+from engine.formats.cda import CDA_CONTENT_TYPE, Action, read_cda
+from engine.formats.xds import DMP_DOCUMENTS, RegistryError, check_cda, entry_uuid_for
 from engine.formats.xds import constants as c
+from engine.formats.xds.model import Submission
 from engine.formats.xds.payload import DmpRequest, RequestedDocument, encode
+from engine.formats.xds.signature import SIGNS
 from engine.sandbox.dmp_endpoint import Answer, DmpEndpoint
-from tests.channels.dmp.conftest import Keys, MakeDestination
+from tests.channels.dmp.conftest import Keys, MakeDestination, destination_config
 from tests.engine.formats.cda.builders import ANS_EXAMPLES, CDA_XSD, NO_CORPUS, TEST_INS, cda
 
 needs_examples = pytest.mark.skipif(not ANS_EXAMPLES.is_dir(), reason=NO_CORPUS)
@@ -35,10 +45,10 @@ async def test_a_lab_report_is_registered(
     destination = await make_destination()
     assert await destination.send(payload(cda()), context()) == "DMP: Success"
     (received,) = endpoint.accepted
-    (entry,) = received.entries.values()
+    (entry,) = received.cda_entries.values()
     assert entry["uniqueId"] == "1.2.250.1.999.7.1" and entry["mimeType"] == "text/xml"
     assert entry[c.DE_CLASS] == "10" and entry[c.DE_FORMAT] == "urn:ihe:lab:xd-lab:2008"
-    assert received.documents == {entry_uuid_for("1.2.250.1.999.7.1"): cda()}
+    assert received.cda_documents == {entry_uuid_for("1.2.250.1.999.7.1"): cda()}
     assert received.vihf["Authentification_Mode"] == "INDIRECTE"
     assert received.vihf["urn:oasis:names:tc:xacml:2.0:resource:resource-id"] == (
         f"{TEST_INS}^^^&1.2.250.1.213.1.4.10&ISO^NH"
@@ -46,28 +56,77 @@ async def test_a_lab_report_is_registered(
     assert received.vihf["urn:oasis:names:tc:xacml:2.0:subject:role"] == "AUTOMATE"
 
 
+def _structure_of(raw: bytes) -> str:
+    """The national id of the first author's organisation (IdNat_Struct) of a CDA."""
+    root = etree.fromstring(raw)
+    ids = root.xpath(
+        "/cda:ClinicalDocument/cda:author/cda:assignedAuthor/cda:representedOrganization/"
+        "cda:id[@root='1.2.250.1.71.4.2.2']/@extension",
+        namespaces={"cda": "urn:hl7-org:v3"},
+    )
+    return str(ids[0]) if ids else "none"
+
+
+def _ans_examples() -> list[str]:
+    return sorted(p.name for p in ANS_EXAMPLES.glob("*.xml")) if ANS_EXAMPLES.is_dir() else []
+
+
 @needs_examples
-@pytest.mark.parametrize(
-    "name",
-    [
-        "LDL-SES_2022.01.xml",
-        "BIO-CR-BIO_2024.01_Electrophorese.xml",
-        "BIO-CR-BIO_2024.01_TSH_1.xml",
-        "BIO-CR-BIO_2021.01_CDA-R2-Niveau-1.xml",
-        "BIO-CR-BIO_2021.01_Auto-Presentable.xml",
-    ],
-)
-async def test_ans_examples_are_accepted(
+@pytest.mark.parametrize("name", _ans_examples())
+async def test_every_ans_example_is_registered_or_refused_with_the_table_named(
     make_destination: MakeDestination, endpoint: DmpEndpoint, name: str
 ) -> None:
-    destination = await make_destination()
     raw = (ANS_EXAMPLES / name).read_bytes()
+    try:
+        header = read_cda(raw).header
+    except DocumentError:
+        pytest.skip("not a CDA document the DMP path reads")
+    # indirect authentication: the structure of the VIHF is the documents' authorInstitution
+    structure = _structure_of(raw)
+    destination = await make_destination(
+        vihf={"structure_id": structure},
+        default_facility_type="SA01",
+        default_practice_setting="ETABLISSEMENT",
+        header_rules="warn",
+    )
+    gated = check_cda(header)
+    expected = (
+        r"xds_format_by_template\.yaml \(ASS_A11\)"  # no line for the TROD model
+        if name.startswith("BIO-TROD_")
+        else f"ANS {gated[0].code}"  # the example's fake INS has a wrong NIR key
+        if gated
+        else r"ANS 906 .*Identifiant_Structure"  # no author with a structure id
+        if structure == "none"
+        else r"RPLC target is not an approved entry"  # a v2 whose v1 the DMP never had
+        if header.replaces
+        else ""
+    )
+    if expected:
+        with pytest.raises(PermanentDeliveryError, match=expected):
+            await destination.send(payload(raw), context(name))
+        assert endpoint.accepted == []
+        return
     assert await destination.send(payload(raw), context(name)) == "DMP: Success"
     (received,) = endpoint.accepted
-    (entry,) = received.entries.values()
-    assert entry["hash"] and next(iter(received.documents.values())) == raw
+    entry = next(e for e in received.cda_entries.values() if e["uniqueId"])
+    assert received.cda_documents and raw in received.cda_documents.values()
+    assert received.signature_verified  # XAdES over this document, signs the set
     expected_mime = "application/xslt+xml" if "Auto-Presentable" in name else "text/xml"
     assert entry["mimeType"] == expected_mime
+
+
+@needs_examples
+async def test_a_document_of_another_structure_is_refused_before_any_call(
+    make_destination: MakeDestination, endpoint: DmpEndpoint
+) -> None:
+    raw = (ANS_EXAMPLES / "LDL-SES_2022.01.xml").read_bytes()
+    assert _structure_of(raw) != "1120459876"  # the configured structure (conftest)
+    destination = await make_destination()
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await destination.send(payload(raw), context("other-structure"))
+    assert "ANS 906" in str(caught.value) and "Identifiant_Structure" in str(caught.value)
+    assert _structure_of(raw) not in str(caught.value)
+    assert endpoint.requests == []
 
 
 @pytest.mark.skipif(not PAIR.is_dir(), reason=NO_CORPUS)
@@ -80,8 +139,8 @@ async def test_version_2_replaces_version_1_with_an_rplc_association(
     assert await destination.send(payload(v1), context("V1")) == "DMP: Success"
     assert await destination.send(payload(v2), context("V2")) == "DMP: Success"
     first, second = endpoint.accepted
-    (old_entry,) = first.entries
-    (new_entry,) = second.entries
+    (old_entry,) = first.cda_entries
+    (new_entry,) = second.cda_entries
     assert (c.RPLC, new_entry, old_entry) in second.associations
     assert old_entry in endpoint.deprecated
 
@@ -130,7 +189,7 @@ async def test_hl7_documents_payload_with_several_documents_and_actions(
     body = encode(DmpRequest(docs, {"ins.qualified": "true"}, content_type="03"))
     assert await destination.send(Payload(body, DMP_DOCUMENTS), context()) == "DMP: Success"
     (received,) = endpoint.accepted
-    assert len(received.entries) == 2
+    assert len(received.cda_entries) == 2
     assert received.submission_set  # one set, two HasMember
     deletion = encode(DmpRequest((RequestedDocument(cda(), Action.DELETE),)))
     with pytest.raises(PermanentDeliveryError, match="ITI-57"):
@@ -216,6 +275,59 @@ async def test_an_assertion_signed_by_another_key_is_refused(
     destination = await make_destination(vihf=rogue)
     with pytest.raises(PermanentDeliveryError, match="FailedAuthentication"):
         await destination.send(payload(cda()), context())
+    assert endpoint.accepted == []
+
+
+async def test_the_set_is_signed_and_the_test_dmp_verifies_it(
+    make_destination: MakeDestination, endpoint: DmpEndpoint, keys: Keys
+) -> None:
+    destination = await make_destination()
+    assert await destination.send(payload(cda()), context()) == "DMP: Success"
+    (received,) = endpoint.accepted
+    assert received.signature_verified
+    (signature,) = set(received.entries) - set(received.cda_entries)
+    values = received.entries[signature]
+    assert values[c.DE_CLASS] == "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
+    assert (values[c.DE_TYPE], values[c.DE_FORMAT], values["language"]) == (
+        "E1762",
+        "http://www.w3.org/2000/09/xmldsig#",
+        "art",
+    )
+    set_id = next(t for k, src, t in received.associations if k == SIGNS and src == signature)
+    assert (c.HAS_MEMBER, set_id, signature) in received.associations
+    # a seal that is not the structure's: the XAdES signature does not verify
+    rogue = {"seal_cert_file": str(keys.rogue_cert), "seal_key_file": str(keys.rogue_key)}
+    other = await make_destination(**rogue)
+    with pytest.raises(PermanentDeliveryError, match="XAdES signature: core validation"):
+        await other.send(payload(cda(doc_id="1.2.250.1.999.7.3")), context("rogue"))
+
+
+class _Unsigned(DmpDestination):
+    def _signed(self, submission: Submission, *, key: str) -> Submission:
+        return submission
+
+
+class _NoSignsAssociation(DmpDestination):
+    def _signed(self, submission: Submission, *, key: str) -> Submission:
+        signed = super()._signed(submission, key=key)
+        kept = tuple(a for a in signed.associations if a.type != SIGNS)
+        return dataclasses.replace(signed, associations=kept)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [(_Unsigned, "not signed once"), (_NoSignsAssociation, "no signs association")],
+)
+async def test_the_test_dmp_refuses_an_unsigned_set(
+    endpoint: DmpEndpoint, keys: Keys, kind: type[DmpDestination], reason: str
+) -> None:
+    destination = kind("dmp", destination_config(keys, endpoint.url))
+    await destination.open()
+    try:
+        with pytest.raises(PermanentDeliveryError, match=reason):
+            await destination.send(payload(cda()), context())
+    finally:
+        await destination.close()
     assert endpoint.accepted == []
 
 

@@ -40,7 +40,8 @@ destinations:
     vihf:
       signing_cert_file: "{org_cert}"
       signing_key_file: "{org_key}"
-      structure_id: "11120459876"
+      structure_id: "1120459876"
+      lps_homologation: DMP-LPS-TEST
       healthcare_facility_type: SA25
       subject_id: "801234534765"
 routes:

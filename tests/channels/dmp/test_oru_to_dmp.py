@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from channels.dmp.destination import DmpDestination
+from channels.dmp.vihf import CONFIDENTIALITY_ATTRIBUTE
 from channels.mllp.config import MllpSourceConfig
 from channels.mllp.server import MllpSource
 from engine.app import Engine
@@ -73,7 +74,7 @@ async def test_ans_oru_over_mllp_becomes_an_iti41(
     states = await run(tmp_path, keys, endpoint, [INIT.read_bytes()])
     assert states == [DeliveryState.SENT]
     (received,) = endpoint.accepted
-    (entry,) = received.entries.values()
+    (entry,) = received.cda_entries.values()
     assert entry["uniqueId"] == "1.2.250.1.213.1.1.9" and entry[c.DE_TYPE] == "11502-2"
     assert received.submission_set[c.SS_PATIENT_ID].startswith("279035121518989^^^&")
 
@@ -95,6 +96,26 @@ async def test_ans_replacement_oru_is_sent_with_rplc(
     states = await run(tmp_path, keys, endpoint, [INIT.read_bytes(), RPLC.read_bytes()])
     assert states == [DeliveryState.SENT, DeliveryState.DEAD]
     _, second = endpoint.requests
-    (new_entry,) = second.entries
+    (new_entry,) = second.cda_entries
     assert (c.RPLC, new_entry, entry_uuid_for("1.2.250.1.213.1.1.12")) in second.associations
     assert second.answer == "Failure"
+
+
+async def test_secret_connection_and_structure_author_reach_the_dmp(
+    tmp_path: Path, keys: Keys, endpoint: DmpEndpoint
+) -> None:
+    """CONNEXION_SECRETE=Y gives the VIHF its confidentiality-code attribute; the
+    SubmissionSet author is the structure of the VIHF (an authorInstitution of the CDA)."""
+    secret = (
+        b"OBX|5|CE|CONNEXION_SECRETE^Connexion Secrete^MetaDMPMSS||"
+        b"Y^^expandedYes-NoIndicator||||||F"
+    )
+    plain, with_secret = oru(cda(doc_id="1.2.250.1.999.7.8")), oru(cda()) + b"\r" + secret
+    states = await run(tmp_path, keys, endpoint, [plain, with_secret])
+    assert states == [DeliveryState.SENT, DeliveryState.SENT]
+    first, second = endpoint.accepted
+    assert CONFIDENTIALITY_ATTRIBUTE not in first.vihf
+    assert second.vihf[CONFIDENTIALITY_ATTRIBUTE] == "INVISIBLE_PATIENT"
+    assert second.submission_set_author_institutions == [
+        "Labo test^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^1120459876"
+    ]

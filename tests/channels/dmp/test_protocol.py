@@ -11,7 +11,7 @@ from signxml.verifier import XMLVerifier
 from channels.dmp import mtom, soap
 from channels.dmp.config import VihfConfig
 from channels.dmp.outcome import interpret
-from channels.dmp.vihf import SAML, SigningIdentity, signed_assertion
+from channels.dmp.vihf import CONFIDENTIALITY_ATTRIBUTE, SAML, SigningIdentity, signed_assertion
 from engine.errors import DocumentError, PermanentDeliveryError, RetryableDeliveryError
 from engine.formats.xds import RegistryError, registry_response
 from tests.channels.dmp.conftest import Keys
@@ -34,6 +34,23 @@ def test_mtom_round_trip_with_binary_attachments() -> None:
         mtom.decode(body, "multipart/related")
 
 
+def test_mtom_root_part_parameters_are_quoted_one_by_one() -> None:
+    # RFC 2045 §5.1 / RFC 2387, as the DMP test request: type="application/soap+xml";
+    # action="..." -- never a quoted type holding the action (a strict parser reads
+    # type=application/soap+xml; action= and flags a defect).
+    import email
+
+    body, content_type = mtom.encode(b"<e/>", {}, action="urn:ihe:iti:2007:X")
+    parsed = email.message_from_bytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    (root,) = parsed.get_payload()  # type: ignore[misc]
+    assert not root.defects and not parsed.defects
+    assert root.get_content_type() == "application/xop+xml"
+    assert root.get_param("type") == "application/soap+xml"
+    assert root.get_param("action") == "urn:ihe:iti:2007:X"
+    assert root.get_param("charset") == "UTF-8"
+    assert parsed.get_param("start-info") == "application/soap+xml"
+
+
 def test_xop_includes_are_resolved() -> None:
     root = etree.fromstring(
         b'<d id="D1"><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" '
@@ -54,7 +71,8 @@ def vihf_config(keys: Keys) -> VihfConfig:
     return VihfConfig(
         signing_cert_file=keys.org_cert,
         signing_key_file=keys.org_key,
-        structure_id="11120459876",
+        structure_id="1120459876",
+        lps_homologation="DMP-LPS-TEST",
         healthcare_facility_type="SA25",
         subject_id="801234534765",
     )
@@ -76,6 +94,14 @@ def test_vihf_is_signed_and_carries_the_attributes(keys: Keys) -> None:
     assert values["Secteur_Activite"] == "SA25^1.2.250.1.71.4.2.4"
     assert values["VIHF_Version"] == "3.0" and values["Ressource_URN"] == "urn:dmp"
     assert values["urn:oasis:names:tc:xspa:1.0:subject:purposeofuse"] == "normal"
+    assert values["LPS_ID_HOMOLOGATION_DMP"] == "DMP-LPS-TEST"
+    assert CONFIDENTIALITY_ATTRIBUTE not in values  # only for a secret connection
+    secret = signed_assertion(config, identity, resource_id=RESOURCE, now=now, secret=True)
+    coded = secret.find(
+        f".//{{{SAML}}}Attribute[@Name='{CONFIDENTIALITY_ATTRIBUTE}']/{{{SAML}}}AttributeValue"
+    )
+    assert coded is not None and coded[0].get("code") == "INVISIBLE_PATIENT"
+    assert coded[0].get("codeSystem") == "1.2.250.1.213.1.1.4.13"
     # the signature survives being placed in an envelope and re-parsed
     wrapped = soap.envelope(
         etree.Element("b"), action="a", to="t", message_id="m", security=assertion

@@ -12,7 +12,7 @@ import pytest
 
 from channels.mllp.server import MllpSource
 from engine.assembly import build_engine
-from engine.config.loader import load_config_text
+from engine.config.loader import check_text, load_config_text
 from engine.formats.xds import constants as c
 from engine.message import DeliveryState, MessageState
 from engine.sandbox.dmp_endpoint import DmpEndpoint
@@ -59,6 +59,17 @@ def test_the_routes_name_the_built_in_transforms(tmp_path: Path, keys: Keys) -> 
     ]
 
 
+def test_check_requires_the_dmp_homologation_number(tmp_path: Path, keys: Keys) -> None:
+    text = routes_yaml(tmp_path, keys, "https://127.0.0.1:1/")
+    assert [d for d in check_text(text, env={}) if d.is_error] == []
+    without = text.replace("      lps_homologation: DMP-LPS-TEST\n", "")
+    assert without != text
+    errors = [d for d in check_text(without, env={}) if d.is_error]
+    assert errors and "lps_homologation" in str(errors[0])
+    empty = text.replace("lps_homologation: DMP-LPS-TEST", 'lps_homologation: ""')
+    assert any("lps_homologation" in str(d) for d in check_text(empty, env={}) if d.is_error)
+
+
 @pytest.mark.skipif(not INIT.is_file(), reason=ABSENT)
 async def test_ans_oru_over_mllp_ends_as_an_iti41_by_configuration(
     tmp_path: Path, keys: Keys, endpoint: DmpEndpoint
@@ -87,8 +98,8 @@ async def test_ans_oru_over_mllp_ends_as_an_iti41_by_configuration(
         ]
     )
     assert len(endpoint.requests) == 2
-    by_id = {e["uniqueId"]: (r, e) for r in endpoint.accepted for e in r.entries.values()}
+    by_id = {e["uniqueId"]: (r, e) for r in endpoint.accepted for e in r.cda_entries.values()}
     assert set(by_id) == {"1.2.250.1.213.1.1.9", "1.2.250.1.999.7.9"}
     crbio, entry = by_id["1.2.250.1.213.1.1.9"]
-    assert entry[c.DE_TYPE] == "11502-2" and len(crbio.entries) == 1
+    assert entry[c.DE_TYPE] == "11502-2" and len(crbio.cda_entries) == 1
     assert crbio.submission_set[c.SS_PATIENT_ID].startswith("279035121518989^^^&")

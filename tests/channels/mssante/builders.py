@@ -52,6 +52,7 @@ def cda(
   <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
   <templateId root="2.16.840.1.113883.2.8.2.1"/>
   <templateId root="1.2.250.1.213.1.1.1.1"/>
+  <templateId root="1.2.250.1.213.1.1.1.55" extension="2024.01"/>
   <id root="{doc_id}" extension="{extension}"/>
   <code code="{code}" codeSystem="2.16.840.1.113883.6.1" displayName="{title}"/>
   <title>{title}</title>

@@ -82,6 +82,8 @@ def destination_config(server: SmtpServer, pki: DevPki, **more: Any) -> MssanteD
             "sender": smtp_server.USER,
             "to": ["dr.exemple@medecin.test.mssante.fr"],
             "nil": "PASSERELLE-TEST-0.1",
+            "default_facility_type": "SA25",
+            "default_practice_setting": "AMBULATOIRE",
             **more,
         }
     )

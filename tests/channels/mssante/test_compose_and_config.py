@@ -31,7 +31,14 @@ SERVER: dict[str, Any] = {
 
 def destination(**more: Any) -> MssanteDestinationConfig:
     return MssanteDestinationConfig.model_validate(
-        {"smtp": SERVER, "sender": "bal@hopital.test.mssante.fr", "nil": "NIL-1", **more}
+        {
+            "smtp": SERVER,
+            "sender": "bal@hopital.test.mssante.fr",
+            "nil": "NIL-1",
+            "default_facility_type": "SA25",
+            "default_practice_setting": "AMBULATOIRE",
+            **more,
+        }
     )
 
 

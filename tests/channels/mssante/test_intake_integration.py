@@ -199,8 +199,10 @@ async def test_read_receipt_requests_are_answered_with_an_mdn(
     _, ok = reports["<rr@lab.test.mssante.fr>"]
     assert ok == "automatic-action/MDN-sent-automatically; processed"
     ko_subject, ko = reports["<rr-bad@lab.test.mssante.fr>"]
-    assert ko.startswith("automatic-action/MDN-sent-automatically; processed/Error: 207^")
-    assert ko_subject.startswith("[KO Intégration système !][207]")
+    # no IHE_XDM.ZIP: a required element is missing (101), not an internal error (207)
+    assert ko.startswith("automatic-action/MDN-sent-automatically; processed/Error: 101^")
+    assert ko.endswith("^messageErrorCondition| E^Error^errorSeverity")
+    assert ko_subject.startswith("[KO Intégration système !][101]")
 
     async def moved() -> bool:
         return (

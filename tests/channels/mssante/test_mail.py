@@ -177,12 +177,24 @@ def test_the_mdn_we_write_reads_back_as_a_receipt(refusal: str | None) -> None:
     else:
         assert receipt.status == "processed/error"
         assert receipt.detail.startswith("207^the mail has no IHE_XDM.ZIP attachment^")
+        coded = build_mdn(
+            original, sender="b@h.test.mssante.fr", reporting_ua="t", refusal=refusal, code="205"
+        )
+        assert str(coded["Subject"]).startswith("[KO Intégration système !][205]")
+        assert "processed/Error: 205^" in coded.as_string()
     # the original attachments travel back with the MDN
     assert {a.filename for a in parsed.attachments} == {"IHE_XDM.ZIP", "CR.pdf"}
 
 
 def test_a_plain_mail_is_not_a_receipt() -> None:
     assert read_receipt(parse_mail(GOOD, max_size=BIG)) is None
+
+
+def test_the_sample_cda_passes_the_french_header_rules() -> None:
+    from engine.formats.cda import check_header, read_cda
+
+    doc = read_cda((Path(__file__).parents[3] / "samples/mssante/cr_bio.xml").read_bytes())
+    assert [str(f) for f in check_header(doc.header, doc.level)] == []
 
 
 def test_the_sample_mail_unpacks_to_the_sample_cda() -> None:

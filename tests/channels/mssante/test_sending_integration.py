@@ -234,8 +234,9 @@ async def test_dsn_and_mdn_received_are_matched_to_the_delivery(
     dovecot.append(user, mdn_for(message_id))
     dovecot.append(user, dsn_for("<unknown@elsewhere.test>", "not-ours", "failed", "5.1.1"))
     deadline = time.monotonic() + 30
+    # each check is a new IMAP login: poll gently, beside the engine's own connection
     while len(dovecot.messages(user, "Processed")) < 3 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
     receipts = await engine.store.list_messages(MessageQuery(channel="mss_in"))
     facts = sorted(
         (

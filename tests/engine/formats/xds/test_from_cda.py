@@ -146,7 +146,7 @@ def test_request_is_valid_against_the_xds_schema(xop: bool) -> None:
 @pytest.mark.parametrize(
     ("name", "class_code", "format_code", "facility", "setting"),
     [
-        ("LDL-SES_2022.01.xml", "11", "urn:asip:ci-sis:ldl-ses:2017", "SA01", "ETABLISSEMENT"),
+        ("LDL-SES_2022.01.xml", "10", "urn:asip:ci-sis:ldl-ses:2017", "SA01", "ETABLISSEMENT"),
         ("BIO-CR-BIO_2024.01_TSH_1.xml", "10", "urn:ihe:lab:xd-lab:2008", "SA25", "AMBULATOIRE"),
         ("DOC_NON_STRUCTURE_CDA-R2-N1.xml", "10", "urn:ihe:iti:xds-sd:pdf:2008", None, None),
     ],

@@ -26,9 +26,12 @@ def test_no_ins_is_903() -> None:
 
 
 def test_nia_wrong_key_and_missing_traits() -> None:
-    assert codes(cda(ins_root="1.2.250.1.213.1.4.9")) == ["903"]
-    nia = GatePolicy(frozenset({"1.2.250.1.213.1.4.9"}))
-    assert codes(cda(ins_root="1.2.250.1.213.1.4.9"), nia) == []
+    # The volet accepts an INS-NIR or an INS-NIA: NIA passes by default, and a structure
+    # that wants NIR only says so with accepted_ins_oids.
+    assert codes(cda(ins_root="1.2.250.1.213.1.4.9")) == []
+    nir_only = GatePolicy(frozenset({"1.2.250.1.213.1.4.8", "1.2.250.1.213.1.4.10"}))
+    assert codes(cda(ins_root="1.2.250.1.213.1.4.9"), nir_only) == ["903"]
+    assert codes(cda(), nir_only) == []
     assert codes(cda(ins="221042545611404")) == ["903"]
     assert codes(cda(traits=False)) == ["905"]
     assert codes(cda(traits=False), GatePolicy(require_traits=False)) == []
