@@ -14,20 +14,28 @@ from engine.errors import PasserelleError
 
 @click.command()
 @config_option
-def run(config: Path) -> None:
+@click.option(
+    "--sandbox",
+    "with_sandbox",
+    is_flag=True,
+    help="also run the local FHIR platform and DMP endpoint (see 'passerelle sandbox')",
+)
+def run(config: Path, with_sandbox: bool) -> None:
     """Run the engine until SIGTERM or SIGINT (graceful stop)."""
     from engine.assembly import build_engine
+    from engine.cli.sandbox import embedded_sandbox
     from engine.config.diagnostics import render
 
-    loaded = load_or_exit(config)
-    if loaded.warnings:
-        click.echo(render(loaded.warnings), err=True)
-    engine = build_engine(loaded)
-    try:
-        asyncio.run(engine.run())
-    except PasserelleError as exc:
-        click.echo(f"passerelle: {exc}", err=True)
-        sys.exit(1)
+    with embedded_sandbox(with_sandbox):
+        loaded = load_or_exit(config)
+        if loaded.warnings:
+            click.echo(render(loaded.warnings), err=True)
+        engine = build_engine(loaded)
+        try:
+            asyncio.run(engine.run())
+        except PasserelleError as exc:
+            click.echo(f"passerelle: {exc}", err=True)
+            sys.exit(1)
 
 
 @click.command()

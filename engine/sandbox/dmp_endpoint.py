@@ -103,6 +103,7 @@ class DmpEndpoint:
         organisation_cert: Path,
         tables: XdsTables,
         xsd: Path = XDS_XSD,
+        port: int = 0,
     ) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(server_cert, server_key)
@@ -115,7 +116,7 @@ class DmpEndpoint:
         self.deprecated: set[str] = set()
         self.scripted: list[Answer] = []
         app = Starlette(routes=[Route("/repository", self._handle, methods=["POST"])])
-        self._server = AppServer(app, "127.0.0.1", 0, context)
+        self._server = AppServer(app, "127.0.0.1", port, context)
         self.url = ""
 
     async def start(self) -> str:

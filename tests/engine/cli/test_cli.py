@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.sandbox.local import sandbox_pki
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import free_port
 
@@ -88,7 +89,13 @@ def running_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     config.write_text(
         (REPO / "routes.yaml").read_text()  # the shipped defaults, with a private home
     )
-    env = {"PASSERELLE_HOME": str(home / "var"), "MLLP_PORT": str(port)}
+    sandbox_pki(home / "var" / "sandbox")  # the DMP's certificates; the sandbox is not running
+    env = {
+        "PASSERELLE_HOME": str(home / "var"),
+        "MLLP_PORT": str(port),
+        "SANDBOX_FHIR_PORT": str(free_port()),
+        "SANDBOX_DMP_PORT": str(free_port()),
+    }
     proc = start_engine(config, home / "engine.log", env)
     wait_listening(port, proc, home / "engine.log")
     yield config, port

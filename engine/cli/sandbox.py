@@ -1,0 +1,118 @@
+"""``passerelle sandbox``: the local FHIR platform and DMP endpoint, to rehearse routes.
+
+Also :func:`embedded_sandbox`, which ``passerelle run --sandbox`` wraps around the engine.
+Both announce the URLs (and where the DMP's certificates are) before anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from engine.errors import ChannelError
+from engine.sandbox.local import (
+    DMP_PORT_VAR,
+    FHIR_PORT_VAR,
+    LocalSandbox,
+    sandbox_home,
+    sandbox_ports,
+)
+
+
+def announce(sandbox: LocalSandbox) -> list[str]:
+    """The lines that tell where the sandbox servers are."""
+    pki = sandbox.pki
+    lines = [
+        f"sandbox: FHIR platform  {sandbox.fhir_url}"
+        f"  (try: curl '{sandbox.fhir_url}/Patient?identifier=100234')"
+    ]
+    if sandbox.dmp_url:
+        lines += [
+            f"sandbox: DMP endpoint   {sandbox.dmp_url}  (ITI-41, mutual TLS)",
+            f"sandbox: DMP client certificate {pki.client_crt}, key {pki.client_key},"
+            f" CA {pki.ca_crt}; VIHF signing certificate {pki.cachet_crt}",
+        ]
+    else:
+        lines.append(f"sandbox: DMP endpoint not started: {sandbox.dmp_missing}")
+    return lines
+
+
+def _start(home: Path, fhir_port: int, dmp_port: int) -> LocalSandbox:
+    try:
+        return LocalSandbox(home, fhir_port=fhir_port, dmp_port=dmp_port).start()
+    except (ChannelError, OSError) as exc:
+        click.echo(f"passerelle: {exc}", err=True)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def embedded_sandbox(enabled: bool) -> Iterator[LocalSandbox | None]:
+    """Run the sandbox (ports from the environment, files in ``$PASSERELLE_HOME/sandbox``)
+    around the block when ``enabled``; exit 1 with one line when it cannot start."""
+    if not enabled:
+        yield None
+        return
+    try:
+        fhir_port, dmp_port = sandbox_ports()
+    except ChannelError as exc:
+        click.echo(f"passerelle: {exc}", err=True)
+        sys.exit(1)
+    sandbox = _start(sandbox_home(), fhir_port, dmp_port)
+    try:
+        for line in announce(sandbox):
+            click.echo(line, err=True)
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@click.command()
+@click.option(
+    "--fhir-port",
+    type=click.IntRange(0, 65535),
+    envvar=FHIR_PORT_VAR,
+    default=8090,
+    show_default=True,
+    help=f"FHIR platform port (or {FHIR_PORT_VAR}); 0 picks a free one",
+)
+@click.option(
+    "--dmp-port",
+    type=click.IntRange(0, 65535),
+    envvar=DMP_PORT_VAR,
+    default=8091,
+    show_default=True,
+    help=f"DMP endpoint port (or {DMP_PORT_VAR}); 0 picks a free one",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the sandbox certificates are [default: $PASSERELLE_HOME/sandbox]",
+)
+def sandbox(fhir_port: int, dmp_port: int, home: Path | None) -> None:
+    """Run the local FHIR platform and DMP endpoint on 127.0.0.1 until Ctrl-C.
+
+    The platform checks FHIR R4 resources and transactions like the coordination
+    platform; the DMP endpoint checks ITI-41 submissions (mutual TLS, signed VIHF, XDS.b
+    schemas, French codes) like the DMP. Their data lives in memory.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    running = _start(home or sandbox_home(), fhir_port, dmp_port)
+    try:
+        for line in announce(running):
+            click.echo(line)
+        click.echo("sandbox: running; Ctrl-C to stop", err=True)
+        stop.wait()
+    finally:
+        running.stop()
+
+
+COMMANDS = [sandbox]
