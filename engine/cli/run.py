@@ -24,6 +24,7 @@ def run(config: Path, with_sandbox: bool) -> None:
     """Run the engine until SIGTERM or SIGINT (graceful stop)."""
     from engine.assembly import build_engine
     from engine.cli.sandbox import embedded_sandbox
+    from engine.cli.startup import explain_startup
     from engine.config.diagnostics import render
 
     with embedded_sandbox(with_sandbox):
@@ -34,17 +35,27 @@ def run(config: Path, with_sandbox: bool) -> None:
         try:
             asyncio.run(engine.run())
         except PasserelleError as exc:
-            click.echo(f"passerelle: {exc}", err=True)
+            click.echo(f"passerelle: {explain_startup(config, exc)}", err=True)
             sys.exit(1)
 
 
 @click.command()
 @config_option
 @click.option("--deny-warnings", is_flag=True, help="exit 1 on warnings too")
-def check(config: Path, deny_warnings: bool) -> None:
+@click.option(
+    "--sandbox",
+    "with_sandbox",
+    is_flag=True,
+    help="first create the sandbox certificates, as 'run --sandbox' does",
+)
+def check(config: Path, deny_warnings: bool, with_sandbox: bool) -> None:
     """Validate the configuration; print every problem with file:line:col; exit 1 on errors."""
+    from engine.cli.sandbox import prepare_sandbox
     from engine.config.diagnostics import render, summary
     from engine.config.loader import check_file
+
+    if with_sandbox:
+        prepare_sandbox()
 
     diagnostics = check_file(config)
     if diagnostics:

@@ -21,6 +21,7 @@ from engine.sandbox.local import (
     FHIR_PORT_VAR,
     LocalSandbox,
     sandbox_home,
+    sandbox_pki,
     sandbox_ports,
 )
 
@@ -41,6 +42,11 @@ def announce(sandbox: LocalSandbox) -> list[str]:
     else:
         lines.append(f"sandbox: DMP endpoint not started: {sandbox.dmp_missing}")
     return lines
+
+
+def prepare_sandbox() -> None:
+    """Write the sandbox certificates into ``$PASSERELLE_HOME/sandbox`` if missing."""
+    sandbox_pki(sandbox_home())
 
 
 def _start(home: Path, fhir_port: int, dmp_port: int) -> LocalSandbox:
