@@ -6,6 +6,10 @@ A matching ``drop`` route ends evaluation. A message no route matched goes to th
 ``_unmatched`` route's destinations, if any, and ends in state ``unmatched`` either way.
 A message a channel's intake policy dropped (metadata ``intake.drop_reason``) ends
 ``filtered`` before any route is tried.
+
+Every (destination, route) pair that matches is its own delivery, with its own route's
+transform: two routes sending one message to the same destination make two deliveries,
+listed (and, for an ordered destination, delivered) in route order.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class Router:
         if dropped_at_intake:
             return RoutingOutcome(MessageState.FILTERED, f"dropped at intake: {dropped_at_intake}")
         matched: list[str] = []
-        deliveries: dict[str, str] = {}
+        deliveries: dict[tuple[str, str], None] = {}  # (destination, route), route order
         for route in self.routes:
             if not route.matches(envelope):
                 continue
@@ -80,12 +84,12 @@ class Router:
                 break
             matched.append(route.name)
             for dest in route.destinations:
-                deliveries.setdefault(dest, route.name)
+                deliveries[(dest, route.name)] = None
             if not route.continue_:
                 break
         if matched:
             reason = "matched route " + ", ".join(f"'{n}'" for n in matched)
-            return RoutingOutcome(MessageState.ROUTED, reason, tuple(deliveries.items()))
+            return RoutingOutcome(MessageState.ROUTED, reason, tuple(deliveries))
         fallback = self.unmatched.destinations if self.unmatched else ()
         return RoutingOutcome(
             MessageState.UNMATCHED,

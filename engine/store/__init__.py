@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.store.base import (
+    DEFAULT_LEASE,
     Attempt,
     Blocker,
     DeliveryRecord,
@@ -17,6 +18,7 @@ from engine.store.base import (
 )
 
 __all__ = [
+    "DEFAULT_LEASE",
     "Attempt",
     "Blocker",
     "DeliveryRecord",

@@ -86,7 +86,7 @@ def delivery(conn: sqlite3.Connection, delivery_id: str) -> DeliveryRecord:
 
 def deliveries_of(conn: sqlite3.Connection, message_id: str) -> list[DeliveryRecord]:
     rows = conn.execute(
-        f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id=? ORDER BY id",
+        f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id=? ORDER BY seq, id",
         (message_id,),
     ).fetchall()
     return [schema.delivery_from_row(r) for r in rows]
@@ -129,14 +129,31 @@ def reset(
     *,
     route: str,
     order_key: str | None,
+    seq: int | None = None,
 ) -> None:
     """Back to ``pending``, due now, with a fresh retry budget, holding its key again."""
     conn.execute(
         "UPDATE deliveries SET state='pending', next_attempt_at=NULL, released=0,"
-        " attempts_at_replay=attempts, route=?, order_key=?, updated_at=? WHERE id=?",
-        (route, order_key, now, d.id),
+        " attempts_at_replay=attempts, route=?, order_key=?, seq=?, updated_at=?,"
+        " claim_owner=NULL, claim_until=NULL WHERE id=?",
+        (route, order_key, d.seq if seq is None else seq, now, d.id),
     )
     note(conn, d, DeliveryState.PENDING, reason, now)
+
+
+def unclaimed(alias: str = "") -> str:
+    """SQL condition, one ``now`` argument: no live claim on the row (alias ``alias``)."""
+    p = f"{alias}." if alias else ""
+    return f"({p}claim_until IS NULL OR {p}claim_until <= ?)"
+
+
+def claimed_by_other(
+    owner: str | None, claim_owner: str | None, claim_until: float | None, now: float
+) -> bool:
+    """True when a live claim on a row belongs to someone other than ``owner``."""
+    if claim_until is None or claim_until <= now:
+        return False
+    return owner is None or claim_owner != owner
 
 
 def history(conn: sqlite3.Connection, message_id: str) -> list[Transition]:
@@ -212,6 +229,7 @@ def limit_value(limit: int | None) -> int:
 
 __all__ = [
     "attempts",
+    "claimed_by_other",
     "deliveries_of",
     "delivery",
     "history",
@@ -222,6 +240,7 @@ __all__ = [
     "note",
     "reset",
     "transition",
+    "unclaimed",
     "unfinished",
     "where",
 ]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, MessageState, new_id
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_schema as schema
+from engine.store._semantics import plan_reroute
 from engine.store.base import (
     Blocker,
     DeliveryRecord,
@@ -34,21 +36,33 @@ def finish_routing(
 ) -> list[DeliveryRecord]:
     """Record the outcome, create (or, for a replay, reset) deliveries; return open ones."""
     now = time.time()
-    current = MessageState(ops.message_row(conn, message_id)[6])
+    row = ops.message_row(conn, message_id)
+    current = MessageState(row[6])
     (scope_text,) = conn.execute(
         "SELECT replay_scope FROM messages WHERE id=?", (message_id,)
     ).fetchone()
     if current is not outcome.state:
         ops.transition(conn, message_id, current, outcome.state, outcome.reason)
+    if outcome.metadata:
+        merged = {**json.loads(row[5]), **outcome.metadata}
+        conn.execute(
+            "UPDATE messages SET metadata=?, control_id=? WHERE id=?",
+            (json.dumps(merged, separators=(",", ":")), merged.get("hl7.control_id"), message_id),
+        )
+    pairs = list(dict.fromkeys(outcome.deliveries))  # route order, each pair once
     if scope_text is None:
-        for destination, route in outcome.deliveries:
-            _insert(conn, message_id, destination, route, outcome.order_keys.get(destination), now)
+        for seq, (destination, route) in enumerate(pairs):
+            key = outcome.order_keys.get(destination)
+            _insert(conn, message_id, destination, route, key, seq, now)
     else:
-        _reroute(conn, message_id, outcome, json.loads(scope_text), now)
-        conn.execute("UPDATE messages SET replay_scope=NULL WHERE id=?", (message_id,))
+        _reroute(conn, message_id, pairs, outcome.order_keys, json.loads(scope_text), now)
+    conn.execute(
+        "UPDATE messages SET replay_scope=NULL, claim_owner=NULL, claim_until=NULL WHERE id=?",
+        (message_id,),
+    )
     rows = conn.execute(
         f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ?"
-        " AND state IN ('pending', 'retrying') ORDER BY id",
+        " AND state IN ('pending', 'retrying') ORDER BY seq, id",
         (message_id,),
     ).fetchall()
     return [schema.delivery_from_row(r) for r in rows]
@@ -60,41 +74,34 @@ def _insert(
     destination: str,
     route: str,
     order_key: str | None,
+    seq: int,
     now: float,
 ) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO deliveries (id, message_id, destination, route, state,"
-        " created_at, updated_at, order_key) VALUES (?,?,?,?,'pending',?,?,?)",
-        (new_id(), message_id, destination, route, now, now, order_key),
+        " created_at, updated_at, order_key, seq) VALUES (?,?,?,?,'pending',?,?,?,?)",
+        (new_id(), message_id, destination, route, now, now, order_key, seq),
     )
 
 
 def _reroute(
     conn: sqlite3.Connection,
     message_id: str,
-    outcome: RoutingOutcome,
+    pairs: list[tuple[str, str]],
+    order_keys: Mapping[str, str],
     scope: dict[str, Any],
     now: float,
 ) -> None:
-    only, resend, reason = scope.get("destination"), bool(scope.get("resend")), scope["reason"]
-    existing = {d.destination: d for d in ops.deliveries_of(conn, message_id)}
-    wanted = dict(outcome.deliveries)
-    for destination, route in wanted.items():
-        if only is not None and destination != only:
-            continue
-        key = outcome.order_keys.get(destination)
-        d = existing.get(destination)
-        if d is None:
-            _insert(conn, message_id, destination, route, key, now)
-        elif d.state is not DeliveryState.SENT or resend:
-            ops.reset(conn, d, reason, now, route=route, order_key=key)
-    for destination, d in existing.items():
-        in_scope = only is None or destination == only
-        if destination in wanted or not in_scope or d.state is DeliveryState.SENT:
-            continue
+    """Apply a replay's scope: see :func:`plan_reroute`."""
+    plan = plan_reroute(ops.deliveries_of(conn, message_id), pairs, order_keys, scope)
+    for seq, destination, route, key in plan.create:
+        _insert(conn, message_id, destination, route, key, seq, now)
+    for d, seq, route, key in plan.reset:
+        ops.reset(conn, d, plan.reason, now, route=route, order_key=key, seq=seq)
+    for d in plan.supersede:
         conn.execute(
             "UPDATE deliveries SET state='dead', released=1, next_attempt_at=NULL,"
-            " last_error=?, updated_at=? WHERE id=?",
+            " last_error=?, updated_at=?, claim_owner=NULL, claim_until=NULL WHERE id=?",
             (SUPERSEDED, now, d.id),
         )
         ops.note(conn, d, DeliveryState.DEAD, SUPERSEDED, now)
@@ -143,8 +150,9 @@ def order_blocker(
     try:
         row = conn.execute(
             f"SELECT id, message_id, state FROM deliveries WHERE destination=? AND order_key=?"
-            f" AND message_id < ? AND {ops.holds_key()} ORDER BY message_id LIMIT 1",
-            (d.destination, d.order_key, d.message_id),
+            f" AND (message_id, seq) < (?, ?) AND {ops.holds_key()}"
+            " ORDER BY message_id, seq LIMIT 1",
+            (d.destination, d.order_key, d.message_id, d.seq),
         ).fetchone()
         if row is not None:
             return Blocker(message_id=str(row[1]), delivery_id=str(row[0]), state=str(row[2]))
@@ -169,7 +177,7 @@ def next_in_order(
 ) -> DeliveryRecord | None:
     row = conn.execute(
         f"SELECT {schema.DELIVERY_COLUMNS} FROM deliveries WHERE destination=? AND order_key=?"
-        f" AND {ops.holds_key()} ORDER BY message_id LIMIT 1",
+        f" AND {ops.holds_key()} ORDER BY message_id, seq LIMIT 1",
         (destination, order_key),
     ).fetchone()
     if row is None:
@@ -182,19 +190,20 @@ def runnable(conn: sqlite3.Connection, now: float, limit: int) -> Unfinished:
     messages = [
         str(r[0])
         for r in conn.execute(
-            "SELECT id FROM messages WHERE state IN ('received', 'processing') ORDER BY id LIMIT ?",
-            (limit,),
+            "SELECT id FROM messages WHERE state IN ('received', 'processing')"
+            f" AND {ops.unclaimed()} ORDER BY id LIMIT ?",
+            (now, limit),
         )
     ]
     rows = conn.execute(
         "SELECT d.id, d.next_attempt_at FROM deliveries d"
         " WHERE d.state IN ('pending', 'retrying')"
-        " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+        f" AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) AND {ops.unclaimed('d')}"
         " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"
         "  WHERE e.destination = d.destination AND e.order_key = d.order_key"
-        f"  AND e.message_id < d.message_id AND {ops.holds_key('e')}))"
+        f"  AND (e.message_id, e.seq) < (d.message_id, d.seq) AND {ops.holds_key('e')}))"
         " ORDER BY d.id LIMIT ?",
-        (now, limit),
+        (now, now, limit),
     ).fetchall()
     deliveries = [(str(r[0]), schema.dt(r[1]) if r[1] is not None else None) for r in rows]
     return Unfinished(messages, deliveries)

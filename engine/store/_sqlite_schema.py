@@ -10,6 +10,14 @@ key, NULL when the destination is unordered), ``deliveries.released`` (a dead de
 no longer holds its key), ``deliveries.attempts_at_replay`` (attempts made before the last
 operator replay) and ``messages.replay_scope`` (JSON, set while a replayed message waits to
 be routed again).
+
+Version 3: ``messages.intake_key`` (indexed per channel).
+
+Version 4 (several processes, one delivery per route): deliveries are unique per
+(message, route, destination) instead of (message, destination), ``deliveries.seq`` orders
+a message's deliveries (route order), and ``claim_owner``/``claim_until`` on messages and
+deliveries record leases. SQLite cannot drop a UNIQUE constraint, so the deliveries table is
+rebuilt (the documented create-copy-drop-rename procedure, foreign keys off meanwhile).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -102,6 +110,42 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX messages_intake_key ON messages(channel, intake_key)"
         " WHERE intake_key IS NOT NULL",
     ),
+    4: (
+        """CREATE TABLE deliveries_v4 (
+    id                  TEXT PRIMARY KEY,
+    message_id          TEXT NOT NULL REFERENCES messages(id),
+    destination         TEXT NOT NULL,
+    route               TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    last_error          TEXT NOT NULL DEFAULT '',
+    next_attempt_at     REAL,
+    created_at          REAL NOT NULL,
+    updated_at          REAL NOT NULL,
+    detail              TEXT NOT NULL DEFAULT '',
+    order_key           TEXT,
+    released            INTEGER NOT NULL DEFAULT 0,
+    attempts_at_replay  INTEGER NOT NULL DEFAULT 0,
+    seq                 INTEGER NOT NULL DEFAULT 0,
+    claim_owner         TEXT,
+    claim_until         REAL,
+    UNIQUE (message_id, route, destination)
+)""",
+        "INSERT INTO deliveries_v4 (id, message_id, destination, route, state, attempts,"
+        " last_error, next_attempt_at, created_at, updated_at, detail, order_key, released,"
+        " attempts_at_replay) SELECT id, message_id, destination, route, state, attempts,"
+        " last_error, next_attempt_at, created_at, updated_at, detail, order_key, released,"
+        " attempts_at_replay FROM deliveries",
+        "DROP TABLE deliveries",
+        "ALTER TABLE deliveries_v4 RENAME TO deliveries",
+        "CREATE INDEX deliveries_open ON deliveries(state) WHERE state IN ('pending', 'retrying')",
+        "CREATE INDEX deliveries_destination ON deliveries(destination, state)",
+        "CREATE INDEX deliveries_message ON deliveries(message_id, seq)",
+        "CREATE INDEX deliveries_order ON deliveries(destination, order_key, message_id, seq)"
+        " WHERE order_key IS NOT NULL",
+        "ALTER TABLE messages ADD COLUMN claim_owner TEXT",
+        "ALTER TABLE messages ADD COLUMN claim_until REAL",
+    ),
 }
 
 
@@ -121,6 +165,7 @@ def migrate(conn: sqlite3.Connection, path: object) -> None:
     for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
         script.extend(f"{statement};" for statement in MIGRATIONS[target])
     body = "\n".join(script)
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before
     try:
         conn.executescript(
             f"BEGIN IMMEDIATE;\n{body}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
@@ -129,12 +174,15 @@ def migrate(conn: sqlite3.Connection, path: object) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
 
 
 MESSAGE_COLUMNS = "id, channel, received_at, content_type, raw, metadata, state, reason, updated_at"
 DELIVERY_COLUMNS = (
     "id, message_id, destination, route, state, attempts, last_error, next_attempt_at, "
-    "created_at, updated_at, detail, order_key, released, attempts_at_replay"
+    "created_at, updated_at, detail, order_key, released, attempts_at_replay, seq, "
+    "claim_owner, claim_until"
 )
 
 
@@ -175,6 +223,9 @@ def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
         order_key,
         released,
         attempts_at_replay,
+        seq,
+        claim_owner,
+        claim_until,
     ) = row
     return DeliveryRecord(
         id=str(id_),
@@ -191,6 +242,9 @@ def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
         order_key=str(order_key) if order_key is not None else None,
         released=bool(released),
         attempts_at_replay=int(attempts_at_replay),
+        seq=int(seq),
+        claim_owner=str(claim_owner) if claim_owner is not None else None,
+        claim_until=dt(float(claim_until)) if claim_until is not None else None,
     )
 
 

@@ -15,6 +15,10 @@ from datetime import datetime
 
 from engine.message import DeliveryState, Envelope, MessageState
 
+DEFAULT_LEASE = 60.0
+"""Seconds a claim (:meth:`Store.start_processing`, :meth:`Store.claim_delivery`) lasts
+unless renewed: after that, another owner may take the work over."""
+
 INTAKE_KEY = "intake.key"
 """Envelope metadata a source may set so it can find what it already committed after a
 crash (:meth:`Store.intake_keys`, indexed per channel)."""
@@ -38,6 +42,12 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
+    """One delivery: a message sent to one destination by one route.
+
+    A delivery is identified by (message, route, destination): two routes sending one
+    message to the same destination make two deliveries, each with its route's transform.
+    """
+
     id: str
     message_id: str
     destination: str
@@ -55,6 +65,12 @@ class DeliveryRecord:
     """A dead delivery that no longer holds its ordering key (later ones may go on)."""
     attempts_at_replay: int = 0
     """Attempts made before the last operator replay; the retry budget counts the rest."""
+    seq: int = 0
+    """Position of the delivery in its message's routing (route order of routes.yaml):
+    within one message, ordered deliveries to one destination go in this order."""
+    claim_owner: str | None = None
+    """Who holds the delivery (``"<node>:<pid>"``) while ``claim_until`` is in the future."""
+    claim_until: datetime | None = None
 
     @property
     def holds_key(self) -> bool:
@@ -80,14 +96,19 @@ class RoutingOutcome:
     Attributes:
         state: ``routed``, ``filtered`` or ``unmatched``.
         reason: why (route names, the filtering rule).
-        deliveries: (destination, route) pairs; may be empty for filtered/unmatched.
+        deliveries: (destination, route) pairs in route order; one delivery each (the
+            same destination may appear once per route). May be empty.
+        order_keys: destination -> ordering key digest, for the destinations that
+            deliver in order.
+        metadata: facts learnt while processing (PAM-FR review, routing facts): merged
+            into the message's stored metadata atomically with the outcome.
     """
 
     state: MessageState
     reason: str
     deliveries: Sequence[tuple[str, str]] = ()
     order_keys: Mapping[str, str] = field(default_factory=dict)
-    """destination -> ordering key digest, for the destinations that deliver in order."""
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,22 +190,46 @@ class Store(ABC):
 
     # --- processing -------------------------------------------------------------------
     @abstractmethod
-    async def start_processing(self, message_id: str) -> StoredMessage | None:
-        """Move an unfinished message to ``processing``; None if it is already finished."""
+    async def start_processing(
+        self, message_id: str, *, owner: str | None = None, lease: float = DEFAULT_LEASE
+    ) -> StoredMessage | None:
+        """Move an unfinished message to ``processing`` and return it.
+
+        With ``owner`` (``"<node>:<pid>"``) the message is claimed for ``lease`` seconds
+        (renewed when the same owner calls again); a claim whose lease ran out is taken
+        over. Returns None when the message is finished, or when another owner's lease
+        is live (also for ``owner`` None, which records no claim: the in-process engine).
+        """
 
     @abstractmethod
     async def finish_routing(
         self, message_id: str, outcome: RoutingOutcome
     ) -> list[DeliveryRecord]:
-        """Record the routing outcome and create one delivery per destination, atomically.
+        """Record the routing outcome, merge ``outcome.metadata`` into the message's
+        metadata and create one delivery per (destination, route), atomically; the
+        message's claim is cleared.
 
-        Idempotent: a delivery that already exists for (message, destination) is kept.
-        Returns the message's deliveries that still need work (pending or retrying).
+        Idempotent: a delivery that already exists for (message, route, destination) is
+        kept. Returns the message's deliveries that still need work (pending or
+        retrying), in delivery order.
         """
 
     @abstractmethod
     async def fail_message(self, message_id: str, reason: str) -> None:
-        """Move a message to ``error`` with the reason."""
+        """Move a message to ``error`` with the reason; its claim is cleared."""
+
+    @abstractmethod
+    async def claim_delivery(
+        self, delivery_id: str, *, owner: str, lease: float = DEFAULT_LEASE
+    ) -> DeliveryRecord | None:
+        """Claim an unfinished delivery for ``owner`` for ``lease`` seconds.
+
+        Returns the claimed delivery, or None when it is finished, when another owner's
+        claim on it is live, or when another owner holds a live claim on a delivery of
+        the same (destination, ordering key): two owners never send two deliveries of
+        one key at once. The same owner claiming again renews its lease.
+        :meth:`record_attempt` clears the claim.
+        """
 
     @abstractmethod
     async def record_attempt(
@@ -201,7 +246,7 @@ class Store(ABC):
 
         ``outcome`` is ``sent`` (then ``dedupe_key`` is recorded), ``retrying`` (with
         ``next_attempt_at``) or ``dead`` (``release`` true: it does not hold its ordering
-        key). Returns the updated delivery.
+        key). The delivery's claim is cleared. Returns the updated delivery.
         """
 
     @abstractmethod
@@ -242,9 +287,10 @@ class Store(ABC):
     ) -> Blocker | None:
         """The earlier work an ordered delivery must wait for, or None if it may go.
 
-        It waits for the earliest delivery (by message id) of the same destination and
-        ordering key that holds the key, and, when ``key_of`` is given, for any earlier
-        message not routed yet whose key is the same. Both are read in one snapshot.
+        It waits for the earliest delivery (by message id, then ``seq``: route order
+        within one message) of the same destination and ordering key that holds the key,
+        and, when ``key_of`` is given, for any earlier message not routed yet whose key is
+        the same. Both are read in one snapshot.
         """
 
     @abstractmethod
@@ -256,7 +302,9 @@ class Store(ABC):
     async def runnable(self, now: datetime, limit: int = 1000) -> Unfinished:
         """Work the engine should have queued: messages in ``received`` or ``processing``,
         and deliveries pending or retrying that are due and not waiting behind an
-        earlier delivery of their ordering key. Oldest first, at most ``limit`` each."""
+        earlier delivery of their ordering key; work under a live claim is left out (a
+        claim whose lease expired at ``now`` is included: a dead node's work is taken
+        over). Oldest first, at most ``limit`` each."""
 
     # --- reading ----------------------------------------------------------------------
     @abstractmethod
@@ -269,7 +317,7 @@ class Store(ABC):
 
     @abstractmethod
     async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
-        """Every delivery of a message."""
+        """Every delivery of a message, in delivery order."""
 
     @abstractmethod
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord:

@@ -24,8 +24,10 @@ from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
+from engine.store._semantics import resumed_reason
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
+    DEFAULT_LEASE,
     Attempt,
     Blocker,
     DeliveryRecord,
@@ -153,14 +155,28 @@ class SqliteStore(Store):
         await self._writer.run(ops.insert_op(envelope, MessageState.REJECTED, reason))
 
     # --- processing -------------------------------------------------------------------
-    async def start_processing(self, message_id: str) -> StoredMessage | None:
+    async def start_processing(
+        self, message_id: str, *, owner: str | None = None, lease: float = DEFAULT_LEASE
+    ) -> StoredMessage | None:
         def op(conn: sqlite3.Connection) -> StoredMessage | None:
             row = ops.message_row(conn, message_id)
             current = MessageState(row[6])
             if current.finished:
                 return None
-            reason = "resumed after restart" if current is MessageState.PROCESSING else ""
-            ops.transition(conn, message_id, current, MessageState.PROCESSING, reason)
+            now = time.time()
+            claim_owner, claim_until = conn.execute(
+                "SELECT claim_owner, claim_until FROM messages WHERE id=?", (message_id,)
+            ).fetchone()
+            if ops.claimed_by_other(owner, claim_owner, claim_until, now):
+                return None
+            reason = resumed_reason(current, claim_owner, owner)
+            if current is not MessageState.PROCESSING or reason:
+                ops.transition(conn, message_id, current, MessageState.PROCESSING, reason)
+            if owner is not None:
+                conn.execute(
+                    "UPDATE messages SET claim_owner=?, claim_until=? WHERE id=?",
+                    (owner, now + lease, message_id),
+                )
             return schema.message_from_row(
                 (*row[:6], MessageState.PROCESSING.value, reason, row[8])
             )
@@ -178,9 +194,39 @@ class SqliteStore(Store):
         def op(conn: sqlite3.Connection) -> None:
             current = MessageState(ops.message_row(conn, message_id)[6])
             ops.transition(conn, message_id, current, MessageState.ERROR, reason)
-            conn.execute("UPDATE messages SET replay_scope=NULL WHERE id=?", (message_id,))
+            conn.execute(
+                "UPDATE messages SET replay_scope=NULL, claim_owner=NULL, claim_until=NULL"
+                " WHERE id=?",
+                (message_id,),
+            )
 
         await self._writer.run(op, durable=False)
+
+    async def claim_delivery(
+        self, delivery_id: str, *, owner: str, lease: float = DEFAULT_LEASE
+    ) -> DeliveryRecord | None:
+        def op(conn: sqlite3.Connection) -> DeliveryRecord | None:
+            d = ops.delivery(conn, delivery_id)
+            now = time.time()
+            if d.state.finished or ops.claimed_by_other(
+                owner, d.claim_owner, schema.ts(d.claim_until) if d.claim_until else None, now
+            ):
+                return None
+            if d.order_key is not None:
+                busy = conn.execute(
+                    "SELECT 1 FROM deliveries WHERE destination=? AND order_key=? AND id<>?"
+                    " AND claim_until > ? AND claim_owner <> ? LIMIT 1",
+                    (d.destination, d.order_key, d.id, now, owner),
+                ).fetchone()
+                if busy is not None:
+                    return None
+            conn.execute(
+                "UPDATE deliveries SET claim_owner=?, claim_until=? WHERE id=?",
+                (owner, now + lease, delivery_id),
+            )
+            return ops.delivery(conn, delivery_id)
+
+        return await self._writer.run(op, durable=False)
 
     async def record_attempt(
         self,
@@ -201,7 +247,8 @@ class SqliteStore(Store):
             sent = outcome is DeliveryState.SENT
             conn.execute(
                 "UPDATE deliveries SET state=?, attempts=?, last_error=?, next_attempt_at=?,"
-                " updated_at=?, detail=?, released=? WHERE id=?",
+                " updated_at=?, detail=?, released=?, claim_owner=NULL, claim_until=NULL"
+                " WHERE id=?",
                 (
                     outcome.value,
                     number,

@@ -189,7 +189,8 @@ class Runner:
             )
             outcome = routing.router.route(envelope)
             state = outcome.state.value
-            deliveries = dict(outcome.deliveries)
+            for destination, route in outcome.deliveries:  # the first route per destination
+                deliveries.setdefault(destination, route)
         problems += _routing_problems(expect, state, deliveries)
         if exam.verdict is Verdict.ACCEPT:
             transforms = {d: routing.transforms.get(r, raw_payload) for d, r in deliveries.items()}

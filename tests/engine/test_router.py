@@ -36,10 +36,11 @@ def test_first_matching_route_wins() -> None:
     assert r.route(env("A03")).deliveries == (("y", "all"),)
 
 
-def test_continue_accumulates_destinations_without_duplicates() -> None:
+def test_continue_keeps_every_destination_route_pair_in_route_order() -> None:
+    # two routes sending to 'y' make two deliveries, each with its own route's transform
     r = Router([route("a", ("x", "y"), cont=True), route("b", ("y", "z"), trigger_event="A01")])
     out = r.route(env("A01"))
-    assert list(out.deliveries) == [("x", "a"), ("y", "a"), ("z", "b")]
+    assert list(out.deliveries) == [("x", "a"), ("y", "a"), ("y", "b"), ("z", "b")]
     assert out.reason == "matched route 'a', 'b'"
 
 

@@ -19,6 +19,7 @@ from engine.store.base import RoutingOutcome
 from engine.store.sqlite import SqliteStore
 
 DESTINATIONS = ["a", "b", "c"]
+PAIRS = [(d, r) for d in DESTINATIONS for r in ("r1", "r2")]
 OUTCOMES = [MessageState.ROUTED, MessageState.FILTERED, MessageState.UNMATCHED]
 
 
@@ -30,7 +31,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.store = SqliteStore(Path(self.dir.name) / "s.db")
         self.run(self.store.open())
         self.messages: dict[str, MessageState] = {}
-        self.deliveries: dict[str, tuple[str, str, DeliveryState, int]] = {}
+        # delivery id -> (message, (destination, route), state, attempts)
+        self.deliveries: dict[str, tuple[str, tuple[str, str], DeliveryState, int]] = {}
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coro)
@@ -68,28 +70,39 @@ class StoreMachine(RuleBasedStateMachine):
         processing = sorted(m for m, s in self.messages.items() if s is MessageState.PROCESSING)
         mid = data.draw(st.sampled_from(processing))
         state = data.draw(st.sampled_from(OUTCOMES))
-        dests = data.draw(st.lists(st.sampled_from(DESTINATIONS), unique=True))
+        pairs = data.draw(st.lists(st.sampled_from(PAIRS), unique=True))
         if state is MessageState.FILTERED:
-            dests = []
+            pairs = []
         existing = {v[1]: d for d, v in self.deliveries.items() if v[0] == mid}
-        pending = self.run(
-            self.store.finish_routing(mid, RoutingOutcome(state, "r", [(d, "r") for d in dests]))
-        )
+        pending = self.run(self.store.finish_routing(mid, RoutingOutcome(state, "r", pairs)))
         self.messages[mid] = state
         # a replayed message: dead deliveries it still routes to are pending again, sent
-        # ones are kept, and the ones it no longer routes to are superseded (dead)
-        for dest, did in existing.items():
+        # ones are kept, and the ones it no longer routes to are superseded (dead), unless
+        # a new route to the same destination adopts them (a renamed route)
+        spare = {p: did for p, did in existing.items() if p not in pairs}
+        for pair in pairs:
+            did = existing.get(pair)
+            if did is None:
+                did = next((i for p, i in spare.items() if p[0] == pair[0]), None)
+                if did is not None:
+                    spare = {p: i for p, i in spare.items() if i != did}
+            if did is None:
+                continue
             m, _, current, attempts = self.deliveries[did]
+            again = current if current is DeliveryState.SENT else DeliveryState.PENDING
+            self.deliveries[did] = (m, pair, again, attempts)
+        for did in spare.values():
+            m, pair, current, attempts = self.deliveries[did]
             if current is not DeliveryState.SENT:
-                again = DeliveryState.PENDING if dest in dests else DeliveryState.DEAD
-                self.deliveries[did] = (m, dest, again, attempts)
+                self.deliveries[did] = (m, pair, DeliveryState.DEAD, attempts)
         for d in pending:
-            if d.destination not in existing:
-                self.deliveries[d.id] = (mid, d.destination, DeliveryState.PENDING, 0)
+            if d.id not in self.deliveries:
+                self.deliveries[d.id] = (mid, (d.destination, d.route), DeliveryState.PENDING, 0)
         expected = sorted(
             v[1] for v in self.deliveries.values() if v[0] == mid and not v[2].finished
         )
-        assert sorted(d.destination for d in pending) == expected
+        assert sorted((d.destination, d.route) for d in pending) == expected
+        assert [d.seq for d in pending] == sorted(d.seq for d in pending)
 
     @precondition(lambda self: self.messages)
     @rule(data=st.data())

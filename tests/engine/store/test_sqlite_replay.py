@@ -64,9 +64,56 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path: Path) 
     finally:
         await s.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"deliveries_order", "messages_intake_key"} <= indexes
+
+
+async def test_a_version_3_store_gets_one_delivery_per_route_and_keeps_its_attempts(
+    tmp_path: Path,
+) -> None:
+    # Given a store written by the version 3 engine (deliveries unique per destination)
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(schema.DDL_V1)
+        for version in (2, 3):
+            for statement in schema.MIGRATIONS[version]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO messages (id, channel, received_at, content_type, raw, metadata,"
+            " state, updated_at) VALUES ('M1','in',1.0,'x',x'00','{}','routed',1.0)"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (id, message_id, destination, route, state, attempts,"
+            " created_at, updated_at, order_key) VALUES ('D1','M1','a','r1','dead',2,1.0,1.0,'K')"
+        )
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
+            " VALUES ('D1', 2, 1.0, 'dead', 'refused')"
+        )
+        conn.execute("PRAGMA user_version = 3")
+    s = SqliteStore(path)
+    await s.open()
+    try:
+        d = await s.get_delivery("D1")
+        assert (d.state, d.attempts, d.order_key, d.seq, d.claim_owner) == (
+            DeliveryState.DEAD, 2, "K", 0, None,
+        )  # fmt: skip
+        assert [a.detail for a in await s.attempts("D1")] == ["refused"]
+        # When it is replayed to two routes sending to 'a'
+        assert (await s.request_replay("M1")).replayed
+        await s.start_processing("M1")
+        pairs = [("a", "r1"), ("a", "r2")]
+        pending = await s.finish_routing("M1", RoutingOutcome(MessageState.ROUTED, "r", pairs))
+        # Then the old delivery is reset for r1 and r2 gets its own
+        assert [(p.id == "D1", p.route, p.seq) for p in pending] == [
+            (True, "r1", 0), (False, "r2", 1),
+        ]  # fmt: skip
+    finally:
+        await s.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
 async def test_a_newer_store_is_refused(tmp_path: Path) -> None:
