@@ -167,6 +167,7 @@ def test_the_readme_quickstart_delivers_to_the_local_platform_and_dmp(bench: Ben
         ran += 1
         if command.line.startswith("curl"):
             assert '"resourceType":"Patient"' in output
+            assert "HTTP Request" not in bench.log.read_text()  # no per-request INFO lines
     assert ran >= 5
     # what the README says the engine's output shows after the CDA drop
     for expected in re.findall(r"```text\n(\.\.\. .*?)```", section, re.S)[0].splitlines():
