@@ -23,13 +23,17 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ChannelError
 from engine.pki import make_cert, write_dev_pki
 from engine.sandbox.fhir_platform import FhirPlatform
+
+if TYPE_CHECKING:
+    from engine.sandbox.dmp_endpoint import DmpEndpoint
 
 log = logging.getLogger("passerelle.sandbox")
 
@@ -106,7 +110,7 @@ class LocalSandbox:
         self.dmp_missing = ""  # why the DMP is not running, when it is not
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._dmp: object | None = None
+        self._dmp: DmpEndpoint | None = None
         self._watch: asyncio.Task[None] | None = None
 
     @property
@@ -153,9 +157,9 @@ class LocalSandbox:
         self._loop.run_forever()
         self._loop.close()
 
-    def _call(self, coro: object) -> None:
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
         assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     async def _start_dmp(self) -> None:
         from engine.formats.xds import load_tables
@@ -185,21 +189,16 @@ class LocalSandbox:
         self._watch = asyncio.create_task(self._report(dmp))
 
     async def _stop_dmp(self) -> None:
-        from engine.sandbox.dmp_endpoint import DmpEndpoint
-
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
-        if isinstance(self._dmp, DmpEndpoint):
+        if self._dmp is not None:
             await self._dmp.stop()
         self._dmp = None
 
     @staticmethod
-    async def _report(dmp: object) -> None:
+    async def _report(dmp: DmpEndpoint) -> None:
         """Log each request the DMP answered (answer and uniqueIds only)."""
-        from engine.sandbox.dmp_endpoint import DmpEndpoint
-
-        assert isinstance(dmp, DmpEndpoint)
         seen = 0
         while True:
             await asyncio.sleep(0.1)
