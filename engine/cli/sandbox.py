@@ -10,20 +10,25 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from engine.errors import ChannelError
 from engine.sandbox.local import (
+    DMP_PORT,
     DMP_PORT_VAR,
+    FHIR_PORT,
     FHIR_PORT_VAR,
     LocalSandbox,
     sandbox_home,
     sandbox_pki,
     sandbox_ports,
 )
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def announce(sandbox: LocalSandbox) -> list[str]:
@@ -78,23 +83,20 @@ def embedded_sandbox(enabled: bool) -> Iterator[LocalSandbox | None]:
         sandbox.stop()
 
 
+def _port(name: str, var: str, default: int, what: str) -> Callable[[F], F]:
+    return click.option(
+        name,
+        type=click.IntRange(0, 65535),
+        envvar=var,
+        default=default,
+        show_default=True,
+        help=f"{what} port (or {var}); 0 picks a free one",
+    )
+
+
 @click.command()
-@click.option(
-    "--fhir-port",
-    type=click.IntRange(0, 65535),
-    envvar=FHIR_PORT_VAR,
-    default=8090,
-    show_default=True,
-    help=f"FHIR platform port (or {FHIR_PORT_VAR}); 0 picks a free one",
-)
-@click.option(
-    "--dmp-port",
-    type=click.IntRange(0, 65535),
-    envvar=DMP_PORT_VAR,
-    default=8091,
-    show_default=True,
-    help=f"DMP endpoint port (or {DMP_PORT_VAR}); 0 picks a free one",
-)
+@_port("--fhir-port", FHIR_PORT_VAR, FHIR_PORT, "FHIR platform")
+@_port("--dmp-port", DMP_PORT_VAR, DMP_PORT, "DMP endpoint")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),

@@ -79,41 +79,29 @@ def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
     ) in out
 
 
-def test_an_over_indented_key_is_explained_in_plain_words(tmp_path: Path) -> None:
-    code, out = check(
-        tmp_path,
-        """
-        version: 1
-        channels:
-          mllp_in:
-            type: mllp
-              listen: 127.0.0.1:0
-        """,
-    )
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        (  # deeper than its siblings
+            "      listen: 127.0.0.1:0",
+            "5:13: error[yaml-syntax] a 'key:' where YAML expects a value: this line is probably"
+            " indented deeper than the key above it, which makes it part of that key's value;"
+            " align it with its sibling keys",
+        ),
+        (  # between its block and the parent's
+            "   listen: 127.0.0.1:0",
+            "5:4: error[yaml-syntax] this line is not aligned with the block it belongs to"
+            " (the block that starts at line 3, column 3)",
+        ),
+    ],
+)
+def test_a_badly_indented_key_is_explained_in_plain_words(
+    tmp_path: Path, listen: str, message: str
+) -> None:
+    text = f"version: 1\nchannels:\n  mllp_in:\n    type: mllp\n{listen}\n"
+    code, out = check(tmp_path, text)
     assert code == 1
-    assert out.startswith(
-        "TMP/routes.yaml:5:13: error[yaml-syntax] a 'key:' where YAML expects a value:"
-        " this line is probably indented deeper than the key above it, which makes it part"
-        " of that key's value; align it with its sibling keys"
-    )
-
-
-def test_a_misaligned_key_names_its_block(tmp_path: Path) -> None:
-    code, out = check(
-        tmp_path,
-        """
-        version: 1
-        channels:
-          mllp_in:
-            type: mllp
-           listen: 127.0.0.1:0
-        """,
-    )
-    assert code == 1
-    assert out.startswith(
-        "TMP/routes.yaml:5:4: error[yaml-syntax] this line is not aligned with the block it"
-        " belongs to (the block that starts at line 3, column 3)"
-    )
+    assert out.startswith(f"TMP/routes.yaml:{message}")
 
 
 def test_a_name_with_a_dash_is_a_clear_error_with_the_fix(tmp_path: Path) -> None:
