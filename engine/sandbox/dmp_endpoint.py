@@ -97,13 +97,13 @@ class DmpEndpoint:
     def __init__(
         self,
         *,
+        port: int = 0,
         server_cert: Path,
         server_key: Path,
         client_ca: Path,
         organisation_cert: Path,
         tables: XdsTables,
         xsd: Path = XDS_XSD,
-        port: int = 0,
     ) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(server_cert, server_key)
