@@ -27,16 +27,16 @@ def run(config: Path, with_sandbox: bool) -> None:
     from engine.cli.startup import explain_startup
     from engine.config.diagnostics import render
 
-    with embedded_sandbox(with_sandbox):
-        loaded = load_or_exit(config)
-        if loaded.warnings:
-            click.echo(render(loaded.warnings), err=True)
-        engine = build_engine(loaded)
-        try:
-            asyncio.run(engine.run())
-        except PasserelleError as exc:
-            click.echo(f"passerelle: {explain_startup(config, exc)}", err=True)
-            sys.exit(1)
+    click.get_current_context().with_resource(embedded_sandbox(with_sandbox))  # before loading
+    loaded = load_or_exit(config)
+    if loaded.warnings:
+        click.echo(render(loaded.warnings), err=True)
+    engine = build_engine(loaded)
+    try:
+        asyncio.run(engine.run())
+    except PasserelleError as exc:
+        click.echo(f"passerelle: {explain_startup(config, exc)}", err=True)
+        sys.exit(1)
 
 
 @click.command()
