@@ -9,25 +9,19 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit
+from engine.cli.sandbox import sandbox_flag
 from engine.errors import PasserelleError
 
 
 @click.command()
+@sandbox_flag(embedded=True)
 @config_option
-@click.option(
-    "--sandbox",
-    "with_sandbox",
-    is_flag=True,
-    help="also run the local FHIR platform and DMP endpoint (see 'passerelle sandbox')",
-)
-def run(config: Path, with_sandbox: bool) -> None:
+def run(config: Path) -> None:
     """Run the engine until SIGTERM or SIGINT (graceful stop)."""
     from engine.assembly import build_engine
-    from engine.cli.sandbox import embedded_sandbox
     from engine.cli.startup import explain_startup
     from engine.config.diagnostics import render
 
-    click.get_current_context().with_resource(embedded_sandbox(with_sandbox))  # before loading
     loaded = load_or_exit(config)
     if loaded.warnings:
         click.echo(render(loaded.warnings), err=True)
@@ -40,22 +34,13 @@ def run(config: Path, with_sandbox: bool) -> None:
 
 
 @click.command()
+@sandbox_flag(embedded=False)
 @config_option
 @click.option("--deny-warnings", is_flag=True, help="exit 1 on warnings too")
-@click.option(
-    "--sandbox",
-    "with_sandbox",
-    is_flag=True,
-    help="first create the sandbox certificates, as 'run --sandbox' does",
-)
-def check(config: Path, deny_warnings: bool, with_sandbox: bool) -> None:
+def check(config: Path, deny_warnings: bool) -> None:
     """Validate the configuration; print every problem with file:line:col; exit 1 on errors."""
-    from engine.cli.sandbox import prepare_sandbox
     from engine.config.diagnostics import render, summary
     from engine.config.loader import check_file
-
-    if with_sandbox:
-        prepare_sandbox()
 
     diagnostics = check_file(config)
     if diagnostics:

@@ -83,6 +83,25 @@ def embedded_sandbox(enabled: bool) -> Iterator[LocalSandbox | None]:
         sandbox.stop()
 
 
+def sandbox_flag(*, embedded: bool) -> Callable[[F], F]:
+    """``--sandbox`` for ``run`` (``embedded``: the servers run until the command ends) and
+    ``check`` (the sandbox certificates are written); acts while the options are parsed,
+    so before the configuration is loaded."""
+
+    def act(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value and embedded:
+            ctx.with_resource(embedded_sandbox(True))
+        elif value:
+            prepare_sandbox()
+
+    what = (
+        "also run the local FHIR platform and DMP endpoint (see 'passerelle sandbox')"
+        if embedded
+        else "first write the sandbox certificates, as 'run --sandbox' does"
+    )
+    return click.option("--sandbox", is_flag=True, expose_value=False, callback=act, help=what)
+
+
 def _port(name: str, var: str, default: int, what: str) -> Callable[[F], F]:
     return click.option(
         name,
