@@ -14,7 +14,8 @@ from engine.message import DeliveryState, MessageState
 from engine.store.base import DeliveryRecord, MessageQuery, Store, StoredMessage
 
 
-def _local(ts: datetime | None) -> str:
+def local_time(ts: datetime | None) -> str:
+    """A stored time in the local zone, to the second ("-" for none)."""
     return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
@@ -96,7 +97,7 @@ def _row(m: StoredMessage, ds: list[DeliveryRecord]) -> tuple[str, ...]:
     deliveries = ", ".join(f"{d.destination}:{d.state.value}" for d in ds) or "-"
     return (
         env.id,
-        _local(env.received_at),
+        local_time(env.received_at),
         env.channel,
         _kind(m),
         control_id(m) or "-",
@@ -159,11 +160,11 @@ def show(config: Path, message_id: str, raw: bool) -> None:
     env = m.envelope
     click.echo(f"Message      {env.id}")
     click.echo(f"Channel      {env.channel}")
-    if control_id(m):
-        click.echo(f"Control id   {control_id(m)}")
-    click.echo(f"Received     {_local(env.received_at)}")
+    click.echo(f"Received     {local_time(env.received_at)}")
     click.echo(f"Content      {env.content_type}, {len(env.raw)} bytes")
     click.echo(f"State        {m.state.value}" + (f" ({m.reason})" if m.reason else ""))
+    if control_id(m):
+        click.echo(f"Control id   {control_id(m)}")
     click.echo("Metadata")
     for key in sorted(env.metadata):
         click.echo(f"  {key:<28} {env.metadata[key]}")
@@ -171,7 +172,7 @@ def show(config: Path, message_id: str, raw: bool) -> None:
     for t in history:
         source = t.from_state.value if t.from_state else "-"
         reason = f"  {t.reason}" if t.reason else ""
-        click.echo(f"  {_local(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
+        click.echo(f"  {local_time(t.at)}  {source:>10} → {t.to_state.value:<10}{reason}")
     click.echo("Deliveries" if deliveries else "Deliveries   none")
     for d, attempts, waits in deliveries:
         click.echo(f"  {d.destination} (route {d.route}): {d.state.value}, {d.attempts} attempt(s)")
@@ -184,9 +185,9 @@ def show(config: Path, message_id: str, raw: bool) -> None:
         if d.last_error and d.state is not DeliveryState.SENT:  # the attempts keep the history
             click.echo(f"    last error   {d.last_error}")
         if d.next_attempt_at and not d.state.finished:
-            click.echo(f"    next attempt {_local(d.next_attempt_at)}")
+            click.echo(f"    next attempt {local_time(d.next_attempt_at)}")
         for a in attempts:
-            click.echo(f"    #{a.number} {_local(a.at)} {a.outcome.value:<8} {a.detail}")
+            click.echo(f"    #{a.number} {local_time(a.at)} {a.outcome.value:<8} {a.detail}")
     if raw:
         click.echo("Content")
         codec = env.metadata.get("hl7.codec", "utf-8")
