@@ -196,3 +196,17 @@ def test_an_unquoted_off_is_explained_as_yaml_reads_it(tmp_path: Path) -> None:
         "TMP/routes.yaml:6:23: error[invalid-value] channels.gam.hl7.dmp_gating: YAML reads off"
         " as a boolean (false): write it in quotes, \"off\" (Input should be 'off' or 'refuse')"
     ) in out
+
+
+def test_a_missing_configuration_says_how_to_give_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "routes.yaml:1:1: error[io-error] cannot read routes.yaml: No such file or directory",
+        "routes.yaml: 1 error, 0 warnings",
+        "(no routes.yaml here: run from the directory that has it, or give it with -c FILE"
+        " or PASSERELLE_CONFIG)",
+    ]
