@@ -10,12 +10,13 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# The engine on routes.yaml, with the local FHIR platform and DMP endpoint (docs/sandbox.md).
 run: $(STAMP)
-	$(BIN)/passerelle run -c routes.yaml
+	$(BIN)/passerelle run --sandbox -c routes.yaml
 
 test: $(STAMP) lint typecheck unit
 

@@ -92,6 +92,8 @@ def configure(level: str = "INFO", fmt: Literal["json", "text"] = "text") -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO: per-message noise on a hot path; shown with DEBUG
+    logging.getLogger("httpx").setLevel(logging.DEBUG if root.level <= logging.DEBUG else "WARNING")
 
 
 __all__ = [

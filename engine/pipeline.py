@@ -353,9 +353,7 @@ class Pipeline:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
             await self._peer_answered(delivery.destination)
-            await self._dead(
-                delivery, f"refused: {exc}", sent=payload.body, response=exc.response
-            )
+            await self._dead(delivery, f"refused: {exc}", sent=payload.body, response=exc.response)
             log.warning("Delivery refused; dead letter.", extra={**extra, "error": str(exc)})
         except RetryableDeliveryError as exc:
             await self._failed(

@@ -43,6 +43,12 @@ def load_or_exit(path: Path) -> Config:
     except ConfigError as exc:
         click.echo(render(exc.diagnostics) if exc.diagnostics else str(exc), err=True)
         click.echo(f"{path}: {summary(exc.diagnostics)}", err=True)
+        if not path.exists():
+            click.echo(
+                f"(no {path} here: run from the directory that has it, or give it with -c FILE"
+                " or PASSERELLE_CONFIG)",
+                err=True,
+            )
         sys.exit(1)
 
 

@@ -25,6 +25,16 @@ def local_time(ts: datetime | None) -> str:
     return ts.astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def control_id(m: StoredMessage) -> str:
+    """The id the sender gave the message: MSH-10 for HL7v2, the document id for a CDA,
+    the Message-ID for an MSSanté mail; empty when there is none."""
+    md = m.envelope.metadata
+    for key in ("hl7.control_id", "cda.id", "mssante.message_id"):
+        if md.get(key):
+            return str(md[key])
+    return ""
+
+
 def _kind(m: StoredMessage) -> str:
     md = m.envelope.metadata
     if md.get("hl7.message_type"):
@@ -84,18 +94,35 @@ def list_(
         for m, ds in rows:
             click.echo(json.dumps(_summary(m, ds, circuits), ensure_ascii=False))
         return
-    click.echo(
-        f"{'ID':<26}  {'RECEIVED':<19}  {'CHANNEL':<12}  {'TYPE':<10}  "
-        f"{'CONTROL ID':<22}  {'STATE':<10}  DELIVERIES"
+    table = [_row(m, ds, circuits) for m, ds in rows]
+    for line in columns(
+        ("ID", "RECEIVED", "CHANNEL", "TYPE", "CONTROL ID", "STATE", "DELIVERIES"), table
+    ):
+        click.echo(line)
+
+
+def _row(m: StoredMessage, ds: list[DeliveryRecord], circuits: dict[str, str]) -> tuple[str, ...]:
+    env = m.envelope
+    deliveries = ", ".join(_delivery(d, circuits) for d in ds) or "-"
+    return (
+        env.id,
+        local_time(env.received_at),
+        env.channel,
+        _kind(m),
+        control_id(m) or "-",
+        m.state.value,
+        deliveries,
     )
-    for m, ds in rows:
-        env = m.envelope
-        deliveries = ", ".join(_delivery(d, circuits) for d in ds) or "-"
-        control_id = env.metadata.get("hl7.control_id", "-")
-        click.echo(
-            f"{env.id:<26}  {local_time(env.received_at):<19}  {env.channel:<12.12}  "
-            f"{_kind(m):<10.10}  {control_id:<22.22}  {m.state.value:<10}  {deliveries}"
-        )
+
+
+def columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """Lines of a table whose columns are as wide as their widest cell (the last one is not
+    padded); nothing is cut."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
 
 
 def _delivery(d: DeliveryRecord, circuits: dict[str, str]) -> str:
@@ -115,7 +142,7 @@ def _summary(
         "received_at": env.received_at.isoformat(),
         "channel": env.channel,
         "content_type": env.content_type,
-        "control_id": env.metadata.get("hl7.control_id"),
+        "control_id": control_id(m) or None,
         "type": _kind(m),
         "state": m.state.value,
         "reason": m.reason,
@@ -159,6 +186,8 @@ def show(config: Path, message_id: str, raw: bool) -> None:
     click.echo(f"Received     {local_time(env.received_at)}")
     click.echo(f"Content      {env.content_type}, {len(env.raw)} bytes")
     click.echo(f"State        {m.state.value}" + (f" ({m.reason})" if m.reason else ""))
+    if control_id(m):
+        click.echo(f"Control id   {control_id(m)}")
     click.echo("Metadata")
     for key in sorted(env.metadata):
         click.echo(f"  {key:<28} {env.metadata[key]}")
@@ -182,7 +211,7 @@ def show(config: Path, message_id: str, raw: bool) -> None:
             click.echo("    holds key    later messages of its key wait: replay or release it")
         if d.state is DeliveryState.SENT and d.detail:
             click.echo(f"    delivered    {d.detail}")
-        if d.last_error:
+        if d.last_error and d.state is not DeliveryState.SENT:  # the attempts keep the history
             click.echo(f"    last error   {d.last_error}")
         if d.next_attempt_at and not d.state.finished:
             click.echo(f"    next attempt {local_time(d.next_attempt_at)}")

@@ -10,10 +10,12 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit
+from engine.cli.sandbox import sandbox_flag
 from engine.errors import PasserelleError
 
 
 @click.command()
+@sandbox_flag(embedded=True)
 @config_option
 @click.option(
     "--workers",
@@ -26,6 +28,7 @@ def run(config: Path, processes: int | None) -> None:
     """Run the engine until SIGTERM or SIGINT (graceful stop); SIGHUP restarts workers."""
     os.umask(0o077)  # everything the engine creates (store, outputs) is private
     from engine.assembly import build_engine
+    from engine.cli.startup import explain_startup
     from engine.config.diagnostics import render
 
     loaded = load_or_exit(config)
@@ -35,11 +38,12 @@ def run(config: Path, processes: int | None) -> None:
         engine = build_engine(loaded, worker_processes=processes, source=config)
         asyncio.run(engine.run())
     except PasserelleError as exc:
-        click.echo(f"passerelle: {exc}", err=True)
+        click.echo(f"passerelle: {explain_startup(config, exc)}", err=True)
         sys.exit(1)
 
 
 @click.command()
+@sandbox_flag(embedded=False)
 @config_option
 @click.option("--deny-warnings", is_flag=True, help="exit 1 on warnings too")
 def check(config: Path, deny_warnings: bool) -> None:

@@ -9,7 +9,9 @@ duplicate route names, misuse of ``_unmatched`` (has ``when``/``from``/``drop``/
 ``continue``, or is not last), ``drop`` with ``to``, ``drop`` with ``continue``, no
 destination without ``drop``, unknown ``transform``, ``map`` with ``transform``.
 Warnings: routes after a catch-all (unreachable), destinations no route uses, the same
-destination twice in ``to``, no routes at all.
+destination twice in ``to``, the same payload sent to one destination by a ``continue``
+route and a later route (delivered twice: each (route, destination) pair is its own
+delivery), no routes at all.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def check_graph(doc: Document) -> None:
             _check_unmatched(doc, path, route, is_last=i == last)
         elif catch_all is None and _is_catch_all(route):
             catch_all = name if isinstance(name, str) else f"routes[{i}]"
+    _check_twice(doc, routes)
     declared = data["destinations"] if isinstance(data.get("destinations"), dict) else {}
     for name in (str(d) for d in declared if str(d) not in used):
         message = f"destination {name!r} is not used by any route"
@@ -173,6 +176,34 @@ def _check_unmatched(
             "reserved-route",
             "the reserved route '_unmatched' must be the last route",
         )
+
+
+def _check_twice(doc: Document, routes: list[Any]) -> None:
+    """Each (route, destination) pair is its own delivery: a later route sending the same
+    payload (same map or transform, or none) to a destination an earlier ``continue`` route
+    already sends to would deliver a message matching both twice."""
+    earlier: dict[tuple[str, Any], tuple[str, int]] = {}  # (destination, payload) -> route
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict) or route.get("drop") is True:
+            continue
+        if route.get("name") == UNMATCHED:
+            continue  # gets only what no route matched
+        name = route.get("name") if isinstance(route.get("name"), str) else f"routes[{i}]"
+        payload = (route.get("map"), route.get("transform"))
+        for j, target in _strings(route.get("to")):
+            first = earlier.get((target, payload))
+            if first is not None and first[0] != name:
+                what = f"map {payload[0]!r}" if payload[0] else "the same payload"
+                line, _ = doc.position(("routes", first[1], "name"))
+                message = (
+                    f"route {name!r} sends {what} to {target!r} as route {first[0]!r} (line"
+                    f" {line}) does, which continues: a message matching both is delivered"
+                    " twice; narrow one route's 'when' or remove the destination from one"
+                )
+                doc.warning(_at(("routes", i, "to"), j), "delivered-twice", message)
+        if route.get("continue") is True:
+            for _, target in _strings(route.get("to")):
+                earlier.setdefault((target, payload), (str(name), i))
 
 
 def _is_catch_all(route: dict[str, Any]) -> bool:

@@ -97,15 +97,51 @@ def parse_document(text: str, file: str, env: Mapping[str, str]) -> Document:
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    """The parser's complaint in plain words, with the parser's own text after it."""
     problem = exc.problem or "invalid YAML"
-    if not exc.context:
-        return problem
-    if problem.startswith("but "):  # "expected a single document ..., but found another"
-        return f"{exc.context}, {problem}"
     mark = exc.context_mark
-    if mark is not None and mark != exc.problem_mark:
-        return f"{problem} ({exc.context} at line {mark.line + 1}, column {mark.column + 1})"
-    return f"{problem} ({exc.context})"
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    parser = problem
+    if exc.context and problem.startswith("but "):
+        parser = f"{exc.context}, {problem}"  # "expected a single document ..., but found ..."
+    elif exc.context:
+        parser = f"{problem} ({exc.context}{f' at {where}' if where else ''})"
+    plain = _plain(problem, exc.context or "", where)
+    return f"{plain} [YAML: {parser}]" if plain else parser
+
+
+def _plain(problem: str, context: str, where: str) -> str:
+    """Plain words for the structure errors people make (indentation, tabs, quotes)."""
+    block = f" (the block that starts at {where})" if where else ""
+    opened = f" (opened at {where})" if where else ""
+    if problem.startswith("expected <block end>") or problem.startswith(
+        "did not find expected key"
+    ):
+        return (
+            "this line is not aligned with the block it belongs to" + block + ": the keys"
+            " of one mapping, and the items of one list, start at the same column; indent"
+            " it like the lines it goes with"
+        )
+    if problem == "mapping values are not allowed here":
+        return (
+            "a 'key:' where YAML expects a value: this line is probably indented deeper"
+            " than the key above it, which makes it part of that key's value; align it with"
+            " its sibling keys (or quote a value that contains ': ')"
+        )
+    if problem == "could not find expected ':'":
+        return f"a line in a mapping is not 'key: value'{block}: add the ':' or fix its indentation"
+    if "'\\t'" in problem or "'\t'" in problem:
+        return "a tab character: YAML indents with spaces only; replace the tab with spaces"
+    if problem.startswith("did not find expected '-' indicator"):
+        return (
+            f"a line inside a list{block} is not an item: start it with '- ' or fix its indentation"
+        )
+    if "flow sequence" in context or "flow mapping" in context:
+        closing = "]" if "sequence" in context else "}"
+        return f"a list or mapping written inline is not closed{opened}: add the '{closing}'"
+    if "quoted scalar" in context:
+        return f"a quoted value is never closed{opened}: add the closing quote"
+    return ""
 
 
 class _Builder:

@@ -2,7 +2,8 @@
 
 Stages, each collecting all its problems: YAML composition with positions, duplicate keys
 and ``${VAR}`` expansion (:mod:`engine.config.document`); channel/destination types and
-the models (:mod:`engine.config.validate`); the route graph (:mod:`engine.config.checks`).
+the models (:mod:`engine.config.validate`); the route graph and the maps
+(:mod:`engine.config.checks`); the certificate and key files (:mod:`engine.config.files`).
 No ``yaml.YAMLError`` or ``pydantic.ValidationError`` leaves this module: every problem is
 a :class:`~engine.config.diagnostics.Diagnostic`.
 """
@@ -16,17 +17,22 @@ from pathlib import Path
 from engine.config.checks import check_graph
 from engine.config.diagnostics import Diagnostic, sort_diagnostics, summary
 from engine.config.document import Document, parse_document
+from engine.config.files import check_files
 from engine.config.models import Config
 from engine.config.validate import build_config
 from engine.errors import ConfigError
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, files: bool = True
+) -> Config:
     """Load and validate a ``routes.yaml`` file.
 
     Args:
         path: the file; diagnostics name it as given.
         env: variables for ``${VAR}`` references; ``os.environ`` when None.
+        files: also load the certificate and key files it names
+            (:mod:`engine.config.files`); False for uses that never connect (route tests).
 
     Returns:
         The validated config; its ``warnings`` hold the non-fatal diagnostics.
@@ -39,14 +45,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     text, diagnostics = read_source(Path(path), file)
     if text is None:
         raise ConfigError(_message(file, diagnostics), diagnostics)
-    return load_config_text(text, file=file, env=env)
+    return load_config_text(text, file=file, env=env, files=files)
 
 
 def load_config_text(
-    text: str, *, file: str = "routes.yaml", env: Mapping[str, str] | None = None
+    text: str,
+    *,
+    file: str = "routes.yaml",
+    env: Mapping[str, str] | None = None,
+    files: bool = True,
 ) -> Config:
     """Like :func:`load_config` for a file already read; ``file`` names it in diagnostics."""
-    config, diagnostics = _process(text, file, env)
+    config, diagnostics = _process(text, file, env, files=files)
     if config is None or any(d.is_error for d in diagnostics):
         raise ConfigError(_message(file, diagnostics), diagnostics)
     config._warnings = tuple(diagnostics)
@@ -71,11 +81,13 @@ def check_text(
 
 
 def _process(
-    text: str, file: str, env: Mapping[str, str] | None
+    text: str, file: str, env: Mapping[str, str] | None, *, files: bool = True
 ) -> tuple[Config | None, list[Diagnostic]]:
     doc: Document = parse_document(text, file, os.environ if env is None else env)
     config = build_config(doc)
     check_graph(doc)
+    if files:
+        check_files(doc)
     return config, sort_diagnostics(doc.diagnostics)
 
 

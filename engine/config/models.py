@@ -38,7 +38,8 @@ UNMATCHED: Final = "_unmatched"
 DEFAULT_HOME: Final = Path("./var")
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-RouteName = Annotated[str, StringConstraints(pattern=r"^(_unmatched|[a-z0-9]+(_[a-z0-9]+)*)$")]
+ROUTE_NAME_PATTERN: Final = r"^(_unmatched|[a-z0-9]+(_[a-z0-9]+)*)$"
+RouteName = Annotated[str, StringConstraints(pattern=ROUTE_NAME_PATTERN)]
 NameList = Annotated[tuple[Name, ...], Field(min_length=1)]
 
 #: ``when`` keys read from ``Envelope.metadata``: when key -> metadata key (MSH facts
@@ -558,6 +559,7 @@ RoutesFile = Config
 
 __all__ = [
     "NAME_PATTERN",
+    "ROUTE_NAME_PATTERN",
     "UNMATCHED",
     "WHEN_ENVELOPE",
     "WHEN_FIELDS",

@@ -10,6 +10,7 @@ nothing stops at the first error.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from engine import registry
 from engine.components import ComponentConfig
 from engine.config.diagnostics import did_you_mean
 from engine.config.document import DataPath, Document
-from engine.config.models import Config, When
+from engine.config.models import NAME_PATTERN, ROUTE_NAME_PATTERN, Config, When
 
 _SECTIONS: dict[str, registry.Kind] = {"channels": "source", "destinations": "destination"}
 _ENTRY_KEYS: dict[str, tuple[str, ...]] = {
@@ -30,6 +31,7 @@ _ENTRY_KEYS: dict[str, tuple[str, ...]] = {
     "destinations": ("type", "retry", "ordering"),
 }
 _LABELS = {"channels": "channel", "destinations": "destination"}
+_NAME_PATTERNS = (NAME_PATTERN, ROUTE_NAME_PATTERN)
 
 
 def build_config(doc: Document) -> Config | None:
@@ -113,8 +115,11 @@ def report_errors(
     ``root`` is the model that produced them, used to suggest known keys; ``extra_keys``
     are keys the loader accepts beside the model's (``type``, ``retry``).
     """
+    locations = [tuple(e["loc"]) for e in errors]
     for err in errors:
         loc = tuple(err["loc"])
+        if err["type"] == "too_short" and any(o[: len(loc)] == loc != o for o in locations):
+            continue  # a list emptied by its own bad items: the items' errors say it all
         path, on_key = _data_path(doc.data, (*prefix, *loc))
         if any(path[: i + 1] in doc.tainted for i in range(len(path))):
             continue  # a failed ${VAR} already explains this value
@@ -131,6 +136,12 @@ def report_errors(
             doc.error(path, "missing-key", f"{where}: {message}" if where else message, key=True)
         else:
             message = _message(err)
+            written = doc.scalar_text.get(path)
+            if isinstance(err["input"], bool) and written is not None and kind != "bool_type":
+                message = (
+                    f"YAML reads {written} as a boolean ({str(err['input']).lower()}):"
+                    f' write it in quotes, "{written}" ({message})'
+                )
             doc.error(
                 path, "invalid-value", f"{where}: {message}" if where else message, key=on_key
             )
@@ -144,6 +155,14 @@ def _message(err: ErrorDetails) -> str:
         return f"expected a list, got {_describe(err['input'])}"
     if kind == "value_error" and "error" in err.get("ctx", {}):
         return str(err["ctx"]["error"])
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in _NAME_PATTERNS:
+        value = str(err["input"])
+        fixed = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
+        hint = f" (write {fixed!r})" if fixed else ""
+        return (
+            f"{value!r} is not a valid name: names are lower-case letters and digits,"
+            f" words joined by single underscores{hint}"
+        )
     return err["msg"]
 
 

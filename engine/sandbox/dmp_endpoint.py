@@ -69,6 +69,7 @@ class DmpEndpoint(SubmissionChecks):
     def __init__(
         self,
         *,
+        port: int = 0,
         server_cert: Path,
         server_key: Path,
         client_ca: Path,
@@ -98,7 +99,7 @@ class DmpEndpoint(SubmissionChecks):
                 Route("/fhir/Patient/_search", self._handle_status, methods=["POST"]),
             ]
         )
-        self._server = AppServer(app, "127.0.0.1", 0, context)
+        self._server = AppServer(app, "127.0.0.1", port, context)
         self.url = ""
         self.registry_url = ""
         self.status_url = ""

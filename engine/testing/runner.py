@@ -162,7 +162,7 @@ class Runner:
         if path not in self._routings:
             try:
                 with contextlib.chdir(self.root):  # routes.yaml paths are relative to it
-                    config = load_config(path)
+                    config = load_config(path, files=False)  # nothing is sent: no TLS files
                 transforms = build_transforms(config, root=self.root)
                 self._routings[path] = _Routing(config, build_router(config), transforms)
             except ConfigError as exc:

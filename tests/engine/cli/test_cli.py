@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.sandbox.local import sandbox_pki
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import free_port
 
@@ -56,8 +57,16 @@ def test_check_lists_every_error_with_line_and_column(tmp_path: Path) -> None:
     assert "4 errors" in out
 
 
-def test_check_accepts_the_repository_configuration() -> None:
-    result = CliRunner().invoke(main, ["check", "-c", str(REPO / "routes.yaml")])
+def test_check_accepts_the_repository_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PASSERELLE_HOME", str(tmp_path))
+    config = str(REPO / "routes.yaml")
+    # a fresh home: the sandbox certificates the DMP destination names do not exist yet
+    fresh = CliRunner().invoke(main, ["check", "-c", config])
+    assert fresh.exit_code == 1
+    assert "does not exist; run `passerelle sandbox` (or `make run`) once" in fresh.output
+    result = CliRunner().invoke(main, ["check", "--sandbox", "-c", config])
     assert result.exit_code == 0, result.output
     assert "0 errors, 0 warnings" in result.output
 
@@ -88,7 +97,13 @@ def running_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     config.write_text(
         (REPO / "routes.yaml").read_text()  # the shipped defaults, with a private home
     )
-    env = {"PASSERELLE_HOME": str(home / "var"), "MLLP_PORT": str(port)}
+    sandbox_pki(home / "var" / "sandbox")  # the DMP's certificates; the sandbox is not running
+    env = {
+        "PASSERELLE_HOME": str(home / "var"),
+        "MLLP_PORT": str(port),
+        "SANDBOX_FHIR_PORT": str(free_port()),
+        "SANDBOX_DMP_PORT": str(free_port()),
+    }
     proc = start_engine(config, home / "engine.log", env)
     wait_listening(port, proc, home / "engine.log")
     yield config, port
@@ -130,7 +145,7 @@ def test_send_to_a_closed_port_exits_2() -> None:
         ["send", str(SAMPLES / "adt_a01_admission.hl7"), "--to", f"mllp://127.0.0.1:{free_port()}"],
     )
     assert result.exit_code == 2
-    assert "ConnectionRefusedError" in result.output
+    assert "(connection refused): is the engine running?" in result.output
 
 
 def test_show_unknown_message_is_a_clear_error(tmp_path: Path) -> None:

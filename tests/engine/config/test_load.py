@@ -226,7 +226,7 @@ def test_type_specific_errors_map_to_their_keys() -> None:
     assert by_line[at(text, "b:")[0]] == "channels.b: missing required key 'listen'"
     assert by_line[at(text, "[not")[0]] == "channels.c: expected a mapping, got a list"
     assert "has no 'type'" in by_line[at(text, "d:")[0]]
-    assert "String should match pattern" in by_line[at(text, "E:")[0]]
+    assert "'E' is not a valid name" in by_line[at(text, "E:")[0]]
     assert by_line[at(text, "backof")[0]] == (
         "unknown key 'backof' in destinations.out.retry (did you mean 'max_backoff'?)"
     )

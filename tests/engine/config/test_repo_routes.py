@@ -9,16 +9,18 @@ import pytest
 
 from engine import registry
 from engine.config import check_text, load_config
+from engine.sandbox.local import sandbox_pki
 
 ROUTES = Path(__file__).resolve().parents[3] / "routes.yaml"
 
 
-def test_repository_routes_yaml_loads() -> None:
+def test_repository_routes_yaml_loads(tmp_path: Path) -> None:
     if not ROUTES.exists():
         pytest.skip("no routes.yaml at the repository root")
     if registry.lookup("source", "mllp") is None or registry.lookup("destination", "file") is None:
         pytest.skip("the mllp source or the file destination is not registered yet")
-    config = load_config(ROUTES, env={})
+    sandbox_pki(tmp_path / "sandbox")  # the DMP destination names the sandbox certificates
+    config = load_config(ROUTES, env={"PASSERELLE_HOME": str(tmp_path)})
     assert config.version == 1
     assert config.channels and config.routes
     for name, channel in config.channels.items():

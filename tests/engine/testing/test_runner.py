@@ -18,6 +18,20 @@ REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "samples" / "hl7v2" / "adt_a01_admission.hl7"
 
 
+ARCHIVE_ROUTES = """\
+version: 1
+engine: {home: ./var}
+channels:
+  mllp_in: {type: mllp, listen: "127.0.0.1:0"}
+destinations:
+  archive: {type: file, directory: ./var/out}
+routes:
+  - name: hl7_to_archive
+    when: {content_type: application/hl7-v2}
+    to: [archive]
+"""
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A small repository: one map with its tables, an input, an expected output."""
@@ -39,7 +53,7 @@ def repo(tmp_path: Path) -> Path:
     shutil.copy(SAMPLE, tmp_path / "in" / "a01.hl7")
     expected = {"resourceType": "Patient", "gender": "female", "birthDate": "1985-07-12"}
     (tmp_path / "expected.json").write_text(json.dumps(expected))
-    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
+    (tmp_path / "routes.yaml").write_text(ARCHIVE_ROUTES)
     return tmp_path
 
 
