@@ -54,7 +54,7 @@ def test_one_alert_per_episode_and_counters() -> None:
 
 
 async def test_engine_intake_under_a_full_store_then_recovery(tmp_path: Path) -> None:
-    engine = make_engine(tmp_path)
+    engine = make_engine(tmp_path, lambda: SqliteStore(tmp_path / "store.db"))
     events: list[str] = []
     engine.store_condition.hooks.append(lambda event, _: events.append(event))
     await engine.start()

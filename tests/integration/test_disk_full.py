@@ -65,14 +65,14 @@ def fill(directory: Path) -> Path:
     filler = directory / "filler"
     usage = shutil.disk_usage(directory)
     assert usage.free > 1 << 20, f"the store took the disk before the test filled it: {usage}"
-    with filler.open("wb") as out:
-        chunk = b"\0" * 65536
-        try:
+    chunk = b"\0" * 65536
+    try:
+        with filler.open("wb") as out:  # closing flushes too: it may be the write that fails
             while True:
                 out.write(chunk)
                 out.flush()
-        except OSError as exc:
-            assert exc.errno == 28, exc  # ENOSPC
+    except OSError as exc:
+        assert exc.errno == 28, exc  # ENOSPC
     return filler
 
 

@@ -34,7 +34,7 @@ def test_roles_and_claims_follow_the_topology(tmp_path: Path) -> None:
     embedded = build_engine(load_config_text(f"version: 1\nengine: {{home: {tmp_path}}}\n"))
     assert (embedded.role.value, embedded.pipeline.owner, embedded.children) == ("all", None, None)
     text = f"version: 1\nengine: {{home: {tmp_path}, node: n1, lease: 5s}}\n"
-    split = build_engine(load_config_text(text), worker_processes=2, config_path=tmp_path / "r")
+    split = build_engine(load_config_text(text), worker_processes=2, source=tmp_path / "r")
     assert split.role.value == "intake" and split.children is not None
     assert split.children.count == 2 and split.pipeline.lease == 5.0
     owner = split.pipeline.owner
