@@ -28,6 +28,7 @@ from engine import __version__, logs
 def main(log_level: str, log_format: str) -> None:
     """Passerelle: an integration engine for French health interoperability."""
     logs.configure(log_level, "json" if log_format == "json" else "text")
+    os.umask(0o077)  # what any command creates (store, sandbox keys, outputs) is private
     # worker processes started by 'run --workers' log the same way
     os.environ["PASSERELLE_LOG_LEVEL"], os.environ["PASSERELLE_LOG_FORMAT"] = log_level, log_format
 

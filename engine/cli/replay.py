@@ -111,14 +111,18 @@ def replay(
         for message_id in ids:
             if dry_run:
                 current = await store.get_message(message_id)
-                results.append(ReplayResult(message_id, False, f"would replay ({current.state})"))
+                results.append(_would(message_id, current.state))
                 continue
             results.append(await one(store, message_id))
         return results
 
     results = with_store(config, run)
     for r in results:
-        click.echo(f"{r.message_id}  {'replayed' if r.replayed else 'skipped'}: {r.note}")
+        if dry_run:
+            verdict = "would replay" if r.replayed else "would skip"
+        else:
+            verdict = "replayed" if r.replayed else "skipped"
+        click.echo(f"{r.message_id}  {verdict}: {r.note}")
     done = sum(r.replayed for r in results)
     if dry_run:
         click.echo(f"{len(results)} message(s) selected; nothing changed (--dry-run)")
@@ -134,6 +138,15 @@ def replay(
     )
     if message_ids and done < len(results):
         sys.exit(1)
+
+
+def _would(message_id: str, state: MessageState) -> ReplayResult:
+    """What a replay would do with a message in ``state`` (``--dry-run``)."""
+    if state is MessageState.REJECTED:
+        return ReplayResult(message_id, False, "refused at intake; nothing to replay")
+    if not state.finished:
+        return ReplayResult(message_id, False, "still in progress")
+    return ReplayResult(message_id, True, f"{state} now")
 
 
 def _duration(value: str, option: str) -> float:

@@ -60,7 +60,7 @@ async def test_replay_needs_ids_or_a_filter_and_dry_run_changes_nothing(tmp_path
         run, config, "replay", "--destination", "platform", "--dead", "--dry-run"
     )
     assert dry.exit_code == 0, dry.output
-    assert f"{envs[0].id}  skipped: would replay (routed)" in dry.output
+    assert f"{envs[0].id}  would replay: routed now" in dry.output
     assert envs[1].id not in dry.output
     assert "2 message(s) selected; nothing changed" in dry.output
     assert await states(tmp_path, envs) == [MessageState.ROUTED] * 3

@@ -37,6 +37,12 @@ def test_a_second_engine_exits_naming_the_first_and_every_file_is_private(
     config = tmp_path / "routes.yaml"
     config.write_text((REPO / "routes.yaml").read_text())  # the shipped defaults
     env = {"PASSERELLE_HOME": str(home), "MLLP_PORT": str(port)}
+    # the shipped defaults name the sandbox certificates: `check --sandbox` writes them
+    made = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "check", "--sandbox", "-c", str(config)],
+        env={**os.environ, **env}, capture_output=True, preexec_fn=lambda: os.umask(0o022),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr.decode()
     first = start(config, tmp_path / "first.log", env)
     try:
         wait_listening(port, first, tmp_path / "first.log")
@@ -57,7 +63,8 @@ def test_a_second_engine_exits_naming_the_first_and_every_file_is_private(
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=30) == 0
     # and everything the engine created is its owner's only, although the umask was 022
-    created = [home, *home.rglob("*")]
+    sandbox = home / "sandbox"  # written by `check --sandbox`: public certificates are 0644
+    created = [p for p in (home, *home.rglob("*")) if sandbox not in (p, *p.parents)]
     assert {"store.db", "store.db.lock"} <= {p.name for p in created}
     for path in created:
         mode = stat.S_IMODE(path.stat().st_mode)

@@ -170,7 +170,7 @@ def test_msh2_encoding_characters_are_not_repetitions() -> None:
 def test_raised_limits_let_a_large_frame_be_examined_in_full() -> None:
     exam = examine(tilde_frame("PID-3", 49_000), COSTLY)
     assert exam.verdict is Verdict.REJECT  # strict: PID-3 holds no identifier at all
-    assert exam.errors[0].text == "PID-3: patient identifier list is required"
+    assert exam.errors[0].text == "PID-3: patient identifier list is missing; PAM-FR requires it"
     frame = tilde_frame("PID-3", 49_000)
     warn = examine(frame, Hl7IntakeOptions(limits=UNLIMITED))
     assert warn.verdict is Verdict.ACCEPT  # warn: the review runs after the ACK

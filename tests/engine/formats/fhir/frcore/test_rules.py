@@ -68,8 +68,13 @@ def test_pattern_of_a_slice(checker: FrCoreChecker, a01: dict[str, Any]) -> None
     assert ins["system"] == "urn:oid:1.2.250.1.213.1.4.10"
     ins["use"] = "usual"  # INS-NIR-TEST: patternCode official
     assert errors(checker, a01) == [
+        # a VALI identity must carry its INS as the one official identifier
+        "Bundle.entry[0].resource: invariant fr-core-1 does not hold "
+        "[invariant fr-core-1; fr-core-patient-ins]",
+        "Bundle.entry[0].resource: invariant fr-core-2 does not hold "
+        "[invariant fr-core-2; fr-core-patient-ins]",
         "Bundle.entry[0].resource.identifier[1].use: does not match the patternCode of "
-        "Patient.identifier:INS-NIR-TEST.use [pattern; fr-core-patient-ins]"
+        "Patient.identifier:INS-NIR-TEST.use [pattern; fr-core-patient-ins]",
     ]
 
 
