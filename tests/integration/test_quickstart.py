@@ -172,4 +172,10 @@ def test_the_readme_quickstart_delivers_to_the_local_platform_and_dmp(bench: Ben
     # what the README says the engine's output shows after the CDA drop
     for expected in re.findall(r"```text\n(\.\.\. .*?)```", section, re.S)[0].splitlines():
         bench.until(expected, bench.log.read_text, lambda t, e=expected: shows(t, e))
-    assert "destination=dmp attempt=1" in bench.log.read_text()
+    # and, as the README says, the CDA's delivery reads dmp:sent in the store
+    listed = bench.until(
+        "dmp:sent in messages list",
+        lambda: bench.shell(".venv/bin/passerelle messages list --channel cda_in"),
+        lambda out: "dmp:sent" in out,
+    )
+    assert "cda_in" in listed
