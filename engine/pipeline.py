@@ -343,6 +343,8 @@ class Pipeline:
                 extra={"message_id": envelope.id, "delivery_id": delivery.id, "error": str(exc)},
             )
             return
+        # what went out is kept with the attempt, unless it is the stored message itself
+        sent = None if payload.body == envelope.raw else payload.body
         extra = {
             "message_id": envelope.id,
             "delivery_id": delivery.id,
@@ -353,7 +355,7 @@ class Pipeline:
             detail = await destination.send(payload, context)
         except PermanentDeliveryError as exc:
             await self._peer_answered(delivery.destination)
-            await self._dead(delivery, f"refused: {exc}", sent=payload.body, response=exc.response)
+            await self._dead(delivery, f"refused: {exc}", sent=sent, response=exc.response)
             log.warning("Delivery refused; dead letter.", extra={**extra, "error": str(exc)})
         except RetryableDeliveryError as exc:
             await self._failed(
@@ -363,7 +365,7 @@ class Pipeline:
                 exc.retry_after,
                 extra,
                 gate,
-                sent=payload.body,
+                sent=sent,
                 response=exc.response,
             )
         except Exception as exc:  # a destination bug must not lose the message: retry
@@ -375,11 +377,11 @@ class Pipeline:
                 None,
                 extra,
                 gate,
-                sent=payload.body,
+                sent=sent,
             )
         else:
             await self.store.record_attempt(
-                delivery.id, DeliveryState.SENT, detail, dedupe_key=key, sent=payload.body
+                delivery.id, DeliveryState.SENT, detail, dedupe_key=key, sent=sent
             )
             count("deliveries.sent")
             log.debug("Delivered.", extra={**extra, "detail": detail})
