@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.message import DeliveryState, Envelope, MessageState
+from engine.store.console import ConsoleStore
 
 DEFAULT_LEASE = 60.0
 """Seconds a claim (:meth:`Store.start_processing`, :meth:`Store.claim_delivery`) lasts
@@ -198,9 +199,17 @@ class MessageQuery:
     destination: str | None = None
     delivery_state: DeliveryState | None = None
     limit: int | None = 50
+    channels: tuple[str, ...] | None = None
+    """Tenant scope: only these channels (None: every channel; empty: none)."""
+    route: str | None = None
+    """Messages with a delivery made by this route."""
+    patient_key: bytes | None = None
+    """Messages indexed under this patient digest (:mod:`engine.patient_index`)."""
+    before_id: str | None = None
+    """Keyset paging (newest first): only messages whose id sorts before this one."""
 
 
-class Store(ABC):
+class Store(ConsoleStore, ABC):
     """Durable storage of messages, their transitions and their deliveries.
 
     Implementations must make each method atomic and durable when it returns, and must
