@@ -67,6 +67,9 @@ class ActivityBucket:
     ``kind`` is ``channel`` (``ok`` = messages received, ``failed`` = rejected or in
     error) or ``destination`` (``ok`` = attempts sent, ``failed`` = attempts retrying or
     dead). ``start`` is the bucket's start (UTC, aligned on the bucket size).
+    ``latency_sum`` (seconds) over the ``ok`` items: for a destination, from the message's
+    receipt to the successful attempt; for a channel, from receipt to the end of routing
+    (0 when not known). Mean latency = ``latency_sum / ok``.
     """
 
     kind: str
@@ -74,6 +77,7 @@ class ActivityBucket:
     start: datetime
     ok: int = 0
     failed: int = 0
+    latency_sum: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
