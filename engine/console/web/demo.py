@@ -1,0 +1,195 @@
+"""A demo engine with its console, for the browser tests and the documentation's
+screenshots: two MLLP channels of two establishments, the sandbox FHIR platform as
+destination, local accounts, the console on a free port of 127.0.0.1.
+
+The engine and the console run on an event loop of their own thread, so a synchronous
+driver (Selenium, a script) can use them: :meth:`DemoEngine.call` runs a coroutine there.
+Only for tests and demos: the accounts' passwords are the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import uvicorn
+from argon2 import PasswordHasher
+
+from channels.mllp.server import MllpSource
+from engine.app import Engine
+from engine.assembly import build_engine
+from engine.config.loader import load_config_text
+from engine.console.app import build_app
+from engine.console.context import ConsoleContext
+from engine.sandbox.fhir_platform import FhirPlatform
+from engine.store.console import Account
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[3]
+ESTABLISHMENT_A = "750000001"
+ESTABLISHMENT_B = "920000002"
+PATIENT_SECRET = "demo-patient-index-secret-not-for-production"
+
+CONFIG = """\
+version: 1
+engine: {{home: {home}, workers: 2, shutdown_grace: 2s, mappings: {mappings}, poll_interval: 200ms}}
+store:
+  backend: sqlite
+  path: {home}/store.db
+  patient_index: {{secret: "{secret}"}}
+retry:
+  max_attempts: 2
+  initial_backoff: 50ms
+  max_backoff: 100ms
+  circuit: {{failures: 1000}}
+channels:
+  mllp_a: {{type: mllp, listen: "127.0.0.1:0", establishment: "{est_a}"}}
+  mllp_b: {{type: mllp, listen: "127.0.0.1:0", establishment: "{est_b}"}}
+destinations:
+  platform:
+    type: fhir
+    base_url: {base_url}
+    connect_timeout: 1s
+    timeout: 5s
+    establishment: "{est_a}"
+  archive_b: {{type: file, directory: {home}/out, establishment: "{est_b}"}}
+routes:
+  - name: adt_to_fr_core
+    from: [mllp_a]
+    when: {{message_type: ADT}}
+    map: pam_fr_adt_to_fr_core
+    to: [platform]
+  - name: archive_b
+    from: [mllp_b]
+    to: [archive_b]
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    """A local account made before the console starts."""
+
+    name: str
+    password: str
+    role: str
+    establishments: tuple[str, ...] = ()
+
+
+def adt(control_id: str, ipp: str, nda: str = "", event: str = "A01") -> bytes:
+    """A PAM-FR ADT from samples/hl7v2 with its control id, IPP, NDA and movement changed."""
+    text = (REPO / "samples/hl7v2/adt_a01_admission.hl7").read_text(encoding="utf-8")
+    text = text.replace("ADT20261120093000001", control_id).replace("ADT^A01^", f"ADT^{event}^")
+    text = text.replace("PID|1||100234^", f"PID|1||{ipp}^")
+    text = text.replace("MVT-000501", f"MVT-{control_id}")
+    return text.replace("2600001234", nda or f"9{ipp}").encode("utf-8")
+
+
+def mllp_send(port: int, message: bytes, timeout: float = 10.0) -> bytes:
+    """Send one message over MLLP on 127.0.0.1 and return the ACK (framing removed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"\x0b" + message + b"\x1c\r")
+        data = b""
+        while not data.endswith(b"\x1c\r"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("MLLP peer closed before the ACK")
+            data += chunk
+    return data.strip(b"\x0b\x1c\r")
+
+
+class DemoEngine:
+    """The demo engine and its console on a background thread (see the module doc)."""
+
+    def __init__(self, home: Path, platform: FhirPlatform, accounts: Sequence[DemoAccount]) -> None:
+        self.home = home
+        self.platform = platform
+        self.accounts = list(accounts)
+        self.url = ""
+        """The console's base URL (``http://127.0.0.1:<port>``) once started."""
+        self.engine: Engine | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: uvicorn.Server | None = None
+        self._serving: asyncio.Task[None] | None = None
+
+    def config_text(self) -> str:
+        return CONFIG.format(
+            home=self.home,
+            mappings=REPO / "mappings",
+            secret=PATIENT_SECRET,
+            est_a=ESTABLISHMENT_A,
+            est_b=ESTABLISHMENT_B,
+            base_url=self.platform.base_url,
+        )
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run ``coro`` on the engine's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> DemoEngine:
+        self._thread.start()
+        self.call(self._start())
+        return self
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.call(self._stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> DemoEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def mllp_port(self, channel: str) -> int:
+        """The bound port of an MLLP channel."""
+        assert self.engine is not None
+        (source,) = [s for s in self.engine.sources if s.name == channel]
+        return cast(MllpSource, source).address[1]
+
+    def send(self, channel: str, message: bytes) -> bytes:
+        """Send ``message`` to ``channel`` over MLLP; the ACK."""
+        return mllp_send(self.mllp_port(channel), message)
+
+    async def _start(self) -> None:
+        config = load_config_text(self.config_text())
+        engine = build_engine(config)
+        await engine.start()
+        self.engine = engine
+        hasher = PasswordHasher()
+        for a in self.accounts:
+            await engine.store.save_account(
+                Account(a.name, a.role, hasher.hash(a.password), a.establishments)
+            )
+        ctx = ConsoleContext(
+            store=engine.store,
+            config=config,
+            patient_secret=PATIENT_SECRET.encode(),
+            runtime=cast(Any, engine) if hasattr(engine, "apply_controls") else None,
+        )
+        settings = uvicorn.Config(
+            build_app(ctx), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(settings)
+        self._serving = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._serving.done():
+                self._serving.result()
+            await asyncio.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _stop(self) -> None:
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await self._serving
+        if self.engine is not None:
+            await self.engine.stop()
