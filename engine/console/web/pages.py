@@ -72,6 +72,7 @@ def render(page: Page) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title} · Passerelle console</title>"
+        '<link rel="icon" href="data:,">'
         '<link rel="stylesheet" href="/static/console.css">'
         f'<script type="module" src="/static/{page.script}.js"></script>'
         "</head>"

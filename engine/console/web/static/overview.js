@@ -129,14 +129,18 @@ function destRow(d, s, ctx) {
 }
 
 /** Keeps one <tr data-key> per item, re-rendering a row only when its signature changed. */
-function syncRows(tbody, items, key, signature, cells) {
+function syncRows(tbody, cols, items, key, signature, cells) {
   const old = new Map([...tbody.children].map((tr) => [tr.dataset.key, tr]));
   const rows = items.map((item) => {
     const k = key(item), sig = signature(item);
     let tr = old.get(k);
     if (!tr || tr.dataset.sig !== sig) {
       const fresh = h("tr", { dataset: { key: k, sig } });
-      for (const c of cells(item)) fresh.append(c instanceof Node && c.tagName === "TH" ? c : h("td", {}, c));
+      cells(item).forEach((c, i) => {
+        const cell = c instanceof Node && c.tagName === "TH" ? c : h("td", {}, c);
+        cell.dataset.col = cols[i].toLowerCase().replaceAll(" ", "-");
+        fresh.append(cell);
+      });
       if (tr && tr.contains(document.activeElement)) {
         // keep keyboard focus on the same control after the refresh
         const label = document.activeElement.textContent;
@@ -156,7 +160,7 @@ function section(id, title, headers) {
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))), tbody);
   const empty = h("p", { class: "empty", hidden: true }, `No ${title.toLowerCase()} to show.`);
   const el = h("section", { id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), h("div", { class: "scroll" }, tbl), empty);
-  return { el, tbody, tbl, empty };
+  return { el, tbody, tbl, empty, headers };
 }
 
 function summary(o) {
@@ -211,8 +215,8 @@ async function render(app, session) {
       const chans = [...o.channels].sort(byProblem(channelRank));
       const dests = [...o.destinations].sort(byProblem(destRank));
       const sig = (kind) => (x) => JSON.stringify([x, s.get(`${kind}:${x.name}`), Math.floor(now / 10000)]);
-      syncRows(ch.tbody, chans, (c) => c.name, sig("channel"), (c) => channelRow(c, s.get(`channel:${c.name}`), ctx));
-      syncRows(de.tbody, dests, (d) => d.name, sig("destination"), (d) => destRow(d, s.get(`destination:${d.name}`), ctx));
+      syncRows(ch.tbody, ch.headers, chans, (c) => c.name, sig("channel"), (c) => channelRow(c, s.get(`channel:${c.name}`), ctx));
+      syncRows(de.tbody, de.headers, dests, (d) => d.name, sig("destination"), (d) => destRow(d, s.get(`destination:${d.name}`), ctx));
       ch.tbl.hidden = !chans.length; ch.empty.hidden = !!chans.length;
       de.tbl.hidden = !dests.length; de.empty.hidden = !!dests.length;
       fill(nodes, (o.nodes || []).length ? ["Engine nodes: ", o.nodes.map((n, i) => [i ? ", " : "",

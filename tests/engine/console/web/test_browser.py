@@ -1,0 +1,277 @@
+"""The console in a real headless Chromium against a real engine (MLLP channels of two
+establishments, the sandbox FHIR platform as destination): the acceptance scenarios of
+issue 13. One engine and one browser for the module; the tests run in order and build on
+the messages the previous ones sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from engine.console.web.demo import (
+    ESTABLISHMENT_A,
+    ESTABLISHMENT_B,
+    DemoAccount,
+    DemoEngine,
+    adt,
+)
+from engine.sandbox.fhir_platform import FhirPlatform
+from tests.support.browser import chromium, find, require_browser, sign_in, wait_until
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+ACCOUNTS = [
+    DemoAccount("admin", PASSWORD, "admin"),
+    DemoAccount("op_a", PASSWORD, "operator", (ESTABLISHMENT_A,)),
+    DemoAccount("viewer_a", PASSWORD, "viewer", (ESTABLISHMENT_A,)),
+    DemoAccount("op_b", PASSWORD, "operator", (ESTABLISHMENT_B,)),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoEngine]:
+    require_browser()
+    with (
+        FhirPlatform() as platform,
+        DemoEngine(tmp_path_factory.mktemp("console"), platform, ACCOUNTS) as started,
+    ):
+        yield started
+
+
+@pytest.fixture(scope="module")
+def driver(demo: DemoEngine) -> Iterator[webdriver.Chrome]:
+    with chromium() as started:
+        yield started
+
+
+class Api:
+    """The admin API as one signed-in user sees it (session cookie + CSRF token)."""
+
+    def __init__(self, base_url: str, user: str) -> None:
+        self.http = httpx.Client(base_url=f"{base_url}/api/v1", timeout=10)
+        resp = self.http.post("/session", json={"username": user, "password": PASSWORD})
+        assert resp.status_code == 200, resp.text
+        self.csrf = resp.json()["csrf_token"]
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.http.get(path, params=params)
+
+    def post(self, path: str, body: Any = None, *, csrf: bool = True) -> httpx.Response:
+        headers = {"X-CSRF-Token": self.csrf} if csrf else {}
+        return self.http.post(path, json=body or {}, headers=headers)
+
+
+def poll(check: Callable[[], T | None], timeout: float = 30) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def message_by_control_id(api: Api, control_id: str) -> dict[str, Any]:
+    """The message with this control id once all its deliveries are sent or dead."""
+
+    def settled() -> dict[str, Any] | None:
+        items = api.get("/messages", control_id=control_id).json()["items"]
+        if len(items) != 1:
+            return None
+        detail: dict[str, Any] = api.get(f"/messages/{items[0]['id']}").json()
+        deliveries = detail["deliveries"]
+        done = deliveries and all(d["state"] in ("sent", "dead") for d in deliveries)
+        return detail if done else None
+
+    return poll(settled)
+
+
+def cell(driver: webdriver.Chrome, table: str, key: str, col: str) -> str:
+    found = driver.find_elements(
+        By.CSS_SELECTOR, f"#{table}-table tr[data-key='{key}'] [data-col='{col}']"
+    )
+    return found[0].text if found else ""
+
+
+def no_script_errors(driver: webdriver.Chrome) -> None:
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    # the API's refusals (401 before sign-in, 403/404 on purpose) are logged as
+    # failed resources by Chromium: only script errors count here
+    assert [e for e in errors if e.get("source") != "network"] == []
+
+
+def test_sign_in_and_the_overview_updates_while_messages_flow(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    driver.get(f"{demo.url}/")
+    find(driver, "#username").send_keys("op_a")  # sent to /login by the overview
+    find(driver, "#password").send_keys("wrong password")
+    find(driver, "form.login button[type=submit]").click()
+    assert "Wrong user name or password" in find(driver, "#login-error .notice").text
+
+    sign_in(driver, demo.url, "op_a", PASSWORD)
+    assert "op_a (operator" in find(driver, "#who .user").text
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "status") == "ok")
+    assert cell(driver, "channels", "mllp_a", "status") == "listening"
+    assert cell(driver, "destinations", "platform", "sent") == "0"
+    driver.execute_script("window.__sameDocument = true")
+
+    for n in range(3):
+        ack = demo.send("mllp_a", adt(f"WEB-FLOW-{n}", f"FLOW{n}"))
+        assert b"MSA|AA|" in ack
+
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "sent") == "3", 20)
+    wait_until(driver, lambda d: cell(d, "channels", "mllp_a", "routed") == "3", 20)
+    assert driver.execute_script("return window.__sameDocument") is True  # no reload
+    link = driver.find_element(
+        By.CSS_SELECTOR, "#destinations-table tr[data-key='platform'] [data-col='sent'] a"
+    )
+    assert "destination=platform" in link.get_attribute("href")
+    assert "delivery_state=sent" in link.get_attribute("href")
+    # the sparkline is drawn from /api/v1/activity once the minute's figures are in
+    wait_until(
+        driver,
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR, "#destinations-table tr[data-key='platform'] svg.spark path"
+        ),
+        20,
+    )
+    no_script_errors(driver)
+
+
+def test_find_a_patients_messages_by_ipp_and_see_the_bundle_sent(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    ipp = "WEBIPP777"
+    for n, event in enumerate(("A01", "A02")):
+        demo.send("mllp_a", adt(f"WEB-PAT-{n}", ipp, event=event))
+    api = Api(demo.url, "op_a")
+    for n in range(2):
+        message_by_control_id(api, f"WEB-PAT-{n}")
+
+    driver.get(f"{demo.url}/messages")
+    find(driver, "#ipp").send_keys(ipp)
+    find(driver, "form.filters button[type=submit]").click()
+    rows = wait_until(
+        driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#messages-table tbody tr")
+    )
+    controls = sorted(r.find_elements(By.TAG_NAME, "td")[4].text for r in rows)
+    assert controls == ["WEB-PAT-0", "WEB-PAT-1"]
+    assert ipp not in driver.current_url and ipp not in driver.title
+    assert ipp in driver.execute_script("return JSON.stringify(sessionStorage)")
+
+    rows[0].find_element(By.CSS_SELECTOR, "a").click()
+    find(driver, "section.delivery[data-destination='platform'] .show-payloads").click()
+    sent = find(driver, "pre.sent")
+    assert '"resourceType": "Bundle"' in sent.text and ipp in sent.text
+    assert ipp not in driver.current_url and ipp not in driver.title
+    find(driver, "#show-raw").click()
+    assert find(driver, "#segments").text.startswith("Segment")
+    assert "PID" in find(driver, "#segments").text
+    no_script_errors(driver)
+
+
+def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    api = Api(demo.url, "op_a")
+    demo.platform.down()
+    try:
+        demo.send("mllp_a", adt("WEB-DEAD-1", "DEADIPP1"))
+        dead = message_by_control_id(api, "WEB-DEAD-1")
+    finally:
+        demo.platform.up()
+    assert [d["state"] for d in dead["deliveries"]] == ["dead"]
+
+    driver.get(f"{demo.url}/")
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "dead") == "1", 20)
+    driver.find_element(
+        By.CSS_SELECTOR, "#destinations-table tr[data-key='platform'] [data-col='dead'] a"
+    ).click()
+    row = find(driver, f"#messages-table tr[data-id='{dead['id']}'] a")
+    row.click()
+    find(driver, "section.delivery[data-state='dead']")
+    find(driver, "#replay-preview").click()
+    preview = find(driver, "#replay-preview-result")
+    assert "adt_to_fr_core" in preview.text and "platform" in preview.text
+    find(driver, "#replay-confirm").click()
+    wait_until(
+        driver,
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "section.delivery[data-state='sent']") or d.refresh()
+        ),
+        30,
+    )
+
+    driver.get(f"{demo.url}/audit")
+    table = find(driver, "#audit-table")
+    replays = [
+        r.text
+        for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+        if " replay " in f" {r.text} " and dead["id"] in r.text
+    ]
+    assert replays and all("op_a" in r for r in replays)
+    no_script_errors(driver)
+
+
+def test_a_viewer_cannot_open_a_payload(demo: DemoEngine, driver: webdriver.Chrome) -> None:
+    api = Api(demo.url, "viewer_a")
+    message = message_by_control_id(api, "WEB-PAT-0")
+    (delivery,) = message["deliveries"]
+
+    sign_in(driver, demo.url, "viewer_a", PASSWORD)
+    assert not driver.find_elements(By.CSS_SELECTOR, "#channels-table button")
+    driver.get(f"{demo.url}/messages/{message['id']}")
+    find(driver, "section.delivery")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".show-payloads, #show-raw, #actions")
+    assert "needs the operator role" in find(driver, "#raw").text
+    driver.get(f"{demo.url}/messages")
+    find(driver, "#messages-table")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#ipp")
+
+    assert api.get(f"/deliveries/{delivery['id']}/payloads").status_code == 403
+    assert api.get(f"/messages/{message['id']}/raw").status_code == 403
+    assert api.get("/messages", ipp="WEBIPP777").status_code == 403
+    assert api.post(f"/messages/{message['id']}/replay", {"dry_run": True}).status_code == 403
+
+
+def test_a_user_of_establishment_b_neither_sees_nor_replays_establishment_a(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    ack = demo.send("mllp_b", adt("WEB-B-1", "BIPP1"))
+    assert b"MSA|AA|" in ack
+    op_b, op_a = Api(demo.url, "op_b"), Api(demo.url, "op_a")
+    mine = message_by_control_id(op_b, "WEB-B-1")
+    theirs = message_by_control_id(op_a, "WEB-PAT-0")
+
+    sign_in(driver, demo.url, "op_b", PASSWORD)
+    wait_until(driver, lambda d: cell(d, "channels", "mllp_b", "status") == "listening")
+    assert cell(driver, "channels", "mllp_a", "status") == ""
+    assert cell(driver, "destinations", "platform", "status") == ""
+    driver.get(f"{demo.url}/messages")
+    ids = [
+        r.get_attribute("data-id")
+        for r in find(driver, "#messages-table").find_elements(By.CSS_SELECTOR, "tbody tr")
+    ]
+    assert ids == [mine["id"]]
+    driver.get(f"{demo.url}/messages/{theirs['id']}")
+    assert "Not found" in find(driver, "#app .notice.error").text
+
+    assert op_b.get(f"/messages/{theirs['id']}").status_code == 404
+    assert op_b.get(f"/messages/{theirs['id']}/raw").status_code == 404
+    delivery = theirs["deliveries"][0]["id"]
+    assert op_b.get(f"/deliveries/{delivery}/payloads").status_code == 404
+    assert op_b.post(f"/messages/{theirs['id']}/replay").status_code == 404
+    assert op_b.post("/destinations/platform/pause").status_code == 404
+    listed = op_b.get("/messages", limit=200).json()["items"]
+    assert [m["id"] for m in listed] == [mine["id"]]
+    assert op_a.get(f"/messages/{mine['id']}").status_code == 404
+    # and the CSRF token is required of a session for any state change
+    assert op_b.post(f"/messages/{mine['id']}/replay", csrf=False).status_code == 403
