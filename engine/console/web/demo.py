@@ -46,7 +46,7 @@ retry:
   max_attempts: 2
   initial_backoff: 50ms
   max_backoff: 100ms
-  circuit: {{failures: 1000}}
+  circuit: {{enabled: false}}
 channels:
   mllp_a: {{type: mllp, listen: "127.0.0.1:0", establishment: "{est_a}"}}
   mllp_b: {{type: mllp, listen: "127.0.0.1:0", establishment: "{est_b}"}}
