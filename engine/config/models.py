@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from engine.components import ComponentConfig
+from engine.config.console import ConsoleSettings, Finess
 from engine.config.diagnostics import Diagnostic
 from engine.config.types import Duration
 from engine.queue.ordering import check_key
@@ -455,6 +456,9 @@ class ChannelSpec(_Model):
 
     type: str
     config: SerializeAsAny[ComponentConfig]
+    establishment: Finess | None = None
+    """FINESS of the establishment it serves: console users scoped to establishments see it
+    only when it is one of theirs."""
 
 
 class Ordering(_Model):
@@ -491,6 +495,7 @@ class DestinationSpec(_Model):
     config: SerializeAsAny[ComponentConfig]
     retry: RetryOverride | None = None
     ordering: Ordering | None = None
+    establishment: Finess | None = None
 
 
 _SECTIONS = ("engine", "store", "queue", "retry", "channels", "destinations", "routes")
@@ -513,6 +518,9 @@ class Config(_Model):
         default_factory=dict, description="Outbound destinations by name."
     )
     routes: tuple[Route, ...] = Field((), description="Routing rules, tried in order.")
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings, description="Operator console."
+    )
 
     _warnings: tuple[Diagnostic, ...] = PrivateAttr(default=())
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from engine import registry
+from engine.config.console import Finess
 from engine.config.models import Config, Name, Ordering, RetryOverride
 
 SCHEMA_FILE = "routes.schema.json"
@@ -40,6 +41,10 @@ def _variants(kind: registry.Kind) -> list[type[BaseModel]]:
     for ctype in registry.types_of(kind):
         fields: dict[str, Any] = {
             "type": (Literal[ctype.name], Field(description=f"`{ctype.name}`")),
+            "establishment": (
+                Finess | None,
+                Field(None, description="FINESS of its establishment (console tenancy)."),
+            ),
         }
         if kind == "destination":
             fields["retry"] = (

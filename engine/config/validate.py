@@ -27,8 +27,8 @@ from engine.config.models import NAME_PATTERN, ROUTE_NAME_PATTERN, Config, When
 
 _SECTIONS: dict[str, registry.Kind] = {"channels": "source", "destinations": "destination"}
 _ENTRY_KEYS: dict[str, tuple[str, ...]] = {
-    "channels": ("type",),
-    "destinations": ("type", "retry", "ordering"),
+    "channels": ("type", "establishment"),
+    "destinations": ("type", "retry", "ordering", "establishment"),
 }
 _LABELS = {"channels": "channel", "destinations": "destination"}
 _NAME_PATTERNS = (NAME_PATTERN, ROUTE_NAME_PATTERN)
@@ -75,6 +75,8 @@ def _component(doc: Document, section: str, name: str, entry: Any) -> Any:
     for engine_key in ("retry", "ordering"):
         if engine_key in entry and section == "destinations":
             built[engine_key] = entry[engine_key]
+    if "establishment" in entry:
+        built["establishment"] = entry["establishment"]
     type_name = entry.get("type")
     if "type" not in entry:
         doc.error(

@@ -26,8 +26,10 @@ from engine.store import _sqlite_ops as ops
 from engine.store import _sqlite_payloads as payloads
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
+from engine.store import _sqlite_search as search
 from engine.store._files import EngineLock, private_directory, private_files
 from engine.store._semantics import resumed_reason
+from engine.store._sqlite_console_store import SqliteConsole
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
     DEFAULT_LEASE,
@@ -50,7 +52,7 @@ from engine.store.crypto import CLEAR, PayloadCipher
 T = TypeVar("T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteConsole, Store):
     """A :class:`Store` in one SQLite file.
 
     Args:
@@ -386,24 +388,17 @@ class SqliteStore(Store):
         return purged
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
-        where, args = ops.where(query)
-        sql = (
-            f"SELECT {', '.join('m.' + c.strip() for c in schema.MESSAGE_COLUMNS.split(','))}"
-            f" FROM messages m {where} ORDER BY m.id DESC LIMIT ?"
-        )
+        columns = ", ".join("m." + c.strip() for c in schema.MESSAGE_COLUMNS.split(","))
 
         def q(c: sqlite3.Connection) -> list[StoredMessage]:
-            rows = c.execute(sql, (*args, ops.limit_value(query.limit)))
+            rows = search.run(c, query, columns, newest_first=True)
             return [schema.message_from_row(r, self.cipher) for r in rows]
 
         return await self._read(q)
 
     async def message_ids(self, query: MessageQuery) -> list[str]:
-        where, args = ops.where(query)
-        sql = f"SELECT m.id FROM messages m {where} ORDER BY m.id LIMIT ?"
-
         def q(c: sqlite3.Connection) -> list[str]:
-            return [str(r[0]) for r in c.execute(sql, (*args, ops.limit_value(query.limit)))]
+            return [str(r[0]) for r in search.run(c, query, "m.id", newest_first=False)]
 
         return await self._read(q)
 
