@@ -28,6 +28,7 @@ from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
 from engine.store._files import EngineLock, private_directory, private_files
 from engine.store._semantics import resumed_reason
+from engine.store._sqlite_console_store import SqliteConsole
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.base import (
     DEFAULT_LEASE,
@@ -50,7 +51,7 @@ from engine.store.crypto import CLEAR, PayloadCipher
 T = TypeVar("T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteConsole, Store):
     """A :class:`Store` in one SQLite file.
 
     Args:
