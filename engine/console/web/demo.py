@@ -14,20 +14,21 @@ import socket
 import threading
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import uvicorn
-from argon2 import PasswordHasher
 
 from channels.mllp.server import MllpSource
 from engine.app import Engine
 from engine.assembly import build_engine
 from engine.config.loader import load_config_text
+from engine.console.api.accounts import create_account
 from engine.console.app import build_app
 from engine.console.context import ConsoleContext
+from engine.patient_secret import patient_secret
 from engine.sandbox.fhir_platform import FhirPlatform
-from engine.store.console import Account
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +42,7 @@ engine: {{home: {home}, workers: 2, shutdown_grace: 2s, mappings: {mappings}, po
 store:
   backend: sqlite
   path: {home}/store.db
-  patient_index: {{secret: "{secret}"}}
+  patient_index: {{secret: "${{DEMO_PATIENT_INDEX_SECRET}}"}}
 retry:
   max_attempts: 2
   initial_backoff: 50ms
@@ -121,7 +122,6 @@ class DemoEngine:
         return CONFIG.format(
             home=self.home,
             mappings=REPO / "mappings",
-            secret=PATIENT_SECRET,
             est_a=ESTABLISHMENT_A,
             est_b=ESTABLISHMENT_B,
             base_url=self.platform.base_url,
@@ -160,20 +160,19 @@ class DemoEngine:
         return mllp_send(self.mllp_port(channel), message)
 
     async def _start(self) -> None:
-        config = load_config_text(self.config_text())
+        config = load_config_text(
+            self.config_text(), env={"DEMO_PATIENT_INDEX_SECRET": PATIENT_SECRET}
+        )
+        secret = patient_secret(config)
         engine = build_engine(config)
+        engine.pipeline.patient_secret = secret
         await engine.start()
         self.engine = engine
-        hasher = PasswordHasher()
+        now = datetime.now(UTC)
         for a in self.accounts:
-            await engine.store.save_account(
-                Account(a.name, a.role, hasher.hash(a.password), a.establishments)
-            )
+            await create_account(engine.store, a.name, a.role, a.password, a.establishments, now)
         ctx = ConsoleContext(
-            store=engine.store,
-            config=config,
-            patient_secret=PATIENT_SECRET.encode(),
-            runtime=cast(Any, engine) if hasattr(engine, "apply_controls") else None,
+            store=engine.store, config=config, patient_secret=secret, runtime=engine.controls
         )
         settings = uvicorn.Config(
             build_app(ctx), host="127.0.0.1", port=0, log_level="warning", lifespan="off"

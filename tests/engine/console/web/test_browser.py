@@ -51,6 +51,33 @@ def driver(demo: DemoEngine) -> Iterator[webdriver.Chrome]:
         yield started
 
 
+IPP = "WEBIPP777"
+
+
+@pytest.fixture(scope="module")
+def users(demo: DemoEngine) -> Iterator[Callable[[str], Api]]:
+    """The API signed in as a user (one client per user, closed at the end)."""
+    clients: dict[str, Api] = {}
+
+    def client(user: str) -> Api:
+        if user not in clients:
+            clients[user] = Api(demo.url, user)
+        return clients[user]
+
+    yield client
+    for c in clients.values():
+        c.http.close()
+
+
+@pytest.fixture(scope="module")
+def patient_messages(demo: DemoEngine, users: Callable[[str], Api]) -> list[dict[str, Any]]:
+    """Two messages of patient IPP (A01, A02) on establishment A, delivered."""
+    for n, event in enumerate(("A01", "A02")):
+        assert b"MSA|AA|" in demo.send("mllp_a", adt(f"WEB-PAT-{n}", IPP, event=event))
+    api = users("op_a")
+    return [message_by_control_id(api, f"WEB-PAT-{n}") for n in range(2)]
+
+
 class Api:
     """The admin API as one signed-in user sees it (session cookie + CSRF token)."""
 
@@ -147,15 +174,10 @@ def test_sign_in_and_the_overview_updates_while_messages_flow(
 
 
 def test_find_a_patients_messages_by_ipp_and_see_the_bundle_sent(
-    demo: DemoEngine, driver: webdriver.Chrome
+    demo: DemoEngine, driver: webdriver.Chrome, patient_messages: list[dict[str, Any]]
 ) -> None:
-    ipp = "WEBIPP777"
-    for n, event in enumerate(("A01", "A02")):
-        demo.send("mllp_a", adt(f"WEB-PAT-{n}", ipp, event=event))
-    api = Api(demo.url, "op_a")
-    for n in range(2):
-        message_by_control_id(api, f"WEB-PAT-{n}")
-
+    ipp = IPP
+    sign_in(driver, demo.url, "op_a", PASSWORD)
     driver.get(f"{demo.url}/messages")
     find(driver, "#ipp").send_keys(ipp)
     find(driver, "form.filters button[type=submit]").click()
@@ -179,9 +201,10 @@ def test_find_a_patients_messages_by_ipp_and_see_the_bundle_sent(
 
 
 def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
-    demo: DemoEngine, driver: webdriver.Chrome
+    demo: DemoEngine, driver: webdriver.Chrome, users: Callable[[str], Api]
 ) -> None:
-    api = Api(demo.url, "op_a")
+    api = users("op_a")
+    sign_in(driver, demo.url, "op_a", PASSWORD)
     demo.platform.down()
     try:
         demo.send("mllp_a", adt("WEB-DEAD-1", "DEADIPP1"))
@@ -221,9 +244,14 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
     no_script_errors(driver)
 
 
-def test_a_viewer_cannot_open_a_payload(demo: DemoEngine, driver: webdriver.Chrome) -> None:
-    api = Api(demo.url, "viewer_a")
-    message = message_by_control_id(api, "WEB-PAT-0")
+def test_a_viewer_cannot_open_a_payload(
+    demo: DemoEngine,
+    driver: webdriver.Chrome,
+    users: Callable[[str], Api],
+    patient_messages: list[dict[str, Any]],
+) -> None:
+    api = users("viewer_a")
+    message = patient_messages[0]
     (delivery,) = message["deliveries"]
 
     sign_in(driver, demo.url, "viewer_a", PASSWORD)
@@ -231,25 +259,28 @@ def test_a_viewer_cannot_open_a_payload(demo: DemoEngine, driver: webdriver.Chro
     driver.get(f"{demo.url}/messages/{message['id']}")
     find(driver, "section.delivery")
     assert not driver.find_elements(By.CSS_SELECTOR, ".show-payloads, #show-raw, #actions")
-    assert "needs the operator role" in find(driver, "#raw").text
+    assert "need the operator role" in find(driver, "#raw").text
     driver.get(f"{demo.url}/messages")
     find(driver, "#messages-table")
     assert not driver.find_elements(By.CSS_SELECTOR, "#ipp")
 
     assert api.get(f"/deliveries/{delivery['id']}/payloads").status_code == 403
     assert api.get(f"/messages/{message['id']}/raw").status_code == 403
-    assert api.get("/messages", ipp="WEBIPP777").status_code == 403
+    assert api.get("/messages", ipp=IPP).status_code == 403
     assert api.post(f"/messages/{message['id']}/replay", {"dry_run": True}).status_code == 403
 
 
 def test_a_user_of_establishment_b_neither_sees_nor_replays_establishment_a(
-    demo: DemoEngine, driver: webdriver.Chrome
+    demo: DemoEngine,
+    driver: webdriver.Chrome,
+    users: Callable[[str], Api],
+    patient_messages: list[dict[str, Any]],
 ) -> None:
     ack = demo.send("mllp_b", adt("WEB-B-1", "BIPP1"))
     assert b"MSA|AA|" in ack
-    op_b, op_a = Api(demo.url, "op_b"), Api(demo.url, "op_a")
+    op_b, op_a = users("op_b"), users("op_a")
     mine = message_by_control_id(op_b, "WEB-B-1")
-    theirs = message_by_control_id(op_a, "WEB-PAT-0")
+    theirs = patient_messages[0]
 
     sign_in(driver, demo.url, "op_b", PASSWORD)
     wait_until(driver, lambda d: cell(d, "channels", "mllp_b", "status") == "listening")
