@@ -1,5 +1,6 @@
 """Headless Chromium for the console's browser tests (Debian's ``chromium`` and
-``chromium-driver``, installed by ``.ci/run``).
+``chromium-driver``, installed by ``.ci/run``; the session is the one the screenshot
+script uses, :func:`engine.console.web.screenshots.chromium`).
 
 Locally the tests skip with the reason when the browser is missing; with ``CI=true`` they
 fail instead, so CI cannot pass without having run them.
@@ -9,20 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from engine.console.web.screenshots import CHROMEDRIVER, CHROMIUM, chromium
+
 T = TypeVar("T")
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def missing() -> str | None:
@@ -41,29 +40,6 @@ def require_browser() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"browser tests cannot run in CI: {reason}")
     pytest.skip(reason)
-
-
-@contextmanager
-def chromium(width: int = 1440, height: int = 1000) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium session, quit on exit."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-extensions",
-        "--no-first-run",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def wait_until(
@@ -87,9 +63,13 @@ def find(driver: webdriver.Chrome, css: str, timeout: float = 15) -> WebElement:
 
 def sign_in(driver: webdriver.Chrome, base_url: str, user: str, password: str) -> None:
     """Sign in through the login form (signing out first), landing on the overview."""
+    driver.get(f"{base_url}/login")
     driver.delete_all_cookies()
     driver.get(f"{base_url}/login")
     find(driver, "#username").send_keys(user)
     find(driver, "#password").send_keys(password)
     find(driver, "form.login button[type=submit]").click()
     wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#who .user"))
+
+
+__all__ = ["chromium", "find", "require_browser", "sign_in", "wait_until"]

@@ -31,7 +31,7 @@ function segmentsView(raw) {
     h("tbody", {}, raw.segments.map((s) => h("tr", {},
       h("th", { scope: "row", class: "mono" }, s.name),
       h("td", {}, s.fields.map((v, i) => v === "" ? null : h("span", { class: "field-v" },
-        h("span", { class: "fnum" }, `${s.name}-${s.name === "MSH" ? i + 2 : i + 1}`), String(v)))))))));
+        h("span", { class: "fnum" }, `${s.name}-${i + 1}`), String(v)))))))));
 }
 
 function rawSection(id, operator) {
@@ -47,7 +47,7 @@ function rawSection(id, operator) {
       const [raw, ack] = await Promise.all([api(`/messages/${encodeURIComponent(id)}/raw`), api(`/messages/${encodeURIComponent(id)}/ack`)]);
       const asText = h("details", {}, h("summary", {}, "As text"), code(raw.text, "Raw message text", "raw"));
       fill(body,
-        h("p", { class: "muted" }, `${raw.format} · ${raw.charset} · ${raw.size} bytes · this view is recorded in the audit trail`),
+        h("p", { class: "muted" }, `${raw.format} · ${raw.charset} · ${raw.size} bytes${raw.truncated ? " (shown truncated)" : ""} · this view is recorded in the audit trail`),
         raw.format === "hl7v2" ? [segmentsView(raw), asText] : code(pretty(raw.text), "Raw message", "raw"),
         h("h3", {}, "ACK returned to the sender"),
         ack.ack ? code(ack.ack, "ACK", "ack") : empty(ack.note || "No ACK recorded."));
@@ -65,7 +65,8 @@ function payloadView(items, note) {
     h("h4", {}, `Attempt ${it.number}`),
     h("div", { class: "pair" },
       h("div", {}, h("h5", {}, `Sent${it.sent ? ` (${it.sent.content_type || "?"})` : ""}`),
-        it.sent ? code(pretty(it.sent.text, it.sent.content_type), `Payload sent at attempt ${it.number}`, "sent") : empty("Not kept.")),
+        it.sent ? code(pretty(it.sent.text, it.sent.content_type), `Payload sent at attempt ${it.number}`, "sent") : empty("Not kept (same as the stored message, or past the retention budget)."),
+        it.sent && it.sent.truncated ? h("p", { class: "hint" }, "Shown truncated.") : null),
       h("div", {}, h("h5", {}, `Response${it.response ? ` (${it.response.content_type || "?"})` : ""}`),
         it.response ? code(pretty(it.response.text, it.response.content_type), `Response to attempt ${it.number}`, "response") : empty("No response kept.")))));
 }
