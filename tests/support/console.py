@@ -83,13 +83,18 @@ class Console:
         _, secret = await issue_token(self.store, name, f"{name} script", role, now())
         return secret
 
-    async def session(self, name: str, password: str = PASSWORD) -> httpx.AsyncClient:
+    @asynccontextmanager
+    async def session(
+        self, name: str, password: str = PASSWORD, **kw: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         """A client logged in as ``name`` whose requests carry its CSRF token."""
-        client = self.client()
-        answer = await client.post("/api/v1/session", json={"username": name, "password": password})
-        assert answer.status_code == 200, answer.text
-        client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
-        return client
+        async with self.client(**kw) as client:
+            answer = await client.post(
+                "/api/v1/session", json={"username": name, "password": password}
+            )
+            assert answer.status_code == 200, answer.text
+            client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+            yield client
 
 
 def now() -> datetime:
