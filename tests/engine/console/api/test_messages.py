@@ -108,7 +108,7 @@ async def test_raw_view_decodes_the_charset_lays_out_segments_and_is_audited(
         raw = (await client.get(f"/api/v1/messages/{message_id}/raw")).json()
     assert raw["format"] == "hl7v2" and raw["charset"] in ("iso8859-1", "latin-1", "iso8859_1")
     assert "HÉLÈNE^Dupré" in raw["text"]
-    msh, evn, pid = raw["segments"]
+    msh, _evn, pid = raw["segments"]
     assert msh["name"] == "MSH" and msh["fields"][0] == "|" and msh["fields"][9] == "A1"
     assert pid["name"] == "PID" and pid["fields"][4] == "HÉLÈNE^Dupré"
     (entry,) = await console.store.audit_entries(AuditQuery(action="payload.view"))
