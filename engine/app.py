@@ -35,6 +35,7 @@ from engine.alerts import AlertHook, CommandAlert
 from engine.circuit import DISABLED, CircuitPolicy
 from engine.components import Destination, Source
 from engine.conditions import StoreCondition
+from engine.controls import LISTENING, STOPPED, OperatorControls
 from engine.counters import ActivityLog, count
 from engine.errors import StoreError
 from engine.message import Envelope
@@ -103,6 +104,7 @@ class Engine:
         children: WorkerProcesses | None = None,
         node: str | None = None,
         retention: RetentionPolicy | None = None,
+        patient_secret: bytes | None = None,
     ) -> None:
         self.store = store
         self.node = node
@@ -123,6 +125,7 @@ class Engine:
             owner=owner,
             lease=lease,
         )
+        self.pipeline.patient_secret = patient_secret
         self.role = role
         self.children = children
         self.workers = WorkerPool(self.queue, self.pipeline.handle, workers)
@@ -140,6 +143,9 @@ class Engine:
         self.shutdown_grace = shutdown_grace
         self._started_sources: list[Source[Any]] = []
         self._stopped = asyncio.Event()
+        self.controls = OperatorControls(self)
+        """Operator controls and heartbeats (:mod:`engine.controls`); the console's
+        runtime."""
 
     # --- Intake -------------------------------------------------------------------------
     async def accept(
@@ -197,6 +203,7 @@ class Engine:
             if self.node is not None:  # one engine per store (per node name on PostgreSQL)
                 await self.store.lock_engine(self.node)
             await self.store.open()
+            stopped = await self.controls.load()  # paused destinations, stopped channels
             if self.role.runs_tasks:
                 for dest in self.destinations.values():
                     await dest.open()
@@ -213,11 +220,17 @@ class Engine:
                 await self.children.start()
                 self.reload_hooks.append(self.children.restart_all)
             for source in self.sources:
+                if source.name in stopped:
+                    self.controls.states[source.name] = STOPPED
+                    log.info("Channel left stopped by an operator.", extra={"channel": source.name})
+                    continue
                 await source.start(self)
                 self._started_sources.append(source)
+                self.controls.states[source.name] = LISTENING
                 log.info(
                     "Channel started.", extra={"channel": source.name, "listen": source.describe()}
                 )
+            self.controls.start()
         except BaseException:
             await self.stop()
             raise
@@ -254,6 +267,7 @@ class Engine:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        await self.controls.stop()
         for source in reversed(self._started_sources):
             try:
                 await source.stop()
@@ -299,6 +313,14 @@ class Engine:
             log.info("Stop requested; finishing in-flight work.")
         finally:
             await self.stop()
+
+    def channel_states(self) -> dict[str, str]:
+        """Channel name -> ``listening``, ``stopped`` or ``failed`` (:mod:`engine.controls`)."""
+        return self.controls.channel_states()
+
+    async def apply_controls(self) -> None:
+        """Apply the store's operator controls now (:mod:`engine.controls`)."""
+        await self.controls.apply_controls()
 
     def reload(self) -> None:
         """Reload the configuration file in the background (:mod:`engine.reload`); the

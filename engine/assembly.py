@@ -257,6 +257,8 @@ def build_engine(
             config.store.retention.payloads,
             dict(config.store.retention.channels),
             config.store.retention.every,
+            config.store.retention.sent_payloads.max_age,
+            config.store.retention.sent_payloads.max_bytes,
         ),
     )
     if config.engine.alert_command:

@@ -46,6 +46,7 @@ from engine.errors import (
 )
 from engine.intake.hl7v2 import review_after_ack
 from engine.message import HL7V2, DeliveryState, Envelope, utcnow
+from engine.patient_keys import patient_keys
 from engine.queue.base import Task, TaskKind, WorkQueue
 from engine.queue.ordering import OrderingRule
 from engine.retry import RetryPolicy
@@ -142,6 +143,12 @@ class Pipeline:
         self.circuit_sync = 5.0
         """Seconds between two reads of the circuit states other processes recorded."""
         self._circuits_read_at = time.monotonic()
+        self.patient_secret: bytes | None = None
+        """Key of the patient index; None: messages are not indexed."""
+        self.paused: frozenset[str] = frozenset()
+        """Destinations an operator paused (:mod:`engine.controls`): their deliveries wait."""
+        self._on_hold: dict[str, set[str]] = {}  # paused destination -> waiting deliveries
+        self._held_ids: set[str] = set()
 
     async def handle(self, task: Task) -> None:
         """Run one task. Never raises except on cancellation or store failure.
@@ -196,6 +203,10 @@ class Pipeline:
         if stored is None:
             return
         envelope = stored.envelope
+        if self.patient_secret:
+            keys = patient_keys(envelope, self.patient_secret)
+            if keys:
+                await self.store.add_patient_keys(message_id, keys)
         try:
             facts = deferred_facts(envelope)
             if facts:
@@ -274,13 +285,33 @@ class Pipeline:
             delay = max(0.0, (delivery.next_attempt_at - utcnow()).total_seconds())
         await self.queue.put(Task(TaskKind.DELIVER, delivery.id), delay)
 
+    async def set_paused(self, names: frozenset[str]) -> None:
+        """Pause these destinations (their deliveries wait, spending nothing) and resume
+        the others: what waited for a resumed destination is queued."""
+        resumed = self.paused - names
+        for name in sorted(names - self.paused):
+            log.info("Destination paused by an operator.", extra={"destination": name})
+        self.paused = frozenset(names)
+        for name in sorted(resumed):
+            waiting = self._on_hold.pop(name, set())
+            self._held_ids -= waiting
+            log.info("Destination resumed.", extra={"destination": name, "waiting": len(waiting)})
+            for delivery_id in sorted(waiting):
+                await self.queue.put(Task(TaskKind.DELIVER, delivery_id))
+
     async def deliver(self, delivery_id: str) -> None:
+        if delivery_id in self._held_ids:  # paused: no store read while it waits
+            return
         try:
             delivery = await self.store.get_delivery(delivery_id)
         except NotFound:
             log.warning("Task for an unknown delivery dropped.", extra={"delivery_id": delivery_id})
             return
         if delivery.state.finished:
+            return
+        if delivery.destination in self.paused:  # an operator's pause: no attempt spent
+            self._on_hold.setdefault(delivery.destination, set()).add(delivery.id)
+            self._held_ids.add(delivery.id)
             return
         if delivery.next_attempt_at is not None and delivery.next_attempt_at > utcnow():
             await self.schedule(delivery)  # woke early (e.g. recovered): wait for its time

@@ -99,7 +99,12 @@ async def close_writer(writer: asyncio.StreamWriter) -> None:
 
 @source("mllp", config=MllpSourceConfig)
 class MllpSource(Source[MllpSourceConfig]):
-    """HL7v2 over MLLP (TCP or TLS); each message is ACKed AA only after its commit."""
+    """HL7v2 over MLLP (TCP or TLS); each message is ACKed AA only after its commit.
+
+    Restartable: after :meth:`stop`, :meth:`start` listens again on the same address (an
+    operator's channel stop/start, :mod:`engine.controls`)."""
+
+    restartable = True
 
     def __init__(self, name: str, config: MllpSourceConfig) -> None:
         super().__init__(name, config)
@@ -133,6 +138,10 @@ class MllpSource(Source[MllpSourceConfig]):
             raise ChannelError(f"mllp source {self.name!r} is already started")
         self._ssl = server_context(self.config.tls) if self.config.tls is not None else None
         host, port = self.config.listen
+        if port == 0 and self._address is not None:  # started before: same port again
+            port = self._address[1]
+        self._stopping = False
+        self._stopped = asyncio.Event()
         self._intake = intake
         try:
             # TLS is started per connection (see _handshake) so that refusals are logged.
@@ -173,6 +182,7 @@ class MllpSource(Source[MllpSourceConfig]):
                 await self._server.wait_closed()
         except TimeoutError:
             log.warning("Listener did not close in time.", extra={"channel": self.name})
+        self._server = None
         self._stopped.set()
         log.info("Channel stopped.", extra={"channel": self.name})
 

@@ -25,8 +25,22 @@ from engine import __version__, logs
     envvar="PASSERELLE_LOG_FORMAT",
     type=click.Choice(["text", "json"]),
 )
-def main(log_level: str, log_format: str) -> None:
+@click.option(
+    "--home",
+    envvar="PASSERELLE_CLI_HOME",
+    type=click.Path(file_okay=False),
+    help="the engine's home (engine.home): where its store and keys are",
+)
+@click.option(
+    "--store",
+    envvar="PASSERELLE_CLI_STORE",
+    help="the store to use: a SQLite file or a postgresql:// DSN (overrides store:)",
+)
+def main(log_level: str, log_format: str, home: str | None, store: str | None) -> None:
     """Passerelle: an integration engine for French health interoperability."""
+    for name, value in (("PASSERELLE_CLI_HOME", home), ("PASSERELLE_CLI_STORE", store)):
+        if value:  # read by every command's configuration loading (and worker processes)
+            os.environ[name] = value
     logs.configure(log_level, "json" if log_format == "json" else "text")
     os.umask(0o077)  # what any command creates (store, sandbox keys, outputs) is private
     # worker processes started by 'run --workers' log the same way

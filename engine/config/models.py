@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     SerializeAsAny,
     StringConstraints,
     WithJsonSchema,
@@ -29,7 +30,7 @@ from pydantic import (
 from engine.components import ComponentConfig
 from engine.config.console import ConsoleSettings, Finess
 from engine.config.diagnostics import Diagnostic
-from engine.config.types import Duration
+from engine.config.types import ByteSize, Duration
 from engine.queue.ordering import check_key
 
 #: Channel, destination and route names.
@@ -372,6 +373,22 @@ class StoreEncryption(_Model):
         return self
 
 
+class SentPayloadBudget(_Model):
+    """How much of what attempts sent is kept: the oldest payloads go first once either
+    limit is reached (``null`` turns a limit off)."""
+
+    max_age: Duration | None = Field(
+        default_factory=lambda: 30 * 86400.0,
+        description="Oldest sent payload kept.",
+        examples=["30d"],
+    )
+    max_bytes: ByteSize | None = Field(
+        default_factory=lambda: 2 * 1000**3,
+        description="Most bytes of sent payloads kept.",
+        examples=["2GB"],
+    )
+
+
 class StoreRetention(_Model):
     """How long payloads (raw messages, what attempts sent and received) are kept; ids,
     states, history and metadata stay. Undelivered messages are never purged."""
@@ -385,6 +402,30 @@ class StoreRetention(_Model):
         examples=[{"mllp_in": "30d"}],
     )
     every: Duration = _backoff("1h", "How often the purge runs.")
+    sent_payloads: SentPayloadBudget = Field(
+        default_factory=SentPayloadBudget,
+        description="Budget of what attempts sent and received (mapped Bundles, XDS metadata, "
+        "responses); the attempts themselves stay.",
+    )
+
+
+class StorePatientIndex(_Model):
+    """The index that finds a patient's messages by IPP, NDA or INS without storing them:
+    keyed digests (HMAC-SHA256) made with a secret. See docs/store.md."""
+
+    enabled: bool = Field(True, description="Index the patient identifiers of messages.")
+    secret: SecretStr | None = Field(
+        None,
+        description="The key, as a `${VAR}` reference (never written in the file). Absent: "
+        "read from `key_file`, created there by `passerelle run` when missing.",
+        examples=["${PASSERELLE_PATIENT_INDEX_SECRET}"],
+    )
+    key_file: Path | None = Field(
+        None,
+        description="File holding the key (defaults to `<engine.home>/patient-index.key`); "
+        "nodes sharing a PostgreSQL store must share the key.",
+        examples=["/etc/passerelle/patient-index.key"],
+    )
 
 
 class StoreSettings(_Model):
@@ -406,6 +447,7 @@ class StoreSettings(_Model):
         None, description="Encrypt payloads at rest (absent: stored in clear)."
     )
     retention: StoreRetention = Field(default_factory=StoreRetention)
+    patient_index: StorePatientIndex = Field(default_factory=StorePatientIndex)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> StoreSettings:
