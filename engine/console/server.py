@@ -12,15 +12,20 @@ import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from engine.config.console import ConsoleSettings
+from engine.config.models import Config
 from engine.console.api.bootstrap import ensure_admin
 from engine.console.app import build_app
 from engine.console.context import ConsoleContext
-from engine.errors import ChannelError
+from engine.errors import ChannelError, ConfigError, StoreError
 from engine.tls import server_context
+
+if TYPE_CHECKING:
+    from engine.app import Engine
 
 log = logging.getLogger(__name__)
 
@@ -117,4 +122,65 @@ class ConsoleServer:
         self._server = self._task = None
 
 
-__all__ = ["ConsoleServer", "tls_context"]
+class EngineConsole:
+    """The console inside ``passerelle run`` (an :class:`engine.app.Service`).
+
+    It serves the engine's store with the engine's operator controls as runtime, and
+    follows configuration reloads. A console that cannot start (address in use, bad
+    certificate) is logged as an ERROR and the engine runs on without it: message flow
+    never depends on the console.
+    """
+
+    def __init__(self, engine: Engine, config: Config, config_path: Path | None) -> None:
+        self.engine = engine
+        self.config = config
+        self.config_path = config_path
+        self.server: ConsoleServer | None = None
+
+    async def start(self) -> None:
+        from engine.patient_secret import patient_secret
+
+        try:
+            secret = patient_secret(self.config, create=True)
+        except ConfigError as exc:
+            log.error("Patient search is off in the console.", extra={"error": str(exc)})
+            secret = None
+        ctx = ConsoleContext(
+            store=self.engine.store,
+            config=self.config,
+            config_path=self.config_path,
+            patient_secret=secret,
+            runtime=self.engine.controls,
+        )
+        self.engine.reload_hooks.append(lambda: self._follow(ctx))
+        server = ConsoleServer(ctx)
+        try:
+            await server.start()
+        except (ChannelError, StoreError) as exc:
+            host, port = self.config.console.listen
+            log.error(
+                "Console not started; the engine runs without it (set console.listen, or"
+                " console.enabled: false).",
+                extra={"listen": f"{host}:{port}", "error": str(exc)},
+            )
+            return
+        self.server = server
+
+    def _follow(self, ctx: ConsoleContext) -> None:
+        reloader = self.engine.reloader
+        if reloader is not None:
+            ctx.config = reloader.config
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+
+def attach_console(engine: Engine, config: Config, config_path: Path | None) -> None:
+    """Serve the console in ``engine`` when ``console.enabled`` (the default)."""
+    if config.console.enabled:
+        engine.services.append(EngineConsole(engine, config, config_path))
+
+
+__all__ = ["ConsoleServer", "EngineConsole", "attach_console", "tls_context"]
