@@ -29,7 +29,7 @@ import logging
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.alerts import AlertHook, CommandAlert
 from engine.circuit import DISABLED, CircuitPolicy
@@ -55,6 +55,16 @@ if TYPE_CHECKING:
     from engine.supervisor import WorkerProcesses
 
 log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something the engine runs beside its channels (the console)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Idempotent; also called when :meth:`start` failed or never ran."""
+        ...
 
 
 class Role(StrEnum):
@@ -146,6 +156,9 @@ class Engine:
         self.controls = OperatorControls(self)
         """Operator controls and heartbeats (:mod:`engine.controls`); the console's
         runtime."""
+        self.services: list[Service] = []
+        """Started after the channels, stopped before them (the console,
+        :mod:`engine.console.server`)."""
 
     # --- Intake -------------------------------------------------------------------------
     async def accept(
@@ -231,6 +244,8 @@ class Engine:
                     "Channel started.", extra={"channel": source.name, "listen": source.describe()}
                 )
             self.controls.start()
+            for service in self.services:
+                await service.start()
         except BaseException:
             await self.stop()
             raise
@@ -267,6 +282,8 @@ class Engine:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        for service in reversed(self.services):
+            await service.stop()
         await self.controls.stop()
         for source in reversed(self._started_sources):
             try:

@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
-from engine.cli.common import config_option, with_store
+from engine.cli.common import config_option, load_or_exit, with_store
+from engine.cli.operator import audit
+from engine.errors import ConfigError
 from engine.message import DeliveryState, MessageState
 from engine.store.base import (
     DeliveryRecord,
@@ -56,6 +58,9 @@ def messages() -> None:
 @click.option("--delivery-state", type=click.Choice([s.value for s in DeliveryState]))
 @click.option("--since", type=click.DateTime(), help="received at or after (local time)")
 @click.option("--until", type=click.DateTime(), help="received before (local time)")
+@click.option("--patient", "--ipp", "ipp", help="messages of this IPP (patient index)")
+@click.option("--nda", help="messages of this NDA or visit number (patient index)")
+@click.option("--ins", help="messages of this INS matricule (patient index)")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def list_(
@@ -67,10 +72,18 @@ def list_(
     delivery_state: str | None,
     since: datetime | None,
     until: datetime | None,
+    ipp: str | None,
+    nda: str | None,
+    ins: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
-    """List messages, newest first."""
+    """List messages, newest first. --patient/--nda/--ins search the patient index (the
+    key of store.patient_index is needed; the search is audited, without the value)."""
+    searched = [(k, v) for k, v in (("ipp", ipp), ("nda", nda), ("ins", ins)) if v]
+    if len(searched) > 1:
+        raise click.UsageError("give one of --patient, --nda, --ins")
+    key = _patient_key(config, *searched[0]) if searched else None
     query = MessageQuery(
         channel=channel,
         state=MessageState(state) if state else None,
@@ -79,6 +92,7 @@ def list_(
         control_id=control_id,
         destination=destination,
         delivery_state=DeliveryState(delivery_state) if delivery_state else None,
+        patient_key=key,
         limit=limit,
     )
 
@@ -86,6 +100,8 @@ def list_(
         store: Store,
     ) -> tuple[list[tuple[StoredMessage, list[DeliveryRecord]]], dict[str, str]]:
         found = await store.list_messages(query)
+        if searched:
+            await audit(store, "message.search", "messages", detail=f"by {searched[0][0]}")
         circuits = {s.destination: s.state for s in await store.destination_statuses()}
         return [(m, await store.deliveries(m.envelope.id)) for m in found], circuits
 
@@ -99,6 +115,24 @@ def list_(
         ("ID", "RECEIVED", "CHANNEL", "TYPE", "CONTROL ID", "STATE", "DELIVERIES"), table
     ):
         click.echo(line)
+
+
+def _patient_key(config: Path, kind: str, value: str) -> bytes:
+    from engine.patient_index import PatientIdKind, patient_key
+    from engine.patient_secret import patient_secret
+
+    try:
+        secret = patient_secret(load_or_exit(config, lenient=True))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if secret is None:
+        raise click.ClickException(
+            "patient search needs the patient index key: set store.patient_index.secret, or"
+            " run where the engine's home (and its patient-index.key) is"
+        )
+    if not value.strip():
+        raise click.BadParameter("empty identifier", param_hint=f"--{kind}")
+    return patient_key(secret, PatientIdKind[kind.upper()], value)
 
 
 def _row(m: StoredMessage, ds: list[DeliveryRecord], circuits: dict[str, str]) -> tuple[str, ...]:
@@ -177,6 +211,8 @@ def show(config: Path, message_id: str, raw: bool) -> None:
             waits = await store.order_blocker(d) if d.order_key and not d.state.finished else None
             rows.append((d, await store.attempts(d.id), waits))
         circuits = {s.destination: s for s in await store.destination_statuses()}
+        if raw:
+            await audit(store, "payload.view", message_id)
         return m, await store.history(message_id), rows, circuits
 
     m, history, deliveries, circuits = with_store(config, fetch)

@@ -23,10 +23,12 @@ from pathlib import Path
 import click
 
 from engine.cli.common import config_option, load_or_exit, with_store
+from engine.cli.operator import audit, cli_actor
 from engine.cli.reload import request_reload, running_state
 from engine.config.types import parse_duration
 from engine.errors import NotFound
 from engine.message import DeliveryState, MessageState
+from engine.replay_preview import ReplayPreview, preview_replay
 from engine.store.base import MessageQuery, ReplayResult, Store
 
 _FINISHED = [s.value for s in MessageState if s.finished]
@@ -96,7 +98,10 @@ def replay(
         while True:
             try:
                 result = await store.request_replay(
-                    message_id, destination=destination, resend_sent=resend
+                    message_id,
+                    destination=destination,
+                    resend_sent=resend,
+                    reason=f"replayed by {cli_actor()}",
                 )
             except NotFound:
                 return ReplayResult(message_id, False, "no such message")
@@ -105,15 +110,27 @@ def replay(
                 return result
             await asyncio.sleep(0.2)  # routed by the engine within a poll interval
 
+    loaded = load_or_exit(config, lenient=True) if dry_run else None
+    previews: dict[str, ReplayPreview] = {}
+
     async def run(store: Store) -> list[ReplayResult]:
         ids = list(message_ids) if message_ids else await store.message_ids(query)
         results: list[ReplayResult] = []
         for message_id in ids:
-            if dry_run:
-                current = await store.get_message(message_id)
-                results.append(_would(message_id, current.state))
+            if loaded is not None:
+                try:
+                    preview = await preview_replay(store, loaded, message_id, destination)
+                except NotFound:
+                    results.append(ReplayResult(message_id, False, "no such message"))
+                    continue
+                previews[message_id] = preview
+                results.append(ReplayResult(message_id, preview.would_replay, preview.note))
                 continue
-            results.append(await one(store, message_id))
+            result = await one(store, message_id)
+            outcome = "ok" if result.replayed else "failed"
+            detail = f"destination {destination}" if destination else ""
+            await audit(store, "replay", message_id, outcome, detail or result.note)
+            results.append(result)
         return results
 
     results = with_store(config, run)
@@ -123,6 +140,9 @@ def replay(
         else:
             verdict = "replayed" if r.replayed else "skipped"
         click.echo(f"{r.message_id}  {verdict}: {r.note}")
+        preview = previews.get(r.message_id)
+        if preview is not None and r.replayed:
+            _show_preview(preview)
     done = sum(r.replayed for r in results)
     if dry_run:
         click.echo(f"{len(results)} message(s) selected; nothing changed (--dry-run)")
@@ -140,13 +160,12 @@ def replay(
         sys.exit(1)
 
 
-def _would(message_id: str, state: MessageState) -> ReplayResult:
-    """What a replay would do with a message in ``state`` (``--dry-run``)."""
-    if state is MessageState.REJECTED:
-        return ReplayResult(message_id, False, "refused at intake; nothing to replay")
-    if not state.finished:
-        return ReplayResult(message_id, False, "still in progress")
-    return ReplayResult(message_id, True, f"{state} now")
+def _show_preview(preview: ReplayPreview) -> None:
+    """The routing a replay would make now (``--dry-run``), under the current files."""
+    click.echo(f"    routing now  {preview.outcome}: {preview.reason}")
+    for r in preview.routes:
+        mapping = f" (map {r.mapping})" if r.mapping else " (unchanged)"
+        click.echo(f"    would send   route {r.route} → {r.destination}{mapping}")
 
 
 def _duration(value: str, option: str) -> float:
@@ -206,7 +225,8 @@ def release(config: Path, message_id: str, destination: str | None) -> None:
                 f"message {message_id} needs exactly one dead delivery to release"
                 f" (dead: {names}); use --destination"
             )
-        d = await store.release_delivery(dead[0].id, "released by operator")
+        d = await store.release_delivery(dead[0].id, f"released by {cli_actor()}")
+        await audit(store, "release", dead[0].id, detail=f"message {message_id}")
         return [d.destination]
 
     (name,) = with_store(config, run)

@@ -36,6 +36,9 @@ def run(config: Path, processes: int | None) -> None:
         click.echo(render(loaded.warnings), err=True)
     try:
         engine = build_engine(loaded, worker_processes=processes, source=config)
+        from engine.console.server import attach_console
+
+        attach_console(engine, loaded, config)
         asyncio.run(engine.run())
     except PasserelleError as exc:
         click.echo(f"passerelle: {explain_startup(config, exc)}", err=True)

@@ -112,6 +112,8 @@ class RetentionPurger:
                 log.warning(
                     "Retention purge failed; trying again later.", extra={"error": str(exc)}
                 )
+            except Exception:  # a bug must not end retention for good
+                log.exception("Retention purge failed; trying again later.")
             await asyncio.sleep(self.policy.every)
 
     async def stop(self) -> None:

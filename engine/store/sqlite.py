@@ -23,6 +23,7 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_destinations as destinations
 from engine.store import _sqlite_ops as ops
+from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_payloads as payloads
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
@@ -296,6 +297,7 @@ class SqliteStore(SqliteConsole, Store):
                     (d.destination, dedupe_key, delivery_id, now),
                 )
             payloads.save_attempt_payload(conn, self.cipher, delivery_id, number, sent, response)
+            overview.note_attempt(conn, d.destination, outcome, detail, now)
             return ops.delivery(conn, delivery_id)
 
         return await self._writer.run(op, durable=False)
@@ -403,11 +405,7 @@ class SqliteStore(SqliteConsole, Store):
         return await self._read(q)
 
     async def count_by_state(self) -> dict[MessageState, int]:
-        def q(c: sqlite3.Connection) -> dict[MessageState, int]:
-            rows = c.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall()
-            return {MessageState(s): int(n) for s, n in rows}
-
-        return await self._read(q)
+        return await self._read(overview.count_by_state)
 
     async def unfinished(self) -> Unfinished:
         return await self._read(ops.unfinished)
@@ -431,7 +429,7 @@ class SqliteStore(SqliteConsole, Store):
         return await self._read(destinations.statuses)
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
-        return await self._read(destinations.delivery_counts)
+        return await self._read(overview.delivery_counts)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         def q(c: sqlite3.Connection) -> bool:

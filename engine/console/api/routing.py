@@ -172,6 +172,8 @@ def _endpoint(methods: dict[str, ApiRoute], state: ApiState) -> Callable[..., An
             return problem.response()
         except NotFound:
             return Problem(404, "no such object").response()
+        except NotImplementedError:
+            return Problem(501, "this store does not support it yet").response()
         except StoreError:
             log.warning("Console request failed on the store.", extra={"path": route.path})
             return Problem(503, "the store is not available").response()

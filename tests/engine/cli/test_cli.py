@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import stat
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from engine.cli import main
 from engine.sandbox.local import sandbox_pki
+from engine.store.sqlite import SqliteStore
 from tests.support.engine_process import start_engine, wait_listening
 from tests.support.mllp import free_port
 
@@ -151,6 +153,13 @@ def test_send_to_a_closed_port_exits_2() -> None:
 def test_show_unknown_message_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "routes.yaml"
     config.write_text(f"version: 1\nengine: {{home: {tmp_path}}}\n")
+    asyncio.run(_create_store(tmp_path / "store.db"))
     result = CliRunner().invoke(main, ["messages", "show", "NOPE", "-c", str(config)])
     assert result.exit_code == 1
     assert "no message NOPE" in result.output
+
+
+async def _create_store(path: Path) -> None:
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()

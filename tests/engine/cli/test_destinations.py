@@ -55,6 +55,7 @@ async def test_destinations_show_the_circuit_and_deliveries_per_state(tmp_path: 
         "next_probe_at": None,
         "last_error": "",
         "deliveries": {"pending": 0, "retrying": 0, "sent": 0, "dead": 0},
+        "paused": False,
     }
 
     listed = await asyncio.to_thread(run, config, "messages", "list")

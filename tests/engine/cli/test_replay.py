@@ -60,7 +60,7 @@ async def test_replay_needs_ids_or_a_filter_and_dry_run_changes_nothing(tmp_path
         run, config, "replay", "--destination", "platform", "--dead", "--dry-run"
     )
     assert dry.exit_code == 0, dry.output
-    assert f"{envs[0].id}  would replay: routed now" in dry.output
+    assert f"{envs[0].id}  would replay: routed → received" in dry.output
     assert envs[1].id not in dry.output
     assert "2 message(s) selected; nothing changed" in dry.output
     assert await states(tmp_path, envs) == [MessageState.ROUTED] * 3
@@ -101,6 +101,6 @@ async def test_release_a_dead_letter_and_refuse_a_message_without_one(tmp_path: 
     assert released.exit_code == 0, released.output
     assert "released at platform: later messages of its key go on" in released.output
     shown = await asyncio.to_thread(run, config, "messages", "show", envs[0].id)
-    assert "released by operator" in shown.output and "holds key" not in shown.output
+    assert "released by cli:" in shown.output and "holds key" not in shown.output
     refused = await asyncio.to_thread(run, config, "release", envs[1].id)
     assert refused.exit_code == 1 and "needs exactly one dead delivery" in refused.output
