@@ -18,15 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import uvicorn
-
 from channels.mllp.server import MllpSource
 from engine.app import Engine
 from engine.assembly import build_engine
 from engine.config.loader import load_config_text
 from engine.console.api.accounts import create_account
-from engine.console.app import build_app
 from engine.console.context import ConsoleContext
+from engine.console.server import ConsoleServer
 from engine.patient_secret import patient_secret
 from engine.sandbox.fhir_platform import FhirPlatform
 
@@ -59,6 +57,8 @@ destinations:
     timeout: 5s
     establishment: "{est_a}"
   archive_b: {{type: file, directory: {home}/out, establishment: "{est_b}"}}
+console:
+  listen: 127.0.0.1:0
 routes:
   - name: adt_to_fr_core
     from: [mllp_a]
@@ -115,8 +115,7 @@ class DemoEngine:
         self.engine: Engine | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._server: ConsoleServer | None = None
 
     def config_text(self) -> str:
         return CONFIG.format(
@@ -165,7 +164,6 @@ class DemoEngine:
         )
         secret = patient_secret(config)
         engine = build_engine(config)
-        engine.pipeline.patient_secret = secret
         await engine.start()
         self.engine = engine
         now = datetime.now(UTC)
@@ -174,21 +172,12 @@ class DemoEngine:
         ctx = ConsoleContext(
             store=engine.store, config=config, patient_secret=secret, runtime=engine.controls
         )
-        settings = uvicorn.Config(
-            build_app(ctx), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(settings)
-        self._serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serving.done():
-                self._serving.result()
-            await asyncio.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = ConsoleServer(ctx)
+        await self._server.start()
+        self.url = self._server.url
 
     async def _stop(self) -> None:
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
+        if self._server is not None:
+            await self._server.stop()
         if self.engine is not None:
             await self.engine.stop()

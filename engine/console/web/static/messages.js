@@ -10,16 +10,27 @@ const DELIVERY_STATES = ["pending", "retrying", "sent", "dead"];
 const WINDOWS = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800 };
 const URL_KEYS = ["state", "channel", "route", "destination", "delivery_state", "window", "since", "until", "control_id"];
 const PATIENT_KEYS = ["ipp", "nda", "ins"];
-const PATIENT_STORE = "passerelle.patient-filter";
+const PATIENT_STORE = "passerelle.patient.";
 
+// A patient search lives in this tab's sessionStorage under a random token that only the
+// history entry of that search holds (history.state): back, forward and reload restore
+// it, while a fresh link (an overview count, a bookmark) starts without it.
 function readPatient() {
-  try { return JSON.parse(sessionStorage.getItem(PATIENT_STORE) || "{}"); } catch { return {}; }
+  const token = history.state && history.state.patient;
+  if (!token) return {};
+  try { return JSON.parse(sessionStorage.getItem(PATIENT_STORE + token) || "{}"); } catch { return {}; }
 }
 
 function savePatient(p) {
-  const kept = Object.fromEntries(Object.entries(p).filter(([, v]) => v));
-  if (Object.keys(kept).length) sessionStorage.setItem(PATIENT_STORE, JSON.stringify(kept));
-  else sessionStorage.removeItem(PATIENT_STORE);
+  if (!Object.keys(p).length) return null;
+  const token = (history.state && history.state.patient && JSON.stringify(readPatient()) === JSON.stringify(p))
+    ? history.state.patient : crypto.getRandomValues(new Uint32Array(2)).join("-");
+  sessionStorage.setItem(PATIENT_STORE + token, JSON.stringify(p));
+  return token;
+}
+
+function forgetPatients() {
+  for (const k of Object.keys(sessionStorage)) if (k.startsWith(PATIENT_STORE)) sessionStorage.removeItem(k);
 }
 
 /** datetime-local value (local time) <-> ISO UTC string. */
@@ -83,7 +94,7 @@ async function render(app, session) {
     h("div", { class: "buttons" },
       h("button", { type: "submit", class: "primary" }, "Search"),
       h("button", { type: "button", id: "clear-filters", onclick: () => {
-        savePatient({});
+        forgetPatients();
         location.assign("/messages");
       } }, "Clear")));
 
@@ -105,15 +116,15 @@ async function render(app, session) {
   async function load(before, push) {
     const q = params(before);
     const shown = new URLSearchParams(q).toString();
-    if (push) history.pushState(null, "", `/messages${shown ? `?${shown}` : ""}`);
+    const pat = {};
+    if (operator) for (const k of PATIENT_KEYS) { const v = p[k].value.trim(); if (v) pat[k] = v; }
+    const token = savePatient(pat);
+    if (push) history.pushState(token ? { patient: token } : null, "", `/messages${shown ? `?${shown}` : ""}`);
     const apiq = { ...q };
     if (apiq.window) {
       if (!apiq.since) apiq.since = new Date(Date.now() - WINDOWS[apiq.window] * 1000).toISOString();
       delete apiq.window;
     }
-    const pat = {};
-    if (operator) for (const k of PATIENT_KEYS) { const v = p[k].value.trim(); if (v) pat[k] = v; }
-    savePatient(pat);
     fill(results, h("h2", { id: "results-h" }, "Results"), h("p", { role: "status" }, "Searching…"));
     let page;
     try {

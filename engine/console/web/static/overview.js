@@ -3,7 +3,7 @@
 
 import { api, can } from "./api.js";
 import { boot, act } from "./layout.js";
-import { ageEl, badge, errorText, fill, h, notice, sparkline, when } from "./ui.js";
+import { ageEl, badge, errorText, fill, h, notice, refreshAges, sparkline, when } from "./ui.js";
 
 const REFRESH_MS = 4000;
 const WINDOW = 3600;
@@ -214,9 +214,10 @@ async function render(app, session) {
       fill(tiles, summary(o));
       const chans = [...o.channels].sort(byProblem(channelRank));
       const dests = [...o.destinations].sort(byProblem(destRank));
-      const sig = (kind) => (x) => JSON.stringify([x, s.get(`${kind}:${x.name}`), Math.floor(now / 10000)]);
+      const sig = (kind) => (x) => JSON.stringify([x, s.get(`${kind}:${x.name}`)]);
       syncRows(ch.tbody, ch.headers, chans, (c) => c.name, sig("channel"), (c) => channelRow(c, s.get(`channel:${c.name}`), ctx));
       syncRows(de.tbody, de.headers, dests, (d) => d.name, sig("destination"), (d) => destRow(d, s.get(`destination:${d.name}`), ctx));
+      refreshAges(app);
       ch.tbl.hidden = !chans.length; ch.empty.hidden = !!chans.length;
       de.tbl.hidden = !dests.length; de.empty.hidden = !!dests.length;
       fill(nodes, (o.nodes || []).length ? ["Engine nodes: ", o.nodes.map((n, i) => [i ? ", " : "",

@@ -48,7 +48,16 @@ export function ago(iso, now = Date.now()) {
 /** A <time> with the age as text and the exact time as tooltip. */
 export function ageEl(iso, suffix = " ago") {
   if (!iso) return h("span", { class: "muted" }, "—");
-  return h("time", { datetime: iso, title: when(iso) }, ago(iso) + suffix);
+  return h("time", { datetime: iso, title: when(iso), "data-suffix": suffix }, ago(iso) + suffix);
+}
+
+/** Re-computes the text of every age shown under `root` (ages move, figures do not). */
+export function refreshAges(root) {
+  const now = Date.now();
+  for (const t of root.querySelectorAll("time[data-suffix]")) {
+    const text = ago(t.getAttribute("datetime"), now) + t.dataset.suffix;
+    if (t.textContent !== text) t.textContent = text;
+  }
 }
 
 const LABELS = {

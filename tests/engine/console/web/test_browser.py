@@ -121,10 +121,21 @@ def message_by_control_id(api: Api, control_id: str) -> dict[str, Any]:
 
 
 def cell(driver: webdriver.Chrome, table: str, key: str, col: str) -> str:
-    found = driver.find_elements(
-        By.CSS_SELECTOR, f"#{table}-table tr[data-key='{key}'] [data-col='{col}']"
+    """The text of one overview cell (read at once: the page refreshes rows in place)."""
+    text = driver.execute_script(
+        "const c = document.querySelector(arguments[0]); return c ? c.innerText.trim() : ''",
+        f"#{table}-table tr[data-key='{key}'] [data-col='{col}']",
     )
-    return found[0].text if found else ""
+    return str(text)
+
+
+def overview_link(driver: webdriver.Chrome, table: str, key: str, col: str) -> str:
+    """The href of an overview count link."""
+    href = driver.execute_script(
+        "const a = document.querySelector(arguments[0]); return a ? a.href : ''",
+        f"#{table}-table tr[data-key='{key}'] [data-col='{col}'] a",
+    )
+    return str(href)
 
 
 def no_script_errors(driver: webdriver.Chrome) -> None:
@@ -157,11 +168,8 @@ def test_sign_in_and_the_overview_updates_while_messages_flow(
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "sent") == "3", 20)
     wait_until(driver, lambda d: cell(d, "channels", "mllp_a", "routed") == "3", 20)
     assert driver.execute_script("return window.__sameDocument") is True  # no reload
-    link = driver.find_element(
-        By.CSS_SELECTOR, "#destinations-table tr[data-key='platform'] [data-col='sent'] a"
-    )
-    assert "destination=platform" in link.get_attribute("href")
-    assert "delivery_state=sent" in link.get_attribute("href")
+    link = overview_link(driver, "destinations", "platform", "sent")
+    assert "destination=platform" in link and "delivery_state=sent" in link
     # the sparkline is drawn from /api/v1/activity once the minute's figures are in
     wait_until(
         driver,
@@ -215,9 +223,7 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
 
     driver.get(f"{demo.url}/")
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "dead") == "1", 20)
-    driver.find_element(
-        By.CSS_SELECTOR, "#destinations-table tr[data-key='platform'] [data-col='dead'] a"
-    ).click()
+    driver.get(overview_link(driver, "destinations", "platform", "dead"))  # as a click does
     row = find(driver, f"#messages-table tr[data-id='{dead['id']}'] a")
     row.click()
     find(driver, "section.delivery[data-state='dead']")
