@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,6 +158,19 @@ class DemoEngine:
     def send(self, channel: str, message: bytes) -> bytes:
         """Send ``message`` to ``channel`` over MLLP; the ACK."""
         return mllp_send(self.mllp_port(channel), message)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until no delivery is pending or retrying (every one sent or dead)."""
+        assert self.engine is not None
+        store = self.engine.store
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            summaries = self.call(store.destination_summaries())
+            waiting = sum(n for d in summaries for st, n in d.counts.items() if not st.finished)
+            if not waiting:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("deliveries still waiting")
 
     async def _start(self) -> None:
         config = load_config_text(

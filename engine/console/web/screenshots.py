@@ -67,6 +67,7 @@ def _shoot(driver: webdriver.Chrome, path: Path, max_height: int = 2400) -> None
     """The whole page (up to ``max_height`` pixels) as PNG."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(WIDTH, min(max(height, 700), max_height))
+    driver.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(path))
@@ -79,14 +80,15 @@ def _traffic(demo: DemoEngine) -> None:
         demo.send("mllp_a", adt(f"DEMO-A-{n:03d}", f"8{n % 12:05d}"))
     for n in range(5):
         demo.send("mllp_b", adt(f"DEMO-B-{n:03d}", f"9{n:05d}"))
+    demo.settle()
     demo.platform.down()
     for n in range(3):
         demo.send("mllp_a", adt(f"DEMO-OUT-{n:03d}", f"7{n:05d}"))
-    time.sleep(2)  # the retries run out: three dead letters
+    demo.settle()  # the retries run out: three dead letters
     demo.platform.up()
     for n in range(4):
         demo.send("mllp_a", adt(f"DEMO-C-{n:03d}", f"6{n:05d}", event="A02"))
-    time.sleep(2)
+    demo.settle()
 
 
 def generate(out: Path) -> list[Path]:
@@ -100,6 +102,7 @@ def generate(out: Path) -> list[Path]:
     ):
         _traffic(demo)
         driver.get(f"{demo.url}/login")
+        _visible(driver, "#username")
         driver.find_element(By.ID, "username").send_keys("ops")
         driver.find_element(By.ID, "password").send_keys(password)
         driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()

@@ -141,7 +141,12 @@ export function sparkline(values, { label, failed = null, width = 120, height = 
   let d = "";
   values.forEach((v, i) => {
     if (v === null) return;
-    d += `${d && values[i - 1] !== null ? "L" : "M"}${(1 + i * step).toFixed(1)},${y(v).toFixed(1)}`;
+    const joined = i > 0 && values[i - 1] !== null;
+    d += `${joined ? "L" : "M"}${(1 + i * step).toFixed(1)},${y(v).toFixed(1)}`;
+    if (!joined && (i === n - 1 || values[i + 1] === null)) {
+      // a lone point: a dot, since a path of one point draws nothing
+      el.append(svg("circle", { cx: (1 + i * step).toFixed(1), cy: y(v).toFixed(1), r: 1.8, class: "dot" }));
+    }
   });
   if (d) el.append(svg("path", { d, class: "ok" }));
   return el;
