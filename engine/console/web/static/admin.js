@@ -71,14 +71,17 @@ async function render(app) {
   });
 
   const t = { label: h("input", { id: "tok-label", required: true, autocomplete: "off" }), role: roleSelect("tok-role"),
-    account: h("input", { id: "tok-account", autocomplete: "off", placeholder: "yourself when empty" }) };
+    account: h("input", { id: "tok-account", autocomplete: "off", placeholder: "yourself when empty" }),
+    days: h("input", { id: "tok-days", type: "number", min: 1, inputmode: "numeric", placeholder: "never" }) };
   const secret = h("div", { "aria-live": "polite" });
   const tokenForm = h("form", { class: "filters", "aria-label": "New API token" },
-    h("div", { class: "row" }, field("Label", t.label), field("Role", t.role), field("Account", t.account)),
+    h("div", { class: "row" }, field("Label", t.label), field("Role", t.role), field("Account", t.account), field("Expires in (days)", t.days)),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Create token")), secret);
   tokenForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const body = { label: t.label.value.trim(), role: t.role.value, account: t.account.value.trim() || undefined };
+    const days = parseInt(t.days.value, 10);
+    const body = { label: t.label.value.trim(), role: t.role.value, account: t.account.value.trim() || undefined,
+      expires_in: days > 0 ? days * 86400 : undefined };
     const made = await act(out, "Create token", () => api("/tokens", { method: "POST", body }));
     if (made) {
       fill(secret, notice("ok", "Copy the secret now: it is not shown again. ", h("code", { id: "token-secret" }, made.secret || made.token || "")));

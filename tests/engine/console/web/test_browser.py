@@ -312,3 +312,47 @@ def test_a_user_of_establishment_b_neither_sees_nor_replays_establishment_a(
     assert op_a.get(f"/messages/{mine['id']}").status_code == 404
     # and the CSRF token is required of a session for any state change
     assert op_b.post(f"/messages/{mine['id']}/replay", csrf=False).status_code == 403
+
+
+def test_an_operator_pauses_and_resumes_a_destination_from_the_overview(
+    demo: DemoEngine, driver: webdriver.Chrome, users: Callable[[str], Api]
+) -> None:
+    sign_in(driver, demo.url, "op_a", PASSWORD)
+    row = "#destinations-table tr[data-key='platform']"
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "action") == "Pause")
+    find(driver, f"{row} [data-col='action'] button").click()
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "status") == "paused")
+    assert "Pause platform: done" in find(driver, ".actions-out .notice").text
+    find(driver, f"{row} [data-col='action'] button").click()  # now "Resume"
+    wait_until(driver, lambda d: cell(d, "destinations", "platform", "status") != "paused")
+    actions = [
+        (e["action"], e["object"], e["outcome"])
+        for e in users("op_a").get("/audit", object="platform").json()["items"]
+    ]
+    assert ("destination.pause", "platform", "ok") in actions
+    assert ("destination.resume", "platform", "ok") in actions
+    no_script_errors(driver)
+
+
+def test_an_admin_creates_an_account_and_a_token(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    sign_in(driver, demo.url, "admin", PASSWORD)
+    driver.get(f"{demo.url}/admin")
+    find(driver, "#acc-name").send_keys("night_shift")
+    find(driver, "#acc-password").send_keys("a long enough password")
+    find(driver, "#acc-est").send_keys(ESTABLISHMENT_B)
+    find(driver, "form[aria-label='New account'] button[type=submit]").click()
+    wait_until(driver, lambda d: "night_shift" in d.find_element(By.ID, "app").text)
+    find(driver, "#tok-label").send_keys("nightly export")
+    find(driver, "form[aria-label='New API token'] button[type=submit]").click()
+    secret = find(driver, "#token-secret").text
+    assert secret.startswith("pas_")
+    with httpx.Client(base_url=f"{demo.url}/api/v1") as script:
+        resp = script.get("/overview", headers={"Authorization": f"Bearer {secret}"})
+        assert resp.status_code == 200 and resp.json()["channels"]
+    driver.get(f"{demo.url}/audit")
+    export = find(driver, "#audit-export").get_attribute("href")
+    assert export.endswith("/api/v1/audit/export")
+    assert "account.create" in find(driver, "#audit-table").text
+    no_script_errors(driver)
