@@ -24,8 +24,12 @@ def routes(ctx: ConsoleContext) -> list[BaseRoute]:
     """The page routes (``/``, ``/login``, ``/messages``, ``/messages/{id}``, ``/audit``,
     ``/admin``) and ``/static``; the pages need no session: their scripts send the user
     to ``/login`` when the API answers 401."""
+
+    def oidc() -> bool:
+        return ctx is not None and ctx.config.console.oidc is not None
+
     pages: list[BaseRoute] = [
-        Route(path, page_endpoint(page), methods=["GET", "HEAD"], name=f"web.{page.script}")
+        Route(path, page_endpoint(page, oidc), methods=["GET", "HEAD"], name=f"web.{page.script}")
         for path, page in PAGES.items()
     ]
     return [*pages, Mount("/static", StaticFiles(directory=STATIC), name="web.static")]

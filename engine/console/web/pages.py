@@ -52,8 +52,9 @@ _NAV = (
 )
 
 
-def render(page: Page) -> str:
-    """The shell's HTML (static: the same for every user)."""
+def render(page: Page, *, oidc: bool = False) -> str:
+    """The shell's HTML (the same for every user); ``oidc`` tells the sign-in page to offer
+    the OpenID Connect login."""
     nav = ""
     if page.nav:
         current = ' aria-current="page"'
@@ -67,6 +68,7 @@ def render(page: Page) -> str:
             '<div id="who" class="who" aria-live="polite"></div>'
         )
     title = escape(page.title)
+    flag = ' data-oidc="1"' if oidc else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -76,7 +78,7 @@ def render(page: Page) -> str:
         '<link rel="stylesheet" href="/static/console.css">'
         f'<script type="module" src="/static/{page.script}.js"></script>'
         "</head>"
-        f'<body data-page="{page.script}">'
+        f'<body data-page="{page.script}"{flag}>'
         '<a class="skip" href="#main">Skip to content</a>'
         f'<header class="top"><a class="brand" href="/">Passerelle</a>{nav}</header>'
         f'<main id="main" tabindex="-1"><h1>{title}</h1>'
@@ -86,11 +88,14 @@ def render(page: Page) -> str:
     )
 
 
-def page_endpoint(page: Page) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint serving ``page`` with :data:`SECURITY_HEADERS`."""
-    body = render(page)
+def page_endpoint(
+    page: Page, oidc: Callable[[], bool] = lambda: False
+) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint serving ``page`` with :data:`SECURITY_HEADERS`; ``oidc``
+    says, per request (the configuration may be reloaded), whether OIDC is configured."""
+    bodies = {flag: render(page, oidc=flag) for flag in (False, True)}
 
     async def endpoint(request: Request) -> Response:
-        return HTMLResponse(body, headers=SECURITY_HEADERS)
+        return HTMLResponse(bodies[oidc()], headers=SECURITY_HEADERS)
 
     return endpoint

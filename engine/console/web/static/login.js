@@ -26,8 +26,9 @@ async function main() {
     h("p", {}, h("label", { for: "password" }, "Password"), pass),
     h("p", {}, h("button", { type: "submit", class: "primary" }, "Sign in")),
     out,
-    h("p", { class: "muted" }, "Single sign-on: ",
-      h("a", { href: "/api/v1/session/oidc" }, "sign in with your organisation"), " (when configured)."));
+    document.body.dataset.oidc
+      ? h("p", {}, h("a", { href: "/api/v1/session/oidc", id: "oidc-login" }, "Sign in with your organisation (single sign-on)"))
+      : null);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     fill(out);

@@ -16,7 +16,9 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from engine.config.loader import load_config_text
 from engine.console import web
+from engine.console.context import ConsoleContext
 from engine.console.web.pages import PAGES
 from tests.support.corpus import REPO
 
@@ -88,3 +90,22 @@ def test_every_static_file_ships_in_the_wheel() -> None:
     for path in STATIC.iterdir():
         rel = f"static/{path.name}"
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
+
+
+async def test_the_sign_in_page_offers_single_sign_on_only_when_configured(tmp_path: Path) -> None:
+    from engine.console.web.pages import page_endpoint
+
+    base = f"version: 1\nengine: {{home: {tmp_path}}}\n"
+    oidc = (
+        "console: {oidc: {issuer: 'https://sso.example.org/realms/chu', client_id: passerelle}}\n"
+    )
+    for text, offered in ((base, False), (base + oidc, True)):
+        ctx = ConsoleContext(store=None, config=load_config_text(text))  # type: ignore[arg-type]
+        app = Starlette(routes=web.routes(ctx))
+        (route,) = [r for r in app.routes if getattr(r, "path", "") == "/login"]
+        assert route is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console") as c:
+            html = (await c.get("/login")).text
+        assert ('data-oidc="1"' in html) is offered
+    assert page_endpoint  # the shells are rendered once per flag, chosen per request
