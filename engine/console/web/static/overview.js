@@ -183,7 +183,7 @@ function summary(o) {
 async function render(app, session) {
   const operator = can(session, "operator");
   const out = h("div", { class: "actions-out", "aria-live": "polite" });
-  const status = h("p", { class: "updated", role: "status" });
+  const status = h("p", { class: "updated" });  // not a live region: it changes every few seconds
   const tiles = h("div", { class: "tiles", "aria-label": "Summary" });
   const cols = ["Channel", "Status", "Waiting", "Routed", "Filtered", "Unmatched", "Errors", "Rejected", "Oldest waiting", "Last received", "Last error", "Last hour", "Latency"];
   const dcols = ["Destination", "Status", "Backlog", "Retrying", "Sent", "Dead", "Oldest waiting", "Last sent", "Last error", "Last hour", "Latency"];
@@ -227,8 +227,10 @@ async function render(app, session) {
       status.classList.remove("stale");
     } catch (err) {
       if (err.status === 401) return;
+      const text = `Could not refresh: ${errorText(err)} — showing the last figures, retrying.`;
+      if (status.classList.contains("stale")) status.firstChild.textContent = text;  // announced once
+      else fill(status, notice("error", text));
       status.classList.add("stale");
-      fill(status, notice("error", `Could not refresh: ${errorText(err)} — showing the last figures, retrying.`));
     }
     timer = setTimeout(refresh, document.hidden ? REFRESH_MS * 4 : REFRESH_MS);
   }
