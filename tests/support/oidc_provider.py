@@ -10,8 +10,8 @@ verifier and returns an RS256-signed ID token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
