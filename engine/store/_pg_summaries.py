@@ -163,7 +163,7 @@ async def activity(conn: Conn, since: datetime, bucket_seconds: int) -> list[Act
     """Buckets aligned on ``bucket_seconds`` since the epoch, from the slot of ``since``."""
     cursor = await conn.execute(
         "SELECT date_bin(make_interval(secs => %(b)s), start, 'epoch') AS b, kind, name,"
-        " sum(ok), sum(failed), sum(latency) FROM ("
+        " sum(ok), sum(failed), round(sum(latency)::numeric, 6)::float8 FROM ("
         " SELECT start, kind, name, ok, failed, latency_sum AS latency FROM console_activity"
         f"  WHERE start >= {_SLOT.format(at='%(since)s::timestamptz')}"
         f" UNION ALL SELECT * FROM ({_ACTIVE.format(src='console_deltas')}) d"
