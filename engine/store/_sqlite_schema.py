@@ -27,6 +27,9 @@ so that purged payloads give their space back.
 
 Version 6: the ``deliveries_message`` index goes (the unique index on (message_id, route,
 destination) serves the same lookups): 40 bytes less per message.
+
+Version 7 (operator console): counters, overview indexes, the patient index and the
+console's tables; see :mod:`engine.store._sqlite_console_schema`.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from typing import Any
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
+from engine.store._sqlite_console_schema import MIGRATION_V7
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 from engine.store.crypto import CLEAR, PayloadCipher
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -169,6 +173,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 )""",
     ),
     6: ("DROP INDEX IF EXISTS deliveries_message",),
+    7: MIGRATION_V7,
 }
 
 
