@@ -25,22 +25,28 @@ states, leases and node heartbeats.
 
 from __future__ import annotations
 
+# ``latency`` is the change of the channel's latency sum: a message counts updated_at -
+# received_at while it is routed, filtered or unmatched (what a scan of messages gives).
 _MESSAGE_DELTA = """CREATE FUNCTION console_message_delta() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    gone double precision := 0;
 BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.state IN ('routed', 'filtered', 'unmatched') THEN
+        gone := greatest(extract(epoch FROM OLD.updated_at - OLD.received_at), 0);
+    END IF;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO console_deltas (kind, name, to_state, at)
         VALUES ('c', NEW.channel, NEW.state, NEW.received_at);
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO console_deltas (kind, name, from_state, to_state, at, latency)
         VALUES ('c', NEW.channel, OLD.state, NEW.state, NEW.received_at,
-                CASE WHEN OLD.state = 'processing' AND NEW.replay_scope IS NULL
-                      AND NEW.state IN ('routed', 'filtered', 'unmatched')
+                CASE WHEN NEW.state IN ('routed', 'filtered', 'unmatched')
                      THEN greatest(extract(epoch FROM NEW.updated_at - NEW.received_at), 0)
-                END);
+                     ELSE 0 END - gone);
     ELSE
-        INSERT INTO console_deltas (kind, name, from_state, at)
-        VALUES ('c', OLD.channel, OLD.state, OLD.received_at);
+        INSERT INTO console_deltas (kind, name, from_state, at, latency)
+        VALUES ('c', OLD.channel, OLD.state, OLD.received_at, -gone);
     END IF;
     RETURN NULL;
 END $$"""
@@ -71,7 +77,7 @@ BEGIN
 END $$"""
 
 # A note (operator release, superseded by replay) repeats the number of the attempt before
-# it: it is not a failure. A failed circuit-breaker probe (retrying) is.
+# it (0 before any): it is not a failure. A failed circuit-breaker probe (retrying) is.
 _ATTEMPT_DELTA = """CREATE FUNCTION console_attempt_delta() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -83,7 +89,7 @@ BEGIN
     IF NEW.outcome = 'sent' THEN
         INSERT INTO console_deltas (kind, name, to_state, at, latency)
         VALUES ('a', dest, 'sent', NEW.at, greatest(extract(epoch FROM NEW.at - received), 0));
-    ELSIF NEW.outcome = 'retrying' OR (NEW.outcome = 'dead' AND NOT EXISTS (
+    ELSIF NEW.outcome = 'retrying' OR (NEW.outcome = 'dead' AND NEW.number > 0 AND NOT EXISTS (
             SELECT 1 FROM attempts b WHERE b.delivery_id = NEW.delivery_id
             AND b.number = NEW.number AND b.seq < NEW.seq)) THEN
         INSERT INTO console_deltas (kind, name, to_state, at, detail)
@@ -108,6 +114,30 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END $$"""
 
+FAILED = "('error', 'rejected')"
+ROUTED = "('routed', 'filtered', 'unmatched')"
+SLOT = "date_bin('10 seconds', at, 'epoch')"
+"""The 10-second activity slot of a row's ``at``."""
+RAW_CHANNEL = (
+    "SELECT received_at AS at, 'channel' AS kind, channel AS name,"
+    f" (state NOT IN {FAILED})::int AS ok, (state IN {FAILED})::int AS failed,"
+    f" CASE WHEN state IN {ROUTED}"
+    " THEN greatest(extract(epoch FROM updated_at - received_at), 0) ELSE 0 END AS latency"
+    " FROM messages"
+)
+"""Channel activity of each message, computed from the row (add a WHERE clause)."""
+RAW_DESTINATION = (
+    "SELECT a.at, 'destination' AS kind, d.destination AS name,"
+    " (a.outcome = 'sent')::int AS ok,"
+    " (a.outcome = 'retrying' OR (a.outcome = 'dead' AND a.number > 0 AND NOT EXISTS ("
+    "  SELECT 1 FROM attempts x WHERE x.delivery_id = a.delivery_id"
+    "  AND x.number = a.number AND x.seq < a.seq)))::int AS failed,"
+    " CASE WHEN a.outcome = 'sent'"
+    " THEN greatest(extract(epoch FROM a.at - m.received_at), 0) ELSE 0 END AS latency,"
+    " a.detail, a.seq FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+    " JOIN messages m ON m.id = d.message_id WHERE a.outcome IN ('sent', 'retrying', 'dead')"
+)
+"""Destination activity of each attempt (a note is not a failure; add AND clauses)."""
 _BYTES = "coalesce(octet_length(sent), 0) + coalesce(octet_length(response), 0)"
 
 MIGRATION_V5: tuple[str, ...] = (
@@ -156,26 +186,17 @@ MIGRATION_V5: tuple[str, ...] = (
     " GROUP BY 2, 3",
     "INSERT INTO console_counts SELECT 'r', route, '', count(*) FROM deliveries GROUP BY 2",
     "INSERT INTO console_counts SELECT 'p', '', '', coalesce(sum(size), 0) FROM attempt_payloads",
-    "INSERT INTO console_activity (start, kind, name, ok, failed)"
-    " SELECT date_bin('10 seconds', received_at, 'epoch'), 'channel', channel, count(*),"
-    " count(*) FILTER (WHERE state IN ('error', 'rejected')) FROM messages"
-    " WHERE received_at > now() - interval '31 days' GROUP BY 1, 3",
     "INSERT INTO console_activity (start, kind, name, ok, failed, latency_sum)"
-    " SELECT date_bin('10 seconds', a.at, 'epoch'), 'destination', d.destination,"
-    " count(*) FILTER (WHERE a.outcome = 'sent'),"
-    " count(*) FILTER (WHERE a.outcome IN ('retrying', 'dead')),"
-    " coalesce(sum(greatest(extract(epoch FROM a.at - m.received_at), 0))"
-    " FILTER (WHERE a.outcome = 'sent'), 0)"
-    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
-    " JOIN messages m ON m.id = d.message_id"
-    " WHERE a.at > now() - interval '31 days' GROUP BY 1, 3",
+    f" SELECT {SLOT}, kind, name, sum(ok), sum(failed), sum(latency)"
+    f" FROM ({RAW_CHANNEL} WHERE received_at > now() - interval '31 days') c GROUP BY 1, 2, 3",
+    "INSERT INTO console_activity (start, kind, name, ok, failed, latency_sum)"
+    f" SELECT {SLOT}, kind, name, sum(ok), sum(failed), sum(latency)"
+    f" FROM ({RAW_DESTINATION} AND a.at > now() - interval '31 days') d GROUP BY 1, 2, 3",
     "INSERT INTO console_last (name, last_error, last_error_at, last_sent_at)"
-    " SELECT d.destination,"
-    " coalesce((array_agg(a.detail ORDER BY a.seq DESC)"
-    " FILTER (WHERE a.outcome IN ('retrying', 'dead')))[1], ''),"
-    " max(a.at) FILTER (WHERE a.outcome IN ('retrying', 'dead')),"
-    " max(a.at) FILTER (WHERE a.outcome = 'sent')"
-    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id GROUP BY 1",
+    " SELECT name, coalesce((array_agg(detail ORDER BY at DESC, seq DESC)"
+    " FILTER (WHERE failed = 1))[1], ''),"
+    " max(at) FILTER (WHERE failed = 1), max(at) FILTER (WHERE ok = 1)"
+    f" FROM ({RAW_DESTINATION}) d GROUP BY 1",
     _MESSAGE_DELTA,
     "CREATE TRIGGER messages_console_insert AFTER INSERT OR DELETE ON messages"
     " FOR EACH ROW EXECUTE FUNCTION console_message_delta()",
@@ -204,6 +225,7 @@ MIGRATION_V5: tuple[str, ...] = (
     "CREATE INDEX deliveries_waiting ON deliveries(destination, created_at)"
     " WHERE state IN ('pending', 'retrying')",
     "CREATE INDEX deliveries_route ON deliveries(route, message_id)",
+    "CREATE INDEX attempts_at ON attempts(at)",
     # --- patient index -------------------------------------------------------------
     """CREATE TABLE patient_keys (
     key         bytea NOT NULL,
@@ -288,4 +310,4 @@ MIGRATION_V5: tuple[str, ...] = (
 )""",
 )
 
-__all__ = ["MIGRATION_V5"]
+__all__ = ["FAILED", "MIGRATION_V5", "RAW_CHANNEL", "RAW_DESTINATION", "ROUTED", "SLOT"]

@@ -10,11 +10,13 @@ the slots that start in it (buckets finer than 10 s see whole slots).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.message import DeliveryState, MessageState
+from engine.store._pg_console_schema import FAILED, RAW_CHANNEL, RAW_DESTINATION, SLOT
 from engine.store._pg_ops import Conn
+from engine.store._semantics import id_bound
 from engine.store.console import ActivityBucket, ChannelSummary, DestinationSummary
 
 FOLD_LOCK = 0x70A55E11F
@@ -23,8 +25,7 @@ FOLD_BATCH = 200_000
 ACTIVITY_DAYS = 31
 """Activity slots older than this are dropped when folding."""
 
-_FAILED = "('error', 'rejected')"
-_SLOT = "date_bin('10 seconds', {at}, 'epoch')"
+SLOT_SECONDS = 10
 
 # per delta row: counter rows it changes (kind, name, state, n)
 _COUNTED = (
@@ -32,15 +33,16 @@ _COUNTED = (
     " UNION ALL SELECT kind, name, from_state, -n FROM {src}"
     " WHERE kind <> 'a' AND from_state IS NOT NULL"
 )
-# per delta row: activity (start, kind, name, ok, failed, latency)
+# per delta row: activity (at, kind, name, ok, failed, latency); a channel's message is
+# ``ok`` while not failed, ``failed`` while rejected or in error
 _ACTIVE = (
-    f"SELECT {_SLOT.format(at='at')} AS start,"
-    " CASE kind WHEN 'c' THEN 'channel' ELSE 'destination' END AS kind, name,"
+    "SELECT at, CASE kind WHEN 'c' THEN 'channel' ELSE 'destination' END AS kind, name,"
     " CASE WHEN kind = 'a' THEN (to_state = 'sent')::int"
-    "  ELSE (from_state IS NULL)::int - (to_state IS NULL)::int END AS ok,"
+    f"  ELSE coalesce((to_state NOT IN {FAILED})::int, 0)"
+    f"   - coalesce((from_state NOT IN {FAILED})::int, 0) END AS ok,"
     " CASE WHEN kind = 'a' THEN (to_state = 'failed')::int"
-    f"  ELSE coalesce((to_state IN {_FAILED})::int, 0)"
-    f"   - coalesce((from_state IN {_FAILED})::int, 0) END AS failed,"
+    f"  ELSE coalesce((to_state IN {FAILED})::int, 0)"
+    f"   - coalesce((from_state IN {FAILED})::int, 0) END AS failed,"
     " coalesce(latency, 0) AS latency FROM {src} WHERE kind IN ('c', 'a')"
 )
 _FOLD = (
@@ -52,7 +54,7 @@ _FOLD = (
     " GROUP BY 1, 2, 3 ON CONFLICT (kind, name, state)"
     " DO UPDATE SET n = console_counts.n + excluded.n),"
     " slotted AS (INSERT INTO console_activity (start, kind, name, ok, failed, latency_sum)"
-    f" SELECT start, kind, name, sum(ok), sum(failed), sum(latency)"
+    f" SELECT {SLOT}, kind, name, sum(ok), sum(failed), sum(latency)"
     f" FROM ({_ACTIVE.format(src='moved')}) y GROUP BY 1, 2, 3"
     " ON CONFLICT (start, kind, name) DO UPDATE SET ok = console_activity.ok + excluded.ok,"
     " failed = console_activity.failed + excluded.failed,"
@@ -111,7 +113,7 @@ async def channel_summaries(conn: Conn) -> list[ChannelSummary]:
         "  AND state IN ('received', 'processing') ORDER BY id LIMIT 1),"
         " e.reason, e.updated_at FROM unnest(%s::text[]) AS ch(name)"
         " LEFT JOIN LATERAL (SELECT reason, updated_at FROM messages WHERE channel = ch.name"
-        f"  AND state IN {_FAILED} ORDER BY id DESC LIMIT 1) e ON true",
+        f"  AND state IN {FAILED} ORDER BY id DESC LIMIT 1) e ON true",
         (names,),
     )
     facts = {r[0]: r[1:] for r in await cursor.fetchall()}
@@ -159,22 +161,70 @@ async def destination_summaries(conn: Conn) -> list[DestinationSummary]:
     ]
 
 
+ID_MARGIN = timedelta(minutes=1)
+"""How far a message id's time may be from its ``received_at``."""
+
+
+def _raw(since: datetime, until: datetime | None) -> tuple[str, dict[str, Any]]:
+    """Activity rows of [since, until) computed from messages and attempts (index ranges:
+    message ids are time-sortable, attempts have ``attempts_at``)."""
+    args: dict[str, Any] = {"lo": since, "id_lo": id_bound(since - ID_MARGIN)}
+    channel = f"{RAW_CHANNEL} WHERE id >= %(id_lo)s AND received_at >= %(lo)s"
+    destination = f"{RAW_DESTINATION} AND a.at >= %(lo)s"
+    if until is not None:
+        args |= {"hi": until, "id_hi": id_bound(until + ID_MARGIN)}
+        channel += " AND id < %(id_hi)s AND received_at < %(hi)s"
+        destination += " AND a.at < %(hi)s"
+    columns = "at, kind, name, ok, failed, latency"
+    union = f"SELECT {columns} FROM ({channel}) c UNION ALL SELECT {columns} FROM ({destination}) d"
+    return union, args
+
+
 async def activity(conn: Conn, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
-    """Buckets aligned on ``bucket_seconds`` since the epoch, from the slot of ``since``."""
+    """Buckets aligned on ``bucket_seconds`` since the epoch. With buckets a multiple of
+    the slot, whole slots come from the counters (folded or not) and the slot cut by
+    ``since`` from the rows; otherwise every row of the window is read."""
+    if bucket_seconds % SLOT_SECONDS:
+        rows, args = _raw(since, None)
+    else:
+        edge = datetime.fromtimestamp(
+            (since.timestamp() // SLOT_SECONDS + 1) * SLOT_SECONDS, since.tzinfo
+        )
+        rows, args = _raw(since, edge)
+        rows += (
+            " UNION ALL SELECT start, kind, name, ok, failed, latency_sum FROM console_activity"
+            " WHERE start >= %(edge)s"
+            f" UNION ALL SELECT * FROM ({_ACTIVE.format(src='console_deltas')}) x"
+            " WHERE at >= %(edge)s"
+        )
+        args["edge"] = edge
+    args["b"] = bucket_seconds
     cursor = await conn.execute(
-        "SELECT date_bin(make_interval(secs => %(b)s), start, 'epoch') AS b, kind, name,"
-        " sum(ok), sum(failed), round(sum(latency)::numeric, 6)::float8 FROM ("
-        " SELECT start, kind, name, ok, failed, latency_sum AS latency FROM console_activity"
-        f"  WHERE start >= {_SLOT.format(at='%(since)s::timestamptz')}"
-        f" UNION ALL SELECT * FROM ({_ACTIVE.format(src='console_deltas')}) d"
-        "  WHERE start >= date_bin('10 seconds', %(since)s::timestamptz, 'epoch')) x"
-        " GROUP BY 1, 2, 3 HAVING sum(ok) <> 0 OR sum(failed) <> 0 ORDER BY 1, 2, 3",
-        {"b": bucket_seconds, "since": since},
+        "SELECT date_bin(make_interval(secs => %(b)s), at, 'epoch') AS b, kind, name,"
+        " sum(ok), sum(failed), round(sum(latency)::numeric, 6)::float8"
+        f" FROM ({rows}) w GROUP BY 1, 2, 3 HAVING sum(ok) <> 0 OR sum(failed) <> 0"
+        " ORDER BY 1, 2, 3",
+        args,
     )
     return [
         ActivityBucket(kind, name, start, int(ok), int(failed), float(latency))
         for start, kind, name, ok, failed, latency in await cursor.fetchall()
     ]
+
+
+async def count_by_state(conn: Conn) -> dict[MessageState, int]:
+    totals: dict[MessageState, int] = {}
+    for states in (await counts(conn, "c")).values():
+        for state, n in states.items():
+            totals[MessageState(state)] = totals.get(MessageState(state), 0) + n
+    return totals
+
+
+async def delivery_counts(conn: Conn) -> dict[str, dict[DeliveryState, int]]:
+    return {
+        name: {DeliveryState(s): n for s, n in states.items()}
+        for name, states in (await counts(conn, "d")).items()
+    }
 
 
 async def route_counts(conn: Conn) -> dict[str, int]:
@@ -191,7 +241,9 @@ __all__ = [
     "FOLD_LOCK",
     "activity",
     "channel_summaries",
+    "count_by_state",
     "counts",
+    "delivery_counts",
     "destination_summaries",
     "fold",
     "payload_usage",

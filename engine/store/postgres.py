@@ -34,6 +34,7 @@ from engine.store import _pg_ops as ops
 from engine.store import _pg_payloads as payloads
 from engine.store import _pg_read as read
 from engine.store import _pg_search as search
+from engine.store import _pg_summaries as summaries
 from engine.store._pg_console import PgConsole
 from engine.store._pg_lock import lock_node
 from engine.store._pg_ops import Conn
@@ -301,7 +302,7 @@ class PostgresStore(PgConsole, Store):
         return found
 
     async def count_by_state(self) -> dict[MessageState, int]:
-        return await self._read(read.count_by_state)
+        return await self._read(summaries.count_by_state)
 
     async def unfinished(self) -> Unfinished:
         return await self._read(read.unfinished)
@@ -327,7 +328,7 @@ class PostgresStore(PgConsole, Store):
         return found
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
-        return await self._read(destinations.delivery_counts)
+        return await self._read(summaries.delivery_counts)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         return await self._read(lambda c: read.was_delivered(c, destination, dedupe_key))
