@@ -61,9 +61,14 @@ PLANS = [
     ),
     (MessageQuery(since=T0), ["sqlite_autoindex_messages_1 (id>?)"]),
     (
-        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD),
-        ["sqlite_autoindex_messages_1", "(message_id=?)"],
+        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD, before_id="01J"),
+        ["deliveries_state (state=? AND message_id<?)", "(id=?)"],
     ),
+    (
+        MessageQuery(channel="a", delivery_state=DeliveryState.SENT),
+        ["deliveries_state (state=?)", "id=?)"],
+    ),
+    (MessageQuery(destination="lab"), ["sqlite_autoindex_messages_1", "(message_id=?)"]),
     (MessageQuery(route="r", before_id="01J"), ["(id<?)", "(message_id=? AND route=?)"]),
 ]
 
