@@ -229,7 +229,7 @@ OVERVIEW_PLANS = [
 
 @pytest.mark.parametrize(("sql", "args", "expected"), OVERVIEW_PLANS)
 async def test_overview_figures_seek_indexes_and_scan_no_table(
-    store: SqliteStore, sql: str, args: object, expected: str
+    store: SqliteStore, sql: str, args: tuple[str, ...] | dict[str, object], expected: str
 ) -> None:
     with sqlite3.connect(store.path) as conn:
         details = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
