@@ -21,6 +21,7 @@ from engine.config.models import WHEN_FIELDS, Config, DestinationSpec
 from engine.config.models import RetryPolicy as RetrySettings
 from engine.errors import ConfigError
 from engine.mapping.routes import build_transforms
+from engine.patient_secret import patient_secret
 from engine.pipeline import Transform
 from engine.queue.base import WorkQueue
 from engine.queue.memory import InProcessQueue
@@ -260,6 +261,7 @@ def build_engine(
             config.store.retention.sent_payloads.max_age,
             config.store.retention.sent_payloads.max_bytes,
         ),
+        patient_secret=patient_secret(config, create=True),
     )
     if config.engine.alert_command:
         engine.alert_hooks.append(CommandAlert(config.engine.alert_command))

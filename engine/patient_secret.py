@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.config.models import Config
 from engine.errors import ConfigError
 
 KEY_FILE = "patient-index.key"
+_UNSET = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def key_file(config: Config) -> Path:
@@ -38,6 +40,8 @@ def patient_secret(config: Config, *, create: bool = False) -> bytes | None:
         value = settings.secret.get_secret_value()
         if not value:
             raise ConfigError("store.patient_index.secret is empty")
+        if _UNSET.fullmatch(value):  # a lenient load kept the reference: the variable is unset
+            raise ConfigError(f"store.patient_index.secret: {value} is not set")
         return value.encode("utf-8")
     path = key_file(config)
     try:

@@ -124,7 +124,7 @@ def _patient_key(config: Path, kind: str, value: str) -> bytes:
     try:
         secret = patient_secret(load_or_exit(config, lenient=True))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"patient search needs the patient index key: {exc}") from exc
     if secret is None:
         raise click.ClickException(
             "patient search needs the patient index key: set store.patient_index.secret, or"

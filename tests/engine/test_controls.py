@@ -1,0 +1,161 @@
+"""Operator controls on a running engine: a paused destination's deliveries wait without
+spending attempts; a stopped channel's port refuses connections; both survive a restart
+and are given from the command line (another "process" on the same store)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from engine.app import Engine
+from engine.cli import main
+from engine.message import DeliveryState, MessageState
+from engine.store.base import MessageQuery
+from engine.store.console import AuditQuery
+from tests.engine.test_engine import wait_for
+from tests.support.engines import mllp_port, running_engine
+from tests.support.mllp import MllpPeer, adt, msa
+
+
+def routes(tmp_path: Path) -> str:
+    return f"""\
+version: 1
+engine: {{home: {tmp_path}, shutdown_grace: 2s, poll_interval: 100ms}}
+channels:
+  adt_in: {{type: mllp, listen: "127.0.0.1:0"}}
+destinations:
+  out: {{type: file, directory: {tmp_path}/out}}
+routes:
+  - {{name: all, to: [out]}}
+"""
+
+
+def cli(config: Path, *args: str) -> Result:
+    result = CliRunner().invoke(main, [*args, "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "out").glob("*.hl7"))
+
+
+async def send(port: int, control_id: str) -> list[str]:
+    async with MllpPeer("127.0.0.1", port) as peer:
+        return msa(await peer.exchange(adt(control_id)))
+
+
+async def refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def routed(engine: Engine, count: int) -> bool:
+    found = await engine.store.list_messages(MessageQuery(state=MessageState.ROUTED))
+    return len(found) == count
+
+
+async def test_a_paused_destination_gets_nothing_until_resumed_and_spends_no_attempt(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    async with running_engine(config.read_text()) as engine:
+        port = mllp_port(engine)
+        # Given the destination paused from the command line (the engine polls the store)
+        await asyncio.to_thread(cli, config, "destinations", "pause", "out")
+        await wait_for(lambda: _paused(engine, "out"), timeout=10)
+        # When messages arrive
+        for n in range(3):
+            assert (await send(port, f"P{n}"))[1] == "AA"
+        await wait_for(lambda: routed(engine, 3), timeout=10)
+        await asyncio.sleep(0.5)  # several store polls offer the deliveries again
+        # Then nothing is sent and no attempt is spent
+        assert files(tmp_path) == []
+        counts = (await engine.store.delivery_counts()).get("out", {})
+        assert counts.get(DeliveryState.PENDING) == 3
+        messages = await engine.store.list_messages(MessageQuery())
+        deliveries = [d for m in messages for d in await engine.store.deliveries(m.envelope.id)]
+        assert [d.attempts for d in deliveries] == [0, 0, 0]
+        shown = await asyncio.to_thread(cli, config, "destinations")
+        assert shown.output.splitlines()[1].split()[:2] == ["out", "paused"]
+        # When it is resumed, everything goes, one attempt each
+        await asyncio.to_thread(cli, config, "destinations", "resume", "out")
+        await wait_for(lambda: _sent(engine, 3), timeout=10)
+        assert len(files(tmp_path)) == 3
+        for m in messages:
+            assert [d.attempts for d in await engine.store.deliveries(m.envelope.id)] == [1]
+        actions = [e.action for e in await engine.store.audit_entries(AuditQuery())]
+        assert actions == ["destination.resume", "destination.pause"]
+        entry = (await engine.store.audit_entries(AuditQuery()))[0]
+        assert entry.actor.startswith("cli:") and entry.object == "out" and entry.client == "cli"
+
+
+async def test_a_stopped_channel_refuses_connections_until_started_even_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    async with running_engine(config.read_text()) as engine:
+        port = mllp_port(engine)
+        assert (await send(port, "S0"))[1] == "AA"
+        await asyncio.to_thread(cli, config, "channels", "stop", "adt_in")
+        await wait_for(lambda: _state(engine, "stopped"), timeout=10)
+        assert await refused(port)
+        await engine.controls.write_heartbeat()
+        (node,) = await engine.store.node_statuses()
+        assert node.channels == {"adt_in": "stopped"}
+        listed = await asyncio.to_thread(cli, config, "channels")
+        assert listed.output.splitlines()[1].split() == ["adt_in", "stopped", "stopped"]
+    # a restarted engine leaves the channel stopped
+    async with running_engine(config.read_text()) as engine:
+        assert engine.channel_states() == {"adt_in": "stopped"}
+        assert await refused(port)
+        await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
+        await wait_for(lambda: _state(engine, "listening"), timeout=10)
+        new_port = mllp_port(engine)
+        assert (await send(new_port, "S1"))[1] == "AA"
+        await wait_for(lambda: _sent(engine, 2), timeout=10)
+
+
+async def test_stop_and_start_in_one_engine_keep_the_port(tmp_path: Path) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    async with running_engine(config.read_text()) as engine:
+        port = mllp_port(engine)
+        await asyncio.to_thread(cli, config, "channels", "stop", "adt_in")
+        await engine.apply_controls()  # the console in the engine's process does this
+        assert await refused(port)
+        await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
+        await engine.apply_controls()
+        assert engine.channel_states() == {"adt_in": "listening"}
+        assert mllp_port(engine) == port
+        assert (await send(port, "K1"))[1] == "AA"
+
+
+def test_unknown_names_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    result = CliRunner().invoke(main, ["destinations", "pause", "nope", "-c", str(config)])
+    assert result.exit_code == 1 and "no destination 'nope'" in result.output
+    result = CliRunner().invoke(main, ["channels", "stop", "out", "-c", str(config)])
+    assert result.exit_code == 1 and "no channel 'out'" in result.output
+
+
+async def _paused(engine: Engine, name: str) -> bool:
+    return name in engine.pipeline.paused
+
+
+async def _state(engine: Engine, state: str) -> bool:
+    return engine.channel_states() == {"adt_in": state}
+
+
+async def _sent(engine: Engine, count: int) -> bool:
+    counts = (await engine.store.delivery_counts()).get("out", {})
+    return counts.get(DeliveryState.SENT, 0) == count
