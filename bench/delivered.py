@@ -130,6 +130,10 @@ def _store_bytes(home: Path, services: Services | None) -> int:
     return sum(p.stat().st_size for p in home.glob("store.db*") if p.is_file())
 
 
+PATIENT_INDEX = True
+"""Index patient identifiers (the default); ``--no-patient-index`` measures without."""
+
+
 def _config(
     top: Topology, scenario: str, home: Path, port: int, sink: int, services: Services | None
 ) -> str:
@@ -146,9 +150,13 @@ def _config(
         )
         route = f"{{name: adt, map: pam_fr_adt_to_fr_core, validate: {validate}, to: [out]}}"
     store = queue = ""
+    index = "" if PATIENT_INDEX else "patient_index: {enabled: false}"
     if services is not None:
-        store = f"store: {{backend: postgres, dsn: '{services.fresh_database()}'}}"
+        extra = f", {index}" if index else ""
+        store = f"store: {{backend: postgres, dsn: '{services.fresh_database()}'{extra}}}"
         queue = f"queue: {{backend: dramatiq, redis_url: '{services.redis_url}'}}"
+    elif index:
+        store = f"store: {{{index}}}"
     return CONFIG.format(
         home=home,
         processes=top.processes,
@@ -286,7 +294,12 @@ def main() -> None:
         "--topologies", default=",".join(t.name for t in TOPOLOGIES), help="comma-separated"
     )
     parser.add_argument("--scenarios", default=",".join(SCENARIOS_ALL), help="comma-separated")
+    parser.add_argument(
+        "--no-patient-index", action="store_true", help="store.patient_index.enabled: false"
+    )
     args = parser.parse_args()
+    global PATIENT_INDEX
+    PATIENT_INDEX = not args.no_patient_index
     report = run(args.messages, args.topologies.split(","), args.scenarios.split(","))
     print(table(report))
     out = Path("bench/results")

@@ -106,8 +106,8 @@ async def test_a_stopped_channel_refuses_connections_until_started_even_after_a_
         port = mllp_port(engine)
         assert (await send(port, "S0"))[1] == "AA"
         await asyncio.to_thread(cli, config, "channels", "stop", "adt_in")
-        await wait_for(lambda: refused(port), timeout=10)
-        assert engine.channel_states() == {"adt_in": "stopped"}
+        await wait_for(lambda: _state(engine, "stopped"), timeout=10)
+        assert await refused(port)
         await engine.controls.write_heartbeat()
         (node,) = await engine.store.node_statuses()
         assert node.channels == {"adt_in": "stopped"}
@@ -118,7 +118,7 @@ async def test_a_stopped_channel_refuses_connections_until_started_even_after_a_
         assert engine.channel_states() == {"adt_in": "stopped"}
         assert await refused(port)
         await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
-        await wait_for(lambda: _listening(engine), timeout=10)
+        await wait_for(lambda: _state(engine, "listening"), timeout=10)
         new_port = mllp_port(engine)
         assert (await send(new_port, "S1"))[1] == "AA"
         await wait_for(lambda: _sent(engine, 2), timeout=10)
@@ -152,8 +152,8 @@ async def _paused(engine: Engine, name: str) -> bool:
     return name in engine.pipeline.paused
 
 
-async def _listening(engine: Engine) -> bool:
-    return engine.channel_states() == {"adt_in": "listening"}
+async def _state(engine: Engine, state: str) -> bool:
+    return engine.channel_states() == {"adt_in": state}
 
 
 async def _sent(engine: Engine, count: int) -> bool:

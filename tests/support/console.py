@@ -97,6 +97,11 @@ class Console:
             yield client
 
 
+def console_config(home: Path, extra: str = "") -> Config:
+    """:data:`CONFIG` for ``home``, with ``extra`` lines appended under ``console:``."""
+    return load_config_text(CONFIG.format(home=home, extra=extra))
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -109,9 +114,11 @@ async def running_console(
     extra: str = "",
     secret: bytes | None = SECRET,
     runtime: EngineRuntime | None = None,
+    config: Config | None = None,
 ) -> AsyncIterator[Console]:
-    """Start a console on ``store`` (opened by the caller) with :data:`CONFIG`."""
-    config = load_config_text(CONFIG.format(home=home, extra=extra))
+    """Start a console on ``store`` (opened by the caller) with :data:`CONFIG` (or
+    ``config``)."""
+    config = config or console_config(home, extra)
     ctx = ConsoleContext(store=store, config=config, patient_secret=secret, runtime=runtime)
     server = ConsoleServer(ctx)
     await server.start()
@@ -173,6 +180,7 @@ __all__ = [
     "SECRET",
     "Console",
     "adt",
+    "console_config",
     "running_console",
     "seed_message",
 ]

@@ -2,7 +2,8 @@
 (operators read their own entries; admins read and export all).
 
 An admin limited to establishments manages only accounts limited to some of those same
-establishments; other accounts answer 404.
+establishments (other accounts answer 404) and reads only the audit entries of those
+accounts and their tokens.
 """
 
 from __future__ import annotations
@@ -199,14 +200,27 @@ def _audit_query(call: Call, limit: int) -> AuditQuery:
     )
 
 
+async def _actors(call: Call) -> set[str] | None:
+    """The actors whose entries a restricted admin reads (the accounts it manages and
+    their tokens); None: every actor."""
+    if not call.me.restricted or not call.me.at_least("admin"):
+        return None
+    store = call.state.ctx.store
+    names = {a.name for a in await store.accounts() if _manages(call, a.establishments)}
+    tokens = {f"token:{t.id}" for t in await store.tokens() if t.account in names}
+    return names | tokens
+
+
 async def audit_entries(call: Call) -> dict[str, Any]:
     limit = call.query_int("limit", 100, 1, 500)
     query = _audit_query(call, limit + 1)
     found = await call.state.ctx.store.audit_entries(query)
     more = len(found) > limit
     found = found[:limit]
+    actors = await _actors(call)
+    shown = [e for e in found if actors is None or e.actor in actors]
     return {
-        "items": [entry_json(e) for e in found],
+        "items": [entry_json(e) for e in shown],
         "next": str(found[-1].id) if more and found else None,
     }
 
@@ -214,12 +228,15 @@ async def audit_entries(call: Call) -> dict[str, Any]:
 async def audit_export(call: Call) -> StreamingResponse:
     query = _audit_query(call, 500)
     store = call.state.ctx.store
+    actors = await _actors(call)
 
     async def lines() -> AsyncIterator[bytes]:
         q = query
         while True:
             page = await store.audit_entries(q)
             for entry in page:
+                if actors is not None and entry.actor not in actors:
+                    continue
                 yield (json.dumps(entry_json(entry), ensure_ascii=False) + "\n").encode()
             if len(page) < 500:
                 return

@@ -14,7 +14,6 @@ from engine.cli import main
 from engine.cli.common import HOME_ENV, STORE_ENV
 from engine.message import HL7V2, MessageState
 from engine.store.base import MessageQuery
-from engine.store.console import AuditQuery
 from tests.engine.test_engine import wait_for
 from tests.support.adt_messages import ELODIE, FRANCOIS, adt
 from tests.support.engines import running_engine

@@ -75,6 +75,28 @@ async def test_retention_per_channel(store: Store) -> None:
     assert (await store.get_message(long.id)).envelope.raw == b""
 
 
+async def test_sent_payloads_have_their_own_budget(store: Store) -> None:
+    first = await routed(store, envelope(), DeliveryState.SENT)
+    second = await routed(store, envelope(), DeliveryState.SENT, DeliveryState.DEAD)
+    used, oldest = await store.attempt_payload_usage()
+    assert used == 3 * len(b"sentanswer") and oldest is not None
+    # a size budget removes the oldest first; the attempts and the messages stay
+    by_size = RetentionPolicy(sent_max_bytes=2 * len(b"sentanswer"))
+    assert by_size.active
+    assert await RetentionPurger(store, by_size, batch=1).purge_once() == 0  # no message
+    assert (await store.attempt_payload_usage())[0] == 2 * len(b"sentanswer")
+    (d,) = await store.deliveries(first.id)
+    assert await store.attempt_payloads(d.id) == []
+    assert [a.outcome for a in await store.attempts(d.id)] == [DeliveryState.SENT]
+    assert (await store.get_message(first.id)).envelope.raw == first.raw
+    # an age budget removes what is older than it
+    await asyncio.sleep(0.01)
+    by_age = RetentionPurger(store, RetentionPolicy(sent_max_age=0.0), batch=1)
+    await by_age.purge_once()
+    assert await store.attempt_payload_usage() == (0, None)
+    assert len(await store.deliveries(second.id)) == 2
+
+
 def test_routes_yaml_sets_the_retention_the_engine_runs() -> None:
     from engine.assembly import build_engine
     from engine.config.loader import load_config_text
@@ -84,4 +106,12 @@ def test_routes_yaml_sets_the_retention_the_engine_runs() -> None:
         "  retention: {payloads: 90d, channels: {lab: 30d}, every: 10m}\n"
     )
     engine = build_engine(load_config_text(text, env={}))
-    assert engine.retention.policy == RetentionPolicy(90 * 86400, {"lab": 30 * 86400}, 600)
+    assert engine.retention.policy == RetentionPolicy(
+        90 * 86400, {"lab": 30 * 86400}, 600, 30 * 86400, 2 * 1000**3
+    )
+    text = text.replace("every: 10m", "sent_payloads: {max_age: 7d, max_bytes: null}")
+    engine = build_engine(load_config_text(text, env={}))
+    assert (engine.retention.policy.sent_max_age, engine.retention.policy.sent_max_bytes) == (
+        7 * 86400,
+        None,
+    )
