@@ -63,7 +63,7 @@ def _visible(driver: webdriver.Chrome, css: str, timeout: float = 20) -> None:
     )
 
 
-def _shoot(driver: webdriver.Chrome, path: Path, max_height: int = 2400) -> None:
+def _shoot(driver: webdriver.Chrome, path: Path, max_height: int = 3200) -> None:
     """The whole page (up to ``max_height`` pixels) as PNG."""
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(WIDTH, min(max(height, 700), max_height))

@@ -150,11 +150,11 @@ async function render(app, session) {
         h("h2", { id: "summary-h" }, h("span", { class: "mono" }, m.id), " ", badge(m.state)),
         facts([["Channel", m.channel], ["Type", m.message_type || "—"], ["Control id", h("span", { class: "mono" }, m.control_id || "—")],
           ["Received", when(m.received_at)], ["Updated", when(m.updated_at)], ["Reason", m.reason || "—"]])),
-      h("section", { id: "routing", "aria-labelledby": "routing-h" }, h("h2", { id: "routing-h" }, "Routing facts"),
-        meta.length ? facts(meta) : empty("No routing facts recorded.")),
       h("section", { id: "deliveries", "aria-labelledby": "deliveries-h" }, h("h2", { id: "deliveries-h" }, "Deliveries"),
         m.deliveries.length ? m.deliveries.map((d) => deliveryCard(m, d, operator, reload)) : empty("No delivery (filtered, unmatched or not routed yet).")),
       operator ? replaySection(m, reload) : null,
+      h("section", { id: "routing", "aria-labelledby": "routing-h" }, h("h2", { id: "routing-h" }, "Routing facts"),
+        meta.length ? h("div", { class: "wide-facts" }, facts(meta)) : empty("No routing facts recorded.")),
       h("section", { id: "history", "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"),
         hist.length ? table("!State changes", ["At", "From", "To", "Reason"], hist, { class: "grid" }) : empty("No history.")),
       rawSection(id, operator));
