@@ -205,6 +205,17 @@ def test_find_a_patients_messages_by_ipp_and_see_the_bundle_sent(
     find(driver, "#show-raw").click()
     assert find(driver, "#segments").text.startswith("Segment")
     assert "PID" in find(driver, "#segments").text
+
+    driver.back()  # the search comes back with its patient filter (kept by its history entry)
+    wait_until(
+        driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#messages-table tr[data-id]")) == 2
+    )
+    assert find(driver, "#ipp").get_attribute("value") == ipp
+    driver.get(f"{demo.url}/messages?channel=mllp_a")  # a fresh link starts without it
+    wait_until(driver, lambda d: d.execute_script("return history.state") is None)
+    find(driver, "#messages-table")
+    assert find(driver, "#ipp").get_attribute("value") == ""
+    assert "patient identifier" not in find(driver, "#results").text
     no_script_errors(driver)
 
 
