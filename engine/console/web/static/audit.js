@@ -3,7 +3,7 @@
 
 import { can, query, api } from "./api.js";
 import { boot } from "./layout.js";
-import { badge, empty, errorText, fill, h, notice, table, when } from "./ui.js";
+import { badge, empty, errorText, fill, h, notice, table, toIso, toLocal, when } from "./ui.js";
 
 const KEYS = ["actor", "action", "object", "since", "until"];
 const ACTIONS = ["login", "logout", "payload.view", "replay", "release", "destination.pause",
@@ -15,8 +15,8 @@ async function render(app, session) {
     actor: h("input", { value: url.get("actor") || "", autocomplete: "off" }),
     action: h("input", { value: url.get("action") || "", list: "audit-actions", autocomplete: "off" }),
     object: h("input", { value: url.get("object") || "", autocomplete: "off", spellcheck: "false" }),
-    since: h("input", { type: "datetime-local" }),
-    until: h("input", { type: "datetime-local" }),
+    since: h("input", { type: "datetime-local", value: toLocal(url.get("since")) }),
+    until: h("input", { type: "datetime-local", value: toLocal(url.get("until")) }),
   };
   const field = (k, label) => {
     inputs[k].id = `audit-${k}`;
@@ -26,7 +26,7 @@ async function render(app, session) {
     const q = {};
     for (const k of KEYS) {
       const v = inputs[k].value.trim();
-      if (v) q[k] = k === "since" || k === "until" ? new Date(v).toISOString() : v;
+      if (v) q[k] = k === "since" || k === "until" ? toIso(v) : v;
     }
     if (before) q.before = before;
     return q;

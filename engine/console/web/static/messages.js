@@ -3,7 +3,7 @@
 
 import { api, can } from "./api.js";
 import { boot } from "./layout.js";
-import { badge, empty, errorText, fill, h, notice, when } from "./ui.js";
+import { badge, empty, errorText, fill, h, notice, toIso, toLocal, when } from "./ui.js";
 
 const MESSAGE_STATES = ["received", "processing", "routed", "filtered", "unmatched", "error", "rejected"];
 const DELIVERY_STATES = ["pending", "retrying", "sent", "dead"];
@@ -31,16 +31,6 @@ function savePatient(p) {
 
 function forgetPatients() {
   for (const k of Object.keys(sessionStorage)) if (k.startsWith(PATIENT_STORE)) sessionStorage.removeItem(k);
-}
-
-/** datetime-local value (local time) <-> ISO UTC string. */
-function toIso(local) { return local ? new Date(local).toISOString() : ""; }
-function toLocal(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  if (isNaN(d)) return "";
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function field(id, label, control, hint) {

@@ -35,6 +35,16 @@ export function when(iso) {
   return isNaN(d) ? iso : d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
 }
 
+/** datetime-local value (local time) <-> ISO UTC string. */
+export function toIso(local) { return local ? new Date(local).toISOString() : ""; }
+export function toLocal(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 /** "3 min ago"-style age of an ISO time. */
 export function ago(iso, now = Date.now()) {
   if (!iso) return "—";
