@@ -81,8 +81,8 @@ function channelRow(c, s, ctx) {
   const p = (state) => ({ channel: c.name, state });
   const [thr, lat] = sparks(s, "messages");
   const action = ctx.operator ? (c.status === "stopped"
-    ? h("button", { type: "button", onclick: () => ctx.control(`/channels/${encodeURIComponent(c.name)}/start`, `Start ${c.name}`) }, "Start")
-    : h("button", { type: "button", class: "danger", onclick: () => {
+    ? h("button", { type: "button", "aria-label": `Start ${c.name}`, onclick: () => ctx.control(`/channels/${encodeURIComponent(c.name)}/start`, `Start ${c.name}`) }, "Start")
+    : h("button", { type: "button", class: "danger", "aria-label": `Stop ${c.name}`, onclick: () => {
       if (confirm(`Stop channel ${c.name}? Senders will get no connection until it is started again.`)) {
         ctx.control(`/channels/${encodeURIComponent(c.name)}/stop`, `Stop ${c.name}`);
       }
@@ -112,8 +112,8 @@ function destRow(d, s, ctx) {
       d.circuit.next_probe_at ? ` · next probe ${when(d.circuit.next_probe_at)}` : "") : null;
   const name = encodeURIComponent(d.name);
   const action = ctx.operator ? (d.status === "paused"
-    ? h("button", { type: "button", onclick: () => ctx.control(`/destinations/${name}/resume`, `Resume ${d.name}`) }, "Resume")
-    : h("button", { type: "button", onclick: () => ctx.control(`/destinations/${name}/pause`, `Pause ${d.name}`) }, "Pause")) : null;
+    ? h("button", { type: "button", "aria-label": `Resume ${d.name}`, onclick: () => ctx.control(`/destinations/${name}/resume`, `Resume ${d.name}`) }, "Resume")
+    : h("button", { type: "button", "aria-label": `Pause ${d.name}`, onclick: () => ctx.control(`/destinations/${name}/pause`, `Pause ${d.name}`) }, "Pause")) : null;
   return [
     h("th", { scope: "row" }, describe(d.name, d.type, d.establishment)),
     h("div", {}, badge(d.status), circuit),
@@ -142,11 +142,15 @@ function syncRows(tbody, cols, items, key, signature, cells) {
         fresh.append(cell);
       });
       if (tr && tr.contains(document.activeElement)) {
-        // keep keyboard focus on the same control after the refresh
-        const label = document.activeElement.textContent;
-        tr = fresh;
-        queueMicrotask(() => [...fresh.querySelectorAll("button, a")].find((e) => e.textContent === label)?.focus());
-      } else tr = fresh;
+        // keep keyboard focus on the same control (by position: "Pause" becomes "Resume")
+        const at = [...tr.querySelectorAll("button, a")].indexOf(document.activeElement);
+        const col = document.activeElement.closest("[data-col]")?.dataset.col;
+        queueMicrotask(() => {
+          const same = [...fresh.querySelectorAll(`[data-col="${col}"] button, [data-col="${col}"] a`)];
+          (same[0] || fresh.querySelectorAll("button, a")[at])?.focus();
+        });
+      }
+      tr = fresh;
     }
     return tr;
   });

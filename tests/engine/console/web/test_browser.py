@@ -333,6 +333,8 @@ def test_an_operator_pauses_and_resumes_a_destination_from_the_overview(
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "action") == "Pause")
     find(driver, f"{row} [data-col='action'] button").click()
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "status") == "paused")
+    # the row was redrawn; keyboard focus stays on its action, now "Resume"
+    wait_until(driver, lambda d: d.switch_to.active_element.text == "Resume")
     assert "Pause platform: done" in find(driver, ".actions-out .notice").text
     find(driver, f"{row} [data-col='action'] button").click()  # now "Resume"
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "status") != "paused")
