@@ -84,6 +84,9 @@ class ConsoleOidc(_Model):
         "with no mapped role cannot log in.",
         examples=[{"passerelle-admins": "admin", "gradues-ops": "operator"}],
     )
+    ca_file: Path | None = Field(
+        None, description="CA bundle to trust for the provider's HTTPS (default: the system's)."
+    )
     establishments_claim: str | None = Field(
         None,
         description="Claim listing the user's FINESS numbers (absent or empty: no restriction "

@@ -14,16 +14,22 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
+import re
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 import jwt
+import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -143,4 +149,72 @@ def _no_signals() -> Iterator[None]:
     yield
 
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "Provider", "running_provider"]
+NODE_SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
+NODE_MODULES = Path(__file__).resolve().parents[2] / ".cache" / "oidc-provider" / "node_modules"
+
+
+def node_provider_available() -> None:
+    """Skip (fail under CI=true) when Node.js or the oidc-provider package is missing."""
+    if shutil.which("node") and (NODE_MODULES / "oidc-provider").is_dir():
+        return
+    reason = (
+        "the oidc-provider npm package is not installed (npm install --prefix "
+        ".cache/oidc-provider oidc-provider@9.5.1, see .ci/run)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def running_node_provider(
+    port: int, redirect_uri: str, claims: dict[str, Any]
+) -> AsyncIterator[str]:
+    """The npm ``oidc-provider`` on 127.0.0.1:``port``; yields its issuer URL."""
+    node_provider_available()
+    process = await asyncio.create_subprocess_exec(
+        "node", str(NODE_SCRIPT), str(port), redirect_uri, CLIENT_ID, CLIENT_SECRET,
+        json.dumps(claims),
+        env={**os.environ, "OIDC_PROVIDER_MODULES": str(NODE_MODULES)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert line.startswith(b"ready "), line
+        yield line.decode().split()[1]
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def node_login(authorize_url: str, stop_at: str, login: str) -> str:
+    """Play the browser at the provider: its development login page accepts ``login``;
+    returns the redirect to ``stop_at`` (the console's callback)."""
+    async with httpx.AsyncClient(timeout=10) as browser:
+        url, method, form = authorize_url, "GET", None
+        for _ in range(10):
+            answer = await browser.request(method, url, data=form)
+            if answer.status_code in (302, 303):
+                url = str(answer.url.join(answer.headers["location"]))
+                if url.startswith(stop_at):
+                    return url
+                method, form = "GET", None
+                continue
+            assert answer.status_code == 200, answer.text
+            action = re.search(r'<form[^>]*action="([^"]+)"', answer.text)
+            assert action is not None, answer.text
+            url = str(answer.url.join(action.group(1)))
+            method, form = "POST", {"login": login, "password": "any", "prompt": "login"}
+    raise AssertionError("the provider did not redirect back")
+
+
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "Provider",
+    "node_login",
+    "running_node_provider",
+    "running_provider",
+]

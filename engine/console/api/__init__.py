@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from engine.console.api import actions, admin, messages, oidc_routes, overview, payloads, session
 from engine.console.api.oidc import OidcClient
 from engine.console.api.openapi import document
+from engine.console.api.problems import Problem
 from engine.console.api.routing import ApiRoute, Call, starlette_routes
 from engine.console.api.state import ApiState
 from engine.console.context import ConsoleContext
@@ -49,7 +52,16 @@ def routes(ctx: ConsoleContext) -> list[BaseRoute]:
     """The api routes; they read and act through ``ctx``."""
     oidc = ctx.config.console.oidc
     state = ApiState(ctx, oidc=OidcClient(oidc) if oidc is not None else None)
-    return starlette_routes(route_table(), state)
+    return [*starlette_routes(route_table(), state), Route(UNKNOWN, _unknown, methods=_ANY)]
 
 
-__all__ = ["route_table", "routes"]
+UNKNOWN = "/api/v1/{rest:path}"
+_ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def _unknown(request: Request) -> Response:
+    """Any other path under /api/v1: a problem document, not the web pages' 404."""
+    return Problem(404, "no such endpoint (see /api/v1/openapi.json)").response()
+
+
+__all__ = ["UNKNOWN", "route_table", "routes"]

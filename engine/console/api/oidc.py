@@ -24,6 +24,7 @@ import jwt
 
 from engine.config.console import ConsoleOidc, Role, check_finess
 from engine.console.api.tenancy import role_rank
+from engine.tls import client_context
 
 PENDING_TTL = 600.0
 MAX_PENDING = 1000
@@ -59,6 +60,8 @@ class OidcClient:
 
     def __init__(self, settings: ConsoleOidc, *, verify: Any = True) -> None:
         self.settings = settings
+        if settings.ca_file is not None and verify is True:
+            verify = client_context(ca_file=settings.ca_file, error="console.oidc.ca_file")
         self._verify = verify
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._metadata: dict[str, Any] | None = None

@@ -154,3 +154,29 @@ async def test_mail_and_mtom_payloads_show_headers_and_hide_binary_parts(console
     assert sent["content_type"] == "message/rfc822"
     assert "Subject: CR" in sent["text"] and "Voir piece jointe" in sent["text"]
     assert "[application/pdf, 9 bytes not shown]" in sent["text"]
+
+
+async def test_an_mtom_soap_request_shows_the_xds_metadata_and_sizes_the_document(
+    console: Console,
+) -> None:
+    from channels.dmp import mtom
+
+    soap = (
+        b'<?xml version="1.0"?><s:Envelope xmlns:s="x"><rim:Slot name="creationTime"/></s:Envelope>'
+    )
+    body, _ = mtom.encode(
+        soap,
+        {"doc1": b"\x00\x01binary-pdf"},
+        action="urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b",
+    )
+    _, delivery_id = await seed_message(
+        console.store, "chan_a", "A1", destination="dest_a", outcome=DeliveryState.SENT, sent=body
+    )
+    await console.add_user("oa", "operator")
+    async with console.session("oa") as client:
+        sent = (await client.get(f"/api/v1/deliveries/{delivery_id}/payloads")).json()["items"][0][
+            "sent"
+        ]
+    assert sent["content_type"] == "multipart/related"
+    assert 'rim:Slot name="creationTime"' in sent["text"]
+    assert "[application/octet-stream, 12 bytes not shown]" in sent["text"]

@@ -13,7 +13,15 @@ import pytest
 from engine.store.base import Store
 from engine.store.console import AuditQuery
 from tests.support.console import EST_A, Console, running_console
-from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from tests.support.mllp import free_port
+from tests.support.oidc_provider import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Provider,
+    node_login,
+    running_node_provider,
+    running_provider,
+)
 
 
 @pytest.fixture
@@ -118,3 +126,31 @@ async def test_a_callback_without_the_login_cookie_is_refused(
 async def test_without_oidc_settings_the_oidc_routes_are_404(console: Console) -> None:
     async with console.client() as client:
         assert (await client.get("/api/v1/session/oidc")).status_code == 404
+
+
+async def test_login_through_the_npm_oidc_provider(tmp_path: Path, store: Store) -> None:
+    """The same flow against a real third-party provider (npm ``oidc-provider``): its
+    discovery, its own signing keys, PKCE required, its login page."""
+    provider_port = free_port()
+    extra = f"""  oidc:
+    issuer: http://127.0.0.1:{provider_port}
+    client_id: {CLIENT_ID}
+    client_secret: {CLIENT_SECRET}
+    role_claim: realm_access.roles
+    role_map: {{gradues-ops: operator}}
+    establishments_claim: finess
+"""
+    claims = {"realm_access": {"roles": ["gradues-ops"]}, "finess": [EST_A]}
+    async with running_console(tmp_path, store, extra=extra) as console:
+        callback = console.url + "/api/v1/session/oidc/callback"
+        async with (
+            running_node_provider(provider_port, callback, claims),
+            console.client() as client,
+        ):
+            start = await client.get("/api/v1/session/oidc")
+            assert start.status_code == 302, start.text
+            back = await node_login(start.headers["location"], callback, "mmartin")
+            done = await client.get(back)
+            assert done.status_code == 302, done.text
+            me = (await client.get("/api/v1/session")).json()
+    assert (me["user"], me["role"], me["establishments"]) == ("mmartin", "operator", [EST_A])

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.console.api import route_table
+from engine.console.api import UNKNOWN, route_table
 from engine.console.api.routing import ApiRoute
 from engine.console.api.tenancy import role_rank
 from engine.message import DeliveryState
@@ -187,7 +187,7 @@ async def test_the_openapi_document_lists_exactly_the_served_routes(world: World
     served = {
         (method, route.path)
         for route in world.console.server._server.config.app.routes  # type: ignore[union-attr]
-        if route.path.startswith("/api/")
+        if route.path.startswith("/api/") and route.path != UNKNOWN
         for method in route.methods - {"HEAD"}
     }
     assert served == declared
@@ -198,3 +198,10 @@ async def test_the_openapi_document_lists_exactly_the_served_routes(world: World
                     ref = media["schema"].get("$ref", "")
                     if ref:
                         assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"], path
+
+
+async def test_an_unknown_api_path_is_a_problem_document(world: World) -> None:
+    async with world.console.client() as client:
+        answer = await client.get("/api/v1/nothing/here")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -113,3 +113,15 @@ async def test_bearer_tokens_skip_csrf_and_are_capped_by_their_role(console: Con
         assert answer.status_code == 200, answer.text  # no CSRF header needed
     async with console.client(headers={"Authorization": "Bearer pas_forged"}) as client:
         assert (await client.get("/api/v1/session")).status_code == 401
+
+
+async def test_a_session_ends_with_its_lifetime(console: Console) -> None:
+    from datetime import timedelta
+
+    await console.add_user("alice", "viewer")
+    async with console.session("alice") as client:
+        assert (await client.get("/api/v1/session")).status_code == 200
+        ctx = console.server.ctx
+        later = ctx.now() + timedelta(seconds=console.config.console.session_lifetime + 1)
+        ctx.now = lambda: later
+        assert (await client.get("/api/v1/session")).status_code == 401
