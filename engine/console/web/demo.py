@@ -132,8 +132,13 @@ class DemoEngine:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def start(self) -> DemoEngine:
+        """Start the engine, create the accounts, serve the console; stops all on failure."""
         self._thread.start()
-        self.call(self._start())
+        try:
+            self.call(self._start())
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
