@@ -8,7 +8,8 @@ import { badge, empty, errorText, fill, h, notice, toIso, toLocal, when } from "
 const MESSAGE_STATES = ["received", "processing", "routed", "filtered", "unmatched", "error", "rejected"];
 const DELIVERY_STATES = ["pending", "retrying", "sent", "dead"];
 const WINDOWS = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800 };
-const URL_KEYS = ["state", "channel", "route", "destination", "delivery_state", "window", "since", "until", "control_id"];
+const URL_KEYS = ["state", "channel", "route", "destination", "delivery_state", "window", "since", "until", "control_id", "limit"];
+const PAGE_SIZES = ["25", "50", "100", "200"];
 const PATIENT_KEYS = ["ipp", "nda", "ins"];
 const PATIENT_STORE = "passerelle.patient.";
 
@@ -63,6 +64,8 @@ async function render(app, session) {
     since: h("input", { type: "datetime-local", value: toLocal(url.get("since")) }),
     until: h("input", { type: "datetime-local", value: toLocal(url.get("until")) }),
     control_id: h("input", { value: url.get("control_id") || "", autocomplete: "off", spellcheck: "false" }),
+    limit: h("select", {}, [...new Set([...PAGE_SIZES, url.get("limit") || "50"])].map((n) =>
+      h("option", { value: n === "50" ? "" : n, selected: n === (url.get("limit") || "50") }, n))),
   };
   const patient = readPatient();
   const p = Object.fromEntries(PATIENT_KEYS.map((k) => [k, h("input", { value: patient[k] || "", autocomplete: "off", spellcheck: "false" })]));
@@ -79,7 +82,8 @@ async function render(app, session) {
       field("route", "Route", f.route), field("destination", "Destination", f.destination),
       field("delivery_state", "Delivery state", f.delivery_state), field("control_id", "Control id (MSH-10)", f.control_id)),
     h("div", { class: "row" },
-      field("window", "Received in", f.window), field("since", "From", f.since), field("until", "To", f.until)),
+      field("window", "Received in", f.window), field("since", "From", f.since), field("until", "To", f.until),
+      field("limit", "Per page", f.limit)),
     patientBox,
     h("div", { class: "buttons" },
       h("button", { type: "submit", class: "primary" }, "Search"),
@@ -118,7 +122,7 @@ async function render(app, session) {
     fill(results, h("h2", { id: "results-h" }, "Results"), h("p", { role: "status" }, "Searching…"));
     let page;
     try {
-      page = await api("/messages", { params: { ...apiq, ...pat, limit: 50 } });
+      page = await api("/messages", { params: { limit: 50, ...apiq, ...pat } });
     } catch (err) {
       const text = err.status === 409 ? `Patient search is not available: ${err.message}` : errorText(err);
       fill(results, h("h2", { id: "results-h" }, "Results"), notice("error", text));

@@ -219,6 +219,30 @@ def test_find_a_patients_messages_by_ipp_and_see_the_bundle_sent(
     no_script_errors(driver)
 
 
+def test_the_browser_pages_with_the_cursor_in_the_address(
+    demo: DemoEngine, driver: webdriver.Chrome, patient_messages: list[dict[str, Any]]
+) -> None:
+    sign_in(driver, demo.url, "op_a", PASSWORD)
+    driver.get(f"{demo.url}/messages?channel=mllp_a&limit=1")
+
+    def shown(d: webdriver.Chrome) -> list[str]:
+        ids = d.execute_script(
+            "return [...document.querySelectorAll('#messages-table tr[data-id]')]"
+            ".map(r => r.dataset.id)"
+        )
+        return list(ids)
+
+    first = wait_until(driver, shown)
+    assert len(first) == 1 and find(driver, "#limit").get_attribute("value") == "1"
+    find(driver, "#next-page").click()
+    wait_until(driver, lambda d: "before=" in d.current_url)
+    second = wait_until(driver, lambda d: (ids := shown(d)) and ids != first and ids)
+    assert len(second) == 1 and second[0] < first[0]  # ULIDs: older sorts first
+    assert "channel=mllp_a" in driver.current_url and "limit=1" in driver.current_url
+    driver.back()
+    wait_until(driver, lambda d: shown(d) == first)
+
+
 def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
     demo: DemoEngine, driver: webdriver.Chrome, users: Callable[[str], Api]
 ) -> None:
