@@ -172,7 +172,8 @@ function summary(o) {
   const dBad = o.destinations.filter((d) => d.status !== "ok").length;
   const dead = o.destinations.reduce((a, d) => a + (d.counts.dead || 0), 0);
   const backlog = o.destinations.reduce((a, d) => a + (d.backlog || 0), 0);
-  const oldest = o.destinations.map((d) => d.oldest_waiting_at).filter(Boolean).sort()[0];
+  const oldest = [...o.destinations, ...o.channels].map((x) => x.oldest_waiting_at).filter(Boolean)
+    .sort((a, b) => new Date(a) - new Date(b))[0];
   const tile = (label, value, bad, id) => h("div", { class: `tile ${bad ? "bad" : ""}`, id },
     h("span", { class: "value" }, value), h("span", { class: "label" }, label));
   return [
