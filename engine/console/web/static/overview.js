@@ -230,12 +230,14 @@ async function render(app, session) {
         : "No engine node has reported yet.");
       fill(status, `Updated ${new Date(now).toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`);
       status.classList.remove("stale");
+      app.classList.remove("stale-data");
     } catch (err) {
       if (err.status === 401) return;
       const text = `Could not refresh: ${errorText(err)} — showing the last figures, retrying.`;
       if (status.classList.contains("stale")) status.firstChild.textContent = text;  // announced once
       else fill(status, notice("error", text));
       status.classList.add("stale");
+      app.classList.add("stale-data");
     }
     timer = setTimeout(refresh, document.hidden ? REFRESH_MS * 4 : REFRESH_MS);
   }
