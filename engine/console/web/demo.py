@@ -177,6 +177,21 @@ class DemoEngine:
             time.sleep(0.1)
         raise TimeoutError("deliveries still waiting")
 
+    def stop_console(self) -> None:
+        """Stop serving the console (the engine runs on)."""
+        if self._server is not None:
+            self.call(self._server.stop())
+
+    def start_console(self) -> None:
+        """Serve the console again, on the same port."""
+        assert self._server is not None
+        ctx, port = self._server.ctx, self._server.port
+        listen = ctx.config.console.listen[0], port
+        console = ctx.config.console.model_copy(update={"listen": listen})
+        ctx.config = ctx.config.model_copy(update={"console": console})
+        self._server = ConsoleServer(ctx)
+        self.call(self._server.start())
+
     async def _start(self) -> None:
         config = load_config_text(
             self.config_text(), env={"DEMO_PATIENT_INDEX_SECRET": PATIENT_SECRET}

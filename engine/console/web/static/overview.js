@@ -197,7 +197,7 @@ async function render(app, session) {
   const nodes = h("p", { class: "nodes muted" });
   fill(app, status, out, tiles, de.el, ch.el, nodes);
 
-  let activity = null, lastActivity = 0, timer = null;
+  let activity = null, lastActivity = 0, lastFigures = "", timer = null;
   const ctx = {
     operator,
     control: async (path, label) => {
@@ -209,12 +209,14 @@ async function render(app, session) {
     clearTimeout(timer);
     try {
       const now = Date.now();
-      const [o, a] = await Promise.all([
-        api("/overview"),
-        now - lastActivity > 15000 || !activity
-          ? api("/activity", { params: { window: WINDOW, bucket: BUCKET } }).catch(() => activity) : activity,
-      ]);
-      if (a !== activity) { activity = a; lastActivity = now; }
+      const o = await api("/overview");
+      // the sparklines follow when the figures move, and at least every 15 s
+      const figures = JSON.stringify([o.channels.map((c) => c.counts), o.destinations.map((d) => d.counts)]);
+      if (figures !== lastFigures || now - lastActivity > 15000 || !activity) {
+        activity = await api("/activity", { params: { window: WINDOW, bucket: BUCKET } }).catch(() => activity);
+        lastActivity = now;
+        lastFigures = figures;
+      }
       const s = series(activity);
       fill(tiles, summary(o));
       const chans = [...o.channels].sort(byProblem(channelRank));

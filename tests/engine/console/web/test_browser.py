@@ -393,3 +393,20 @@ def test_an_admin_creates_an_account_and_a_token(
     assert export.endswith("/api/v1/audit/export")
     assert "account.create" in find(driver, "#audit-table").text
     no_script_errors(driver)
+
+
+def test_the_overview_keeps_its_figures_while_the_console_is_away(
+    demo: DemoEngine, driver: webdriver.Chrome
+) -> None:
+    sign_in(driver, demo.url, "op_a", PASSWORD)
+    wait_until(driver, lambda d: cell(d, "channels", "mllp_a", "status") == "listening")
+    demo.stop_console()
+    try:
+        warning = find(driver, ".updated.stale .notice.error", timeout=20)
+        assert "Could not refresh" in warning.text and "retrying" in warning.text
+        assert cell(driver, "channels", "mllp_a", "status") == "listening"  # still shown
+        assert "stale-data" in find(driver, "#app").get_attribute("class")
+    finally:
+        demo.start_console()
+    wait_until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".updated.stale"), 20)
+    assert "stale-data" not in find(driver, "#app").get_attribute("class")
