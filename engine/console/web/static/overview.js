@@ -66,9 +66,13 @@ function countLink(n, params, label) {
   return h("a", { href: `/messages?${q}`, "aria-label": `${n} ${label}: show the messages` }, String(n));
 }
 
-function lastError(text, at) {
+/** The last error and its age; `recoveredAt` (a later success) marks it as fixed. */
+function lastError(text, at, recoveredAt = null) {
   if (!text) return h("span", { class: "muted" }, "—");
-  return h("div", { class: "err" }, h("span", { class: "err-text" }, text), " ", ageEl(at));
+  const fixed = recoveredAt && at && new Date(recoveredAt) > new Date(at);
+  return h("div", { class: `err${fixed ? " fixed" : ""}` },
+    fixed ? h("span", { class: "badge good" }, "recovered") : null, fixed ? " " : null,
+    h("span", { class: "err-text" }, text), " ", ageEl(at));
 }
 
 function describe(name, type, establishment) {
@@ -123,7 +127,7 @@ function destRow(d, s, ctx) {
     countLink(k.dead, p("dead"), `dead letters at ${d.name}`),
     ageEl(d.oldest_waiting_at, ""),
     ageEl(d.last_sent_at),
-    lastError(d.last_error, d.last_error_at),
+    lastError(d.last_error, d.last_error_at, d.last_sent_at),
     thr, lat, action,
   ];
 }

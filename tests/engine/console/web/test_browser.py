@@ -258,6 +258,8 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
 
     driver.get(f"{demo.url}/")
     wait_until(driver, lambda d: cell(d, "destinations", "platform", "dead") == "1", 20)
+    assert "connection" in cell(driver, "destinations", "platform", "last-error")
+    assert "recovered" not in cell(driver, "destinations", "platform", "last-error")
     driver.get(overview_link(driver, "destinations", "platform", "dead"))  # as a click does
     row = find(driver, f"#messages-table tr[data-id='{dead['id']}'] a")
     row.click()
@@ -272,6 +274,11 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
             d.find_elements(By.CSS_SELECTOR, "section.delivery[data-state='sent']") or d.refresh()
         ),
         30,
+    )
+
+    driver.get(f"{demo.url}/")  # is it fixed? the last error is marked so
+    wait_until(
+        driver, lambda d: "recovered" in cell(d, "destinations", "platform", "last-error"), 20
     )
 
     driver.get(f"{demo.url}/audit")
