@@ -159,7 +159,7 @@ class EngineConsole:
         server = ConsoleServer(ctx)
         try:
             await server.start()
-        except (ChannelError, StoreError) as exc:
+        except (ChannelError, StoreError, OSError) as exc:
             host, port = self.config.console.listen
             log.error(
                 "Console not started; the engine runs without it (set console.listen, or"

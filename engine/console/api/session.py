@@ -85,6 +85,8 @@ async def login(call: Call) -> Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise bad_request("give username and password")
+    if len(username) > 64 or len(password) > 1024:
+        raise bad_request("user name or password too long")
     limiter = call.state.limiter
     keys = (f"account:{username}", f"client:{call.client}")
     if limiter.blocked(*keys):
