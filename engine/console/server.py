@@ -49,6 +49,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted connections inherit it: without it, uvicorn's separate writes of the
+        # head and the body of a keep-alive answer wait ~40 ms for the peer's delayed ACK
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(128)
         sock.setblocking(False)
@@ -156,7 +159,7 @@ class EngineConsole:
         server = ConsoleServer(ctx)
         try:
             await server.start()
-        except (ChannelError, StoreError) as exc:
+        except (ChannelError, StoreError, OSError) as exc:
             host, port = self.config.console.listen
             log.error(
                 "Console not started; the engine runs without it (set console.listen, or"

@@ -3,6 +3,7 @@ names, roles and establishments, password hashing, token issue and revocation.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Sequence
@@ -50,6 +51,11 @@ def check_password(password: str) -> str:
     return password
 
 
+async def _hash(password: str) -> str:
+    """The argon2 hash, computed off the event loop (it costs tens of milliseconds)."""
+    return await asyncio.to_thread(hash_password, check_password(password))
+
+
 async def find(store: Store, name: str) -> Account | None:
     try:
         return await store.get_account(name)
@@ -72,7 +78,7 @@ async def create_account(
     account = Account(
         name=name,
         role=check_role(role),
-        password_hash=hash_password(check_password(password)) if password else "",
+        password_hash=await _hash(password) if password else "",
         establishments=check_establishments(establishments),
         created_at=now,
         updated_at=now,
@@ -97,7 +103,7 @@ async def update_account(
     if role is not None:
         changes["role"] = check_role(role)
     if password is not None:
-        changes["password_hash"] = hash_password(check_password(password))
+        changes["password_hash"] = await _hash(password)
     if establishments is not None:
         changes["establishments"] = check_establishments(establishments)
     if disabled is not None:

@@ -125,3 +125,14 @@ async def test_a_session_ends_with_its_lifetime(console: Console) -> None:
         later = ctx.now() + timedelta(seconds=console.config.console.session_lifetime + 1)
         ctx.now = lambda: later
         assert (await client.get("/api/v1/session")).status_code == 401
+
+
+async def test_the_listener_disables_nagle_for_the_connections_it_accepts(
+    console: Console,
+) -> None:
+    import socket
+
+    server = console.server._server
+    assert server is not None
+    (listener,) = server.servers[0].sockets
+    assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
