@@ -102,7 +102,7 @@ function deliveryCard(m, d, operator, reload) {
     out, payloads);
 }
 
-function replaySection(m, reload) {
+function replaySection(m, follow) {
   const out = h("div", { id: "replay-out", "aria-live": "polite" });
   const dest = h("select", { id: "replay-destination" }, h("option", { value: "" }, "every route that applies"),
     [...new Set(m.deliveries.map((d) => d.destination))].map((n) => h("option", { value: n }, n)));
@@ -119,9 +119,8 @@ function replaySection(m, reload) {
     }
     const rows = (dry.routes || []).map((r) => [r.route, r.destination, r.mapping || "—"]);
     const confirmBtn = h("button", { type: "button", class: "primary", id: "replay-confirm", disabled: !dry.would_replay, onclick: async () => {
-      if (await act(out, "Replay", () => api(`/messages/${encodeURIComponent(m.id)}/replay`, { method: "POST", body: body() }))) {
-        setTimeout(reload, 800);
-      }
+      const done = await act(out, "Replay", () => api(`/messages/${encodeURIComponent(m.id)}/replay`, { method: "POST", body: body() }));
+      if (done) follow(`Replayed${done.note ? `: ${done.note}` : ""}. Following its deliveries…`, m);
     } }, "Replay now");
     fill(out, h("div", { class: "preview", id: "replay-preview-result" },
       h("h3", {}, "Dry run: what a replay would do now"),
@@ -140,24 +139,40 @@ function replaySection(m, reload) {
 async function render(app, session) {
   const id = messageId();
   const operator = can(session, "operator");
-  async function reload() {
+  /** Re-renders the page; `flash` (optional) is shown at the top. Returns the message. */
+  async function reload(flash = null) {
     const m = await api(`/messages/${encodeURIComponent(id)}`);
     const meta = Object.entries(m.metadata || {}).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]);
     const hist = (m.history || []).map((e) => [when(e.at), e.from ? badge(e.from) : "—", badge(e.to), e.reason || ""]);
     fill(app,
       h("p", { class: "crumbs" }, h("a", { href: "/messages" }, "← Messages")),
+      flash ? notice("ok", flash) : null,
       h("section", { id: "summary", "aria-labelledby": "summary-h" },
         h("h2", { id: "summary-h" }, h("span", { class: "mono" }, m.id), " ", badge(m.state)),
         facts([["Channel", m.channel], ["Type", m.message_type || "—"], ["Control id", h("span", { class: "mono" }, m.control_id || "—")],
           ["Received", when(m.received_at)], ["Updated", when(m.updated_at)], ["Reason", m.reason || "—"]])),
       h("section", { id: "deliveries", "aria-labelledby": "deliveries-h" }, h("h2", { id: "deliveries-h" }, "Deliveries"),
         m.deliveries.length ? m.deliveries.map((d) => deliveryCard(m, d, operator, reload)) : empty("No delivery (filtered, unmatched or not routed yet).")),
-      operator ? replaySection(m, reload) : null,
+      operator ? replaySection(m, follow) : null,
       h("section", { id: "routing", "aria-labelledby": "routing-h" }, h("h2", { id: "routing-h" }, "Routing facts"),
         meta.length ? h("div", { class: "wide-facts" }, facts(meta)) : empty("No routing facts recorded.")),
       h("section", { id: "history", "aria-labelledby": "history-h" }, h("h2", { id: "history-h" }, "History"),
         hist.length ? table("!State changes", ["At", "From", "To", "Reason"], hist, { class: "grid" }) : empty("No history.")),
       rawSection(id, operator));
+    return m;
+  }
+  /** After an action: re-read the message every second until its deliveries settle (20 s). */
+  async function follow(flash, before) {
+    const facts0 = JSON.stringify(before.deliveries.map((d) => [d.id, d.state, d.attempts]));
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, i ? 1000 : 300));
+      const m = await reload(flash).catch(() => null);
+      const moved = m && JSON.stringify(m.deliveries.map((d) => [d.id, d.state, d.attempts])) !== facts0;
+      if (moved && m.deliveries.every((d) => d.state === "sent" || d.state === "dead")) {
+        await reload(flash.replace(" Following its deliveries…", ""));
+        return;
+      }
+    }
   }
   try {
     await reload();

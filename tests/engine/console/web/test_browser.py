@@ -268,13 +268,10 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
     preview = find(driver, "#replay-preview-result")
     assert "adt_to_fr_core" in preview.text and "platform" in preview.text
     find(driver, "#replay-confirm").click()
-    wait_until(
-        driver,
-        lambda d: (
-            d.find_elements(By.CSS_SELECTOR, "section.delivery[data-state='sent']") or d.refresh()
-        ),
-        30,
-    )
+    # the page follows the replayed delivery until it settles: no reload needed
+    find(driver, "section.delivery[data-state='sent']", timeout=30)
+    wait_until(driver, lambda d: "Following" not in d.find_element(By.ID, "app").text)
+    assert "Replayed" in find(driver, "#app > .notice.ok").text
 
     driver.get(f"{demo.url}/")  # is it fixed? the last error is marked so
     wait_until(
