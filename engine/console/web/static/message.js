@@ -87,7 +87,9 @@ function deliveryCard(m, d, operator, reload) {
     } }, "Show what was sent"));
     if (d.state === "dead" && !d.released) {
       buttons.push(h("button", { type: "button", class: "release", onclick: async () => {
-        if (await act(out, `Release ${d.destination}`, () => api(`/deliveries/${encodeURIComponent(d.id)}/release`, { method: "POST" }))) reload();
+        if (await act(out, `Release ${d.destination}`, () => api(`/deliveries/${encodeURIComponent(d.id)}/release`, { method: "POST" }))) {
+          reload(`Released at ${d.destination}: the messages waiting behind it go on.`);
+        }
       } }, "Release (let later messages go on)"));
     }
   }
