@@ -57,6 +57,7 @@ destinations:
     connect_timeout: 1s
     timeout: 5s
     establishment: "{est_a}"
+    ordering: {{key: patient}}       # a dead letter holds its patient until replay or release
   archive_b: {{type: file, directory: {home}/out, establishment: "{est_b}"}}
 console:
   listen: 127.0.0.1:0
@@ -165,13 +166,16 @@ class DemoEngine:
         return mllp_send(self.mllp_port(channel), message)
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait until no delivery is pending or retrying (every one sent or dead)."""
+        """Wait until every message is routed (or otherwise finished) and no delivery is
+        pending or retrying (every one sent or dead)."""
         assert self.engine is not None
         store = self.engine.store
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            summaries = self.call(store.destination_summaries())
-            waiting = sum(n for d in summaries for st, n in d.counts.items() if not st.finished)
+            channels = self.call(store.channel_summaries())
+            destinations = self.call(store.destination_summaries())
+            waiting = sum(n for c in channels for st, n in c.counts.items() if not st.finished)
+            waiting += sum(n for d in destinations for st, n in d.counts.items() if not st.finished)
             if not waiting:
                 return
             time.sleep(0.1)

@@ -289,6 +289,27 @@ def test_a_dead_letter_is_replayed_from_the_ui_and_audited(
     no_script_errors(driver)
 
 
+def test_a_dead_letter_is_released_from_the_ui(
+    demo: DemoEngine, driver: webdriver.Chrome, users: Callable[[str], Api]
+) -> None:
+    api = users("op_a")
+    demo.platform.down()
+    try:
+        demo.send("mllp_a", adt("WEB-DEAD-2", "DEADIPP2"))
+        dead = message_by_control_id(api, "WEB-DEAD-2")
+    finally:
+        demo.platform.up()
+    sign_in(driver, demo.url, "op_a", PASSWORD)
+    driver.get(f"{demo.url}/messages/{dead['id']}")
+    find(driver, "section.delivery[data-state='dead'] button.release").click()
+    assert "Released at platform" in find(driver, "#app > .notice.ok").text
+    assert not driver.find_elements(By.CSS_SELECTOR, "button.release")
+    (delivery,) = api.get(f"/messages/{dead['id']}").json()["deliveries"]
+    assert delivery["released"] is True and delivery["state"] == "dead"
+    entries = api.get("/audit", action="release").json()["items"]
+    assert [(e["object"], e["outcome"]) for e in entries] == [(delivery["id"], "ok")]
+
+
 def test_a_viewer_cannot_open_a_payload(
     demo: DemoEngine,
     driver: webdriver.Chrome,
