@@ -7,7 +7,9 @@
   the store beside the attempt (notes such as a release are not failures).
 * Indexes answering the overview with one index seek: messages by (channel, state, id)
   and (state, id) (which replaces the partial ``messages_unfinished``), deliveries by
-  (destination, state, created_at), attempts by time (activity).
+  (destination, state, created_at) and (state, message_id) (which replaces the partial
+  ``deliveries_open`` and lets a search by delivery state walk message ids in order),
+  attempts by time (activity).
 * Attempt payload budget: ``attempt_payloads.at`` (indexed; the attempt's time) and
   ``payload_usage`` (their bytes, kept by triggers).
 * ``patient_keys`` (17-byte digests, :mod:`engine.patient_index`), a ``WITHOUT ROWID``
@@ -120,6 +122,8 @@ MIGRATION_V7: tuple[str, ...] = (
     "CREATE INDEX messages_channel_state ON messages(channel, state, id)",
     "DROP INDEX IF EXISTS deliveries_destination",
     "CREATE INDEX deliveries_destination ON deliveries(destination, state, created_at)",
+    "DROP INDEX IF EXISTS deliveries_open",
+    "CREATE INDEX deliveries_state ON deliveries(state, message_id)",
     "CREATE INDEX attempts_at ON attempts(at)",
     # --- attempt payload budget ---------------------------------------------------------
     "ALTER TABLE attempt_payloads ADD COLUMN at REAL NOT NULL DEFAULT 0",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.message import DeliveryState, MessageState
+from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_schema as schema
 from engine.store import _sqlite_search as search
 from engine.store.base import MessageQuery
@@ -61,9 +62,14 @@ PLANS = [
     ),
     (MessageQuery(since=T0), ["sqlite_autoindex_messages_1 (id>?)"]),
     (
-        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD),
-        ["sqlite_autoindex_messages_1", "(message_id=?)"],
+        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD, before_id="01J"),
+        ["deliveries_state (state=? AND message_id<?)", "(id=?)"],
     ),
+    (
+        MessageQuery(channel="a", delivery_state=DeliveryState.SENT),
+        ["deliveries_state (state=?)", "id=?)"],
+    ),
+    (MessageQuery(destination="lab"), ["sqlite_autoindex_messages_1", "(message_id=?)"]),
     (MessageQuery(route="r", before_id="01J"), ["(id<?)", "(message_id=? AND route=?)"]),
 ]
 
@@ -201,3 +207,31 @@ async def test_the_payload_counter_follows_sealing_rotation_and_retention(tmp_pa
         assert actual(path) == 0
     finally:
         await sealed.close()
+
+
+OVERVIEW_PLANS = [
+    (overview._NEWEST, ("a",), "messages_channel (channel=?)"),
+    (overview._OLDEST_IN, ("a", "received"), "messages_channel_state (channel=? AND state=?)"),
+    (overview._LAST_IN, ("a", "error"), "messages_channel_state (channel=? AND state=?)"),
+    (overview._OLDEST_DELIVERY, ("lab", "pending"), "deliveries_destination (destination=?"),
+    (
+        overview._CHANNEL_ACTIVITY,
+        {"b": 60, "since": 0.0, "first": "01J"},
+        "sqlite_autoindex_messages_1 (id>?)",
+    ),
+    (
+        overview._DESTINATION_ACTIVITY,
+        {"b": 60, "since": 0.0, "first": "01J"},
+        "attempts_at (at>?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "args", "expected"), OVERVIEW_PLANS)
+async def test_overview_figures_seek_indexes_and_scan_no_table(
+    store: SqliteStore, sql: str, args: tuple[str, ...] | dict[str, object], expected: str
+) -> None:
+    with sqlite3.connect(store.path) as conn:
+        details = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
+    assert any(expected in d for d in details), details
+    assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
