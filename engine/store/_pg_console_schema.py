@@ -153,6 +153,10 @@ MIGRATION_V5: tuple[str, ...] = (
     latency     double precision,
     detail      text
 )""",
+    # a queue table: vacuumed as soon as a fold leaves dead rows
+    "ALTER TABLE console_deltas SET (autovacuum_vacuum_scale_factor = 0,"
+    " autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0,"
+    " autovacuum_vacuum_insert_threshold = 100000)",
     """CREATE TABLE console_counts (
     kind   "char" NOT NULL,
     name   text NOT NULL,

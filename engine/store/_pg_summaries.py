@@ -81,12 +81,25 @@ async def fold(conn: Conn) -> int:
     got = await locked.fetchone()
     if not got or not got[0]:
         return 0
+    pending = await (await conn.execute("SELECT min(id) FROM console_deltas")).fetchone()
+    if not pending or pending[0] is None:
+        return 0
     row = await (await conn.execute(_FOLD, {"batch": FOLD_BATCH})).fetchone()
     await conn.execute(
         "DELETE FROM console_activity WHERE start < now() - make_interval(days => %s)",
         (ACTIVITY_DAYS,),
     )
     return int(row[0]) if row else 0
+
+
+VACUUM_AFTER = 10_000
+"""A fold that moved this many deltas vacuums ``console_deltas`` at once (a queue table:
+its dead rows would otherwise slow every read until autovacuum)."""
+
+
+async def vacuum(conn: Conn) -> None:
+    """VACUUM the deltas table (an autocommit connection, outside any transaction)."""
+    await conn.execute("VACUUM console_deltas")
 
 
 async def counts(conn: Conn, kind: str) -> dict[str, dict[str, int]]:
@@ -248,4 +261,5 @@ __all__ = [
     "fold",
     "payload_usage",
     "route_counts",
+    "vacuum",
 ]
