@@ -159,3 +159,25 @@ async def _state(engine: Engine, state: str) -> bool:
 async def _sent(engine: Engine, count: int) -> bool:
     counts = (await engine.store.delivery_counts()).get("out", {})
     return counts.get(DeliveryState.SENT, 0) == count
+
+
+async def test_the_runtime_reloads_the_file_and_reports_a_refusal(tmp_path: Path) -> None:
+    from engine.assembly import build_engine
+    from engine.config.loader import load_config
+    from engine.errors import ConfigError
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    engine = build_engine(load_config(config), source=config)
+    await engine.start()
+    try:
+        assert await engine.controls.reload() == "routes.yaml reloaded (sequence 1)"
+        config.write_text(routes(tmp_path).replace("to: [out]", "to: [nowhere]"))
+        try:
+            await engine.controls.reload()
+        except ConfigError as exc:
+            assert "reload refused" in str(exc) and "nowhere" in str(exc)
+        else:
+            raise AssertionError("an invalid file was applied")
+    finally:
+        await engine.stop()
