@@ -181,3 +181,38 @@ async def test_the_runtime_reloads_the_file_and_reports_a_refusal(tmp_path: Path
             raise AssertionError("an invalid file was applied")
     finally:
         await engine.stop()
+
+
+async def test_a_stopped_directory_channel_takes_no_file_until_started(tmp_path: Path) -> None:
+    from tests.engine.formats.cda.builders import cda
+
+    inbox = tmp_path / "in"
+    text = f"""\
+version: 1
+engine: {{home: {tmp_path}, shutdown_grace: 2s}}
+channels:
+  docs_in: {{type: directory, directory: {inbox}, poll_interval: 50ms, min_age: 0s}}
+destinations:
+  out: {{type: file, directory: {tmp_path}/out}}
+routes:
+  - {{name: all, to: [out]}}
+"""
+    config = tmp_path / "routes.yaml"
+    config.write_text(text)
+    async with running_engine(text) as engine:
+        await asyncio.to_thread(cli, config, "channels", "stop", "docs_in")
+        await engine.apply_controls()
+        assert engine.channel_states() == {"docs_in": "stopped"}
+        (inbox / "doc.xml").write_bytes(cda())
+        await asyncio.sleep(0.3)  # several scan intervals
+        assert (inbox / "doc.xml").exists()
+        assert await engine.store.list_messages(MessageQuery()) == []
+        await asyncio.to_thread(cli, config, "channels", "start", "docs_in")
+        await engine.apply_controls()
+        assert engine.channel_states() == {"docs_in": "listening"}
+
+        async def taken() -> bool:
+            return len(await engine.store.list_messages(MessageQuery())) == 1
+
+        await wait_for(taken, timeout=10)
+        assert not (inbox / "doc.xml").exists()
