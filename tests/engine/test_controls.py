@@ -113,14 +113,21 @@ async def test_a_stopped_channel_refuses_connections_until_started_even_after_a_
         assert node.channels == {"adt_in": "stopped"}
         listed = await asyncio.to_thread(cli, config, "channels")
         assert listed.output.splitlines()[1].split() == ["adt_in", "stopped", "stopped"]
-    # a restarted engine leaves the channel stopped
+        await wait_for(lambda: _sent(engine, 1), timeout=10)
+    # while no engine runs, the destination is paused too
+    await asyncio.to_thread(cli, config, "destinations", "pause", "out")
+    # a restarted engine leaves the channel stopped and the destination paused
     async with running_engine(config.read_text()) as engine:
         assert engine.channel_states() == {"adt_in": "stopped"}
+        assert engine.pipeline.paused == {"out"}
         assert await refused(port)
         await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
         await wait_for(lambda: _state(engine, "listening"), timeout=10)
         new_port = mllp_port(engine)
         assert (await send(new_port, "S1"))[1] == "AA"
+        await wait_for(lambda: routed(engine, 2), timeout=10)
+        assert len(files(tmp_path)) == 1
+        await asyncio.to_thread(cli, config, "destinations", "resume", "out")
         await wait_for(lambda: _sent(engine, 2), timeout=10)
 
 
