@@ -223,3 +223,23 @@ routes:
 
         await wait_for(taken, timeout=10)
         assert not (inbox / "doc.xml").exists()
+
+
+async def test_a_channel_that_cannot_listen_again_is_failed_and_retried(tmp_path: Path) -> None:
+    import socket
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    async with running_engine(config.read_text()) as engine:
+        port = mllp_port(engine)
+        await asyncio.to_thread(cli, config, "channels", "stop", "adt_in")
+        await engine.apply_controls()
+        with socket.socket() as squatter:  # another program took the port meanwhile
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
+            await engine.apply_controls()
+            assert engine.channel_states() == {"adt_in": "failed"}
+        await wait_for(lambda: _state(engine, "listening"), timeout=10)  # the next poll
+        assert (await send(port, "F1"))[1] == "AA"
