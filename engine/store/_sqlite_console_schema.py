@@ -186,6 +186,7 @@ MIGRATION_V7: tuple[str, ...] = (
     client   TEXT NOT NULL DEFAULT ''
 )""",
     "CREATE INDEX audit_actor ON audit(actor, id)",
+    "CREATE INDEX audit_object ON audit(object, id)",
     "CREATE INDEX audit_at ON audit(at)",
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END",
