@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from engine.errors import StoreError
 from engine.store import _sqlite_accounts as accounts
 from engine.store import _sqlite_console as console
 from engine.store import _sqlite_overview as overview
@@ -53,7 +54,7 @@ class SqliteConsole(ConsoleStore):
 
     async def activity(self, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
         if bucket_seconds <= 0:
-            raise ValueError("bucket_seconds must be positive")
+            raise StoreError("activity buckets must last at least one second")
         return await self._read(lambda c: overview.activity(c, since, bucket_seconds))
 
     async def route_counts(self) -> dict[str, int]:
