@@ -174,7 +174,9 @@ async def measure(db: Path, count: int, runs: int) -> dict[str, tuple[float, flo
 
 CONSOLE_OBJECTS = [
     *(f"TRIGGER {t}_{op}" for t in ("channel_counts", "destination_counts", "route_counts",
-                                     "payload_usage") for op in ("insert", "update", "delete")),
+                                     "payload_usage", "activity_message")
+      for op in ("insert", "update", "delete")),
+    "TRIGGER activity_attempt_insert",
     *(f"INDEX {i}" for i in ("messages_state", "messages_channel_state", "deliveries_state",
                              "attempts_at", "attempt_payloads_at")),
 ]  # fmt: skip

@@ -34,8 +34,9 @@ def activity(conn: sqlite3.Connection, since: datetime, bucket: int) -> list[Act
     start = schema.ts(since)
     whole = bucket % 60 == 0 and start > time.time() - KEEP_DAYS * 86400 + 120
     cut = math.ceil(start / 60) * 60 if whole else math.inf
+    last = id_bound(schema.dt(cut) + ID_MARGIN) if whole else "~"  # "~" sorts after ids
     args = {"b": bucket, "since": start, "until": cut, "first": id_bound(since - ID_MARGIN),
-            "from_minute": int(cut // 60) if whole else 0}  # fmt: skip
+            "last": last, "from_minute": int(cut // 60) if whole else 0}  # fmt: skip
     sums: dict[tuple[str, str, int], list[float]] = {}
     queries = [CHANNEL_ROWS, DESTINATION_ROWS] + ([MINUTES] if whole else [])
     for sql in queries:

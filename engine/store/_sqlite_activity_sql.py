@@ -68,7 +68,8 @@ DDL: tuple[str, ...] = (
 CHANNEL_ROWS = f"""
 SELECT 'channel', channel, CAST(received_at / :b AS INTEGER), sum(NOT {_FAILED.format(r="m")}),
        sum({_FAILED.format(r="m")}), total({_LATENCY.format(r="m")})
-FROM messages m WHERE id >= :first AND received_at >= :since AND received_at < :until
+FROM messages m WHERE id >= :first AND id < :last AND received_at >= :since
+  AND received_at < :until
 GROUP BY +channel, 3
 """
 DESTINATION_ROWS = f"""
@@ -88,6 +89,7 @@ BACKFILL: tuple[str, ...] = tuple(
     "INSERT INTO activity_minutes (kind, name, minute, ok, failed, latency)"
     + sql.replace(":b", "60")
     .replace(":first", "''")
+    .replace(":last", "'~'")
     .replace(":since", "0")
     .replace(":until", "1e300")
     for sql in (CHANNEL_ROWS, DESTINATION_ROWS)

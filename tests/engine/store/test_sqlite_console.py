@@ -210,13 +210,13 @@ async def test_the_payload_counter_follows_sealing_rotation_and_retention(tmp_pa
         await sealed.close()
 
 
-WINDOW = {"b": 60, "since": 0.0, "until": 60.0, "first": "01J", "from_minute": 1}
+WINDOW = {"b": 60, "since": 0.0, "until": 60.0, "first": "01J", "last": "01K", "from_minute": 1}
 OVERVIEW_PLANS = [
     (overview._NEWEST, ("a",), "messages_channel (channel=?)"),
     (overview._OLDEST_IN, ("a", "received"), "messages_channel_state (channel=? AND state=?)"),
     (overview._LAST_IN, ("a", "error"), "messages_channel_state (channel=? AND state=?)"),
     (overview._OLDEST_DELIVERY, ("lab", "pending"), "deliveries_destination (destination=?"),
-    (activity_sql.CHANNEL_ROWS, WINDOW, "sqlite_autoindex_messages_1 (id>?)"),
+    (activity_sql.CHANNEL_ROWS, WINDOW, "sqlite_autoindex_messages_1 (id>? AND id<?)"),
     (activity_sql.DESTINATION_ROWS, WINDOW, "attempts_at (at>? AND at<?)"),
     (activity_sql.MINUTES, WINDOW, "PRIMARY KEY (minute>?)"),
 ]
