@@ -227,7 +227,7 @@ async def plan(store: PostgresStore, query: MessageQuery) -> str:
     return await store._read(explain)
 
 
-async def test_searches_use_indexes(pg_dsn: str) -> None:
+async def test_searches_and_overview_use_indexes(pg_dsn: str) -> None:
     store = PostgresStore(pg_dsn, min_size=1)
     await store.open()
     try:
@@ -248,7 +248,12 @@ async def test_searches_use_indexes(pg_dsn: str) -> None:
                 " updated_at) SELECT 'd' || id, id, 'platform', CASE WHEN random() < 0.01"
                 " THEN 'bundle' ELSE 'copy' END, 'sent', now(), now() FROM messages"
             )
+            await conn.execute(
+                "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
+                " SELECT id, 1, now(), 'sent', 'AA' FROM deliveries"
+            )
             await conn.execute("ANALYZE")
+        await store.fold_counters()
         key = bytes.fromhex("00" * 16)
         assert "patient_keys_pkey" in await plan(store, MessageQuery(patient_key=key))
         scoped = MessageQuery(channels=("ch1", "ch2"), before_id=rows[5000][0], patient_key=key)
@@ -259,6 +264,23 @@ async def test_searches_use_indexes(pg_dsn: str) -> None:
         assert "deliveries_route" in route or "deliveries_message_id_route_destination_key" in route
         for query in (MessageQuery(patient_key=key), MessageQuery(route="bundle")):
             assert "Seq Scan on messages" not in await plan(store, query)
+
+        # the overview reads counters and index seeks: no sequential scan of a big table
+        async def overview(c: Conn) -> list[tuple[str, int, int]]:
+            await pg_summaries.channel_summaries(c)
+            await pg_summaries.destination_summaries(c)
+            await pg_summaries.activity(c, utcnow() - timedelta(hours=1), 60)
+            await pg_summaries.route_counts(c)
+            await pg_summaries.count_by_state(c)
+            found = await c.execute(
+                "SELECT relname, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables"
+                " WHERE relname IN ('messages', 'deliveries', 'attempts', 'patient_keys')"
+            )
+            return [tuple(r) for r in await found.fetchall()]
+
+        scans = await store._tx(overview)
+        assert {name: seq for name, seq, _ in scans if seq} == {}
+        assert sum(idx for _, _, idx in scans) > 0
     finally:
         await store.close()
 
