@@ -7,7 +7,11 @@
   the store beside the attempt (notes such as a release are not failures).
 * Indexes answering the overview with one index seek: messages by (channel, state, id)
   and (state, id) (which replaces the partial ``messages_unfinished``), deliveries by
-  (destination, state, created_at), attempts by time (activity).
+  (destination, state, created_at) and (state, message_id) (which replaces the partial
+  ``deliveries_open`` and lets a search by delivery state walk message ids in order),
+  attempts by time (activity).
+* Attempt payload budget: ``attempt_payloads.at`` (indexed; the attempt's time) and
+  ``payload_usage`` (their bytes, kept by triggers).
 * ``patient_keys`` (17-byte digests, :mod:`engine.patient_index`), a ``WITHOUT ROWID``
   table keyed (key, message_id).
 * Plain tables: accounts, API tokens, sessions, controls, alert states, leases, node
@@ -47,6 +51,27 @@ def _route_triggers() -> tuple[str, ...]:
         "CREATE TRIGGER route_counts_update AFTER UPDATE OF route ON deliveries"
         f" WHEN OLD.route IS NOT NEW.route BEGIN {add('OLD', -1)} {add('NEW', 1)} END",
         f"CREATE TRIGGER route_counts_delete AFTER DELETE ON deliveries BEGIN {add('OLD', -1)} END",
+    )
+
+
+def _usage_triggers() -> tuple[str, ...]:
+    """Triggers keeping ``payload_usage['attempts']`` the bytes of ``attempt_payloads``."""
+
+    def size(row: str) -> str:
+        return f"coalesce(length({row}.sent), 0) + coalesce(length({row}.response), 0)"
+
+    def add(delta: str) -> str:
+        return f"UPDATE payload_usage SET bytes = bytes + ({delta}) WHERE name = 'attempts';"
+
+    change = f"({size('NEW')}) - ({size('OLD')})"
+    removed = f"-({size('OLD')})"
+    return (
+        "CREATE TRIGGER payload_usage_insert AFTER INSERT ON attempt_payloads"
+        f" BEGIN {add(size('NEW'))} END",
+        "CREATE TRIGGER payload_usage_update AFTER UPDATE OF sent, response ON attempt_payloads"
+        f" BEGIN {add(change)} END",
+        "CREATE TRIGGER payload_usage_delete AFTER DELETE ON attempt_payloads"
+        f" BEGIN {add(removed)} END",
     )
 
 
@@ -97,7 +122,20 @@ MIGRATION_V7: tuple[str, ...] = (
     "CREATE INDEX messages_channel_state ON messages(channel, state, id)",
     "DROP INDEX IF EXISTS deliveries_destination",
     "CREATE INDEX deliveries_destination ON deliveries(destination, state, created_at)",
+    "DROP INDEX IF EXISTS deliveries_open",
+    "CREATE INDEX deliveries_state ON deliveries(state, message_id)",
     "CREATE INDEX attempts_at ON attempts(at)",
+    # --- attempt payload budget ---------------------------------------------------------
+    "ALTER TABLE attempt_payloads ADD COLUMN at REAL NOT NULL DEFAULT 0",
+    "UPDATE attempt_payloads SET at = coalesce((SELECT max(a.at) FROM attempts a"
+    " WHERE a.delivery_id = attempt_payloads.delivery_id"
+    " AND a.number = attempt_payloads.number), 0)",
+    "CREATE INDEX attempt_payloads_at ON attempt_payloads(at)",
+    "CREATE TABLE payload_usage (name TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO payload_usage SELECT 'attempts',"
+    " coalesce(sum(coalesce(length(sent), 0) + coalesce(length(response), 0)), 0)"
+    " FROM attempt_payloads",
+    *_usage_triggers(),
     # --- patient index --------------------------------------------------------------
     """CREATE TABLE patient_keys (
     key         BLOB NOT NULL,

@@ -16,6 +16,7 @@ from typing import TypeVar
 from engine.store import _sqlite_accounts as accounts
 from engine.store import _sqlite_console as console
 from engine.store import _sqlite_overview as overview
+from engine.store import _sqlite_payloads as payloads
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.console import (
     Account,
@@ -137,6 +138,20 @@ class SqliteConsole(ConsoleStore):
 
     async def node_statuses(self) -> list[NodeStatus]:
         return await self._read(console.node_statuses)
+
+    # --- sent payload budget ----------------------------------------------------------
+    async def attempt_payload_usage(self) -> tuple[int, datetime | None]:
+        return await self._read(payloads.attempt_payload_usage)
+
+    async def purge_attempt_payloads(
+        self, *, before: datetime | None, max_bytes: int | None, limit: int = 500
+    ) -> int:
+        purged = await self._writer.run(
+            lambda c: payloads.purge_attempt_batch(c, before, max_bytes, limit), durable=False
+        )
+        if purged:  # give the space back, like purge_payloads
+            await self._writer.run(payloads.vacuum)
+        return purged
 
 
 __all__ = ["SqliteConsole"]

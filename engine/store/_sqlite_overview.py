@@ -139,6 +139,7 @@ def note_attempt(
         )
 
 
+# "+channel": grouping must not make the planner walk a channel index over every message
 _CHANNEL_ACTIVITY = """
 SELECT channel, CAST(received_at / :b AS INTEGER) AS k,
        sum(state NOT IN ('error', 'rejected')),
@@ -146,7 +147,7 @@ SELECT channel, CAST(received_at / :b AS INTEGER) AS k,
        total(CASE WHEN state IN ('routed', 'filtered', 'unmatched')
                   THEN max(updated_at - received_at, 0) END)
 FROM messages WHERE id >= :first AND received_at >= :since
-GROUP BY 1, 2
+GROUP BY +channel, 2
 """
 # a note (release, superseded) repeats the number of the attempt before it: not a failure
 _DESTINATION_ACTIVITY = """

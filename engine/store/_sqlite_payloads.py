@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
+from engine.store import _sqlite_schema as schema
 from engine.store._semantics import purge_filter
 from engine.store.base import AttemptPayload
 from engine.store.crypto import PayloadCipher, open_attempt, seal_attempt
@@ -24,14 +25,19 @@ def save_attempt_payload(
     number: int,
     sent: bytes | None,
     response: bytes | None,
+    at: float | None = None,
 ) -> None:
+    """Keep what attempt ``number`` sent and received (an upsert, so the usage triggers
+    see a replaced payload as an update)."""
     if sent is None and response is None:
         return
     sealed, key_id = seal_attempt(cipher, delivery_id, number, sent, response)
     conn.execute(
-        "INSERT OR REPLACE INTO attempt_payloads (delivery_id, number, sent, response, key_id)"
-        " VALUES (?,?,?,?,?)",
-        (delivery_id, number, *sealed, key_id),
+        "INSERT INTO attempt_payloads (delivery_id, number, sent, response, key_id, at)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT (delivery_id, number) DO UPDATE SET"
+        " sent = excluded.sent, response = excluded.response, key_id = excluded.key_id,"
+        " at = excluded.at",
+        (delivery_id, number, *sealed, key_id, time.time() if at is None else at),
     )
 
 
@@ -110,6 +116,48 @@ def purge_batch(
     return len(ids)
 
 
+def attempt_payload_usage(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """Bytes of attempt payloads (a counter kept by triggers) and the oldest one's time."""
+    (used,) = conn.execute("SELECT bytes FROM payload_usage WHERE name = 'attempts'").fetchone()
+    (oldest,) = conn.execute("SELECT min(at) FROM attempt_payloads").fetchone()
+    return int(used), schema.dt(float(oldest)) if oldest is not None else None
+
+
+def purge_attempt_batch(
+    conn: sqlite3.Connection, before: datetime | None, max_bytes: int | None, limit: int
+) -> int:
+    """See :meth:`ConsoleStore.purge_attempt_payloads`: the payload rows go (oldest first,
+    through ``attempt_payloads_at``), the attempts stay. The vacuum is a separate step."""
+    removed = 0
+    if before is not None:
+        removed = conn.execute(
+            "DELETE FROM attempt_payloads WHERE rowid IN (SELECT rowid FROM attempt_payloads"
+            " WHERE at < ? ORDER BY at LIMIT ?)",
+            (schema.ts(before), limit),
+        ).rowcount
+    if max_bytes is None:
+        return removed
+    (used,) = conn.execute("SELECT bytes FROM payload_usage WHERE name = 'attempts'").fetchone()
+    while used > max_bytes and removed < limit:
+        rows = conn.execute(
+            "SELECT rowid, coalesce(length(sent), 0) + coalesce(length(response), 0)"
+            " FROM attempt_payloads ORDER BY at LIMIT ?",
+            (min(100, limit - removed),),
+        ).fetchall()
+        if not rows:
+            break
+        victims = []
+        for rowid, size in rows:
+            if used <= max_bytes:
+                break
+            victims.append(rowid)
+            used -= int(size)
+        marks = ",".join("?" * len(victims))
+        conn.execute(f"DELETE FROM attempt_payloads WHERE rowid IN ({marks})", victims)
+        removed += len(victims)
+    return removed
+
+
 def vacuum(conn: sqlite3.Connection, most: int = 20_000) -> int:
     """Give up to ``most`` free pages back to the file system (stores made with
     incremental auto-vacuum; a no-op on older ones); return how many.
@@ -126,7 +174,9 @@ def vacuum(conn: sqlite3.Connection, most: int = 20_000) -> int:
 
 
 __all__ = [
+    "attempt_payload_usage",
     "attempt_payloads",
+    "purge_attempt_batch",
     "purge_batch",
     "rotate_batch",
     "save_attempt_payload",

@@ -5,16 +5,18 @@ Every plan walks an index in id order and stops at ``limit`` (keyset paging with
 
 * ``patient_key``: the ``patient_keys`` primary key (key, message_id) drives, each hit
   looked up in ``messages`` by id;
+* ``delivery_state``: the deliveries in that state drive (``deliveries_state``, in
+  message id order), each looked up in ``messages``;
 * ``channel`` (with or without ``state``): ``messages_channel`` / ``messages_channel_state``;
   ``state`` alone: ``messages_state``; nothing: the primary key;
 * ``channels`` (tenant scope) of several channels: one query per channel, each on its
   channel's index, merged here (SQLite cannot merge index ranges in order itself).
 
-``route`` and the delivery criteria are checked per candidate message through the
+``route`` and ``destination`` (alone) are checked per candidate message through the
 deliveries' (message_id, route, destination) index; ``since``/``until`` bound the id
 range too (ids are time-sortable ULIDs). A
-criterion that few messages meet (a rare delivery state) therefore costs a walk over the
-messages until the page is full: combine it with a channel or a ``since`` bound.
+criterion that few messages meet (a rare route or destination) therefore costs a walk
+over the messages until the page is full: combine it with a channel or a ``since`` bound.
 """
 
 from __future__ import annotations
@@ -40,22 +42,36 @@ def statement(q: MessageQuery, columns: str, *, newest_first: bool) -> tuple[str
     a filter here (:func:`run` splits it per channel first)."""
     where, args = message_filter(replace(q, destination=None, delivery_state=None), "?", schema.ts)
     clauses = [where.removeprefix("WHERE ")] if where else []
-    if q.destination or q.delivery_state:
-        # "+" keeps the planner on the (message_id, route, destination) index: one probe
-        # per candidate message, not a walk of the destination's deliveries
-        sub = ["d.message_id = m.id"]
-        if q.destination:
-            sub.append("+d.destination = ?")
-            args.append(q.destination)
-        if q.delivery_state:
-            sub.append("+d.state = ?")
-            args.append(q.delivery_state.value)
-        clauses.append(f"EXISTS (SELECT 1 FROM deliveries d WHERE {' AND '.join(sub)})")
-    source, order = "messages m", "m.id"
+    source, order, group = "messages m", "m.id", ""
+    head: list[str] = []
+    head_args: list[object] = []
     if q.patient_key is not None:
         source, order = "patient_keys p CROSS JOIN messages m", "p.message_id"
-        clauses.insert(0, "p.key = ? AND m.id = p.message_id")
-        args.insert(0, bytes(q.patient_key))
+        head.append("p.key = ? AND m.id = p.message_id")
+        head_args.append(bytes(q.patient_key))
+    elif q.delivery_state is not None:
+        # the deliveries in that state drive, in message order (deliveries_state); one row
+        # per message however many of its deliveries match
+        source, order = "deliveries d CROSS JOIN messages m", "d.message_id"
+        group = " GROUP BY d.message_id"
+        head.append("d.state = ? AND m.id = d.message_id")
+        head_args.append(q.delivery_state.value)
+        if q.destination:
+            head.append("+d.destination = ?")
+            head_args.append(q.destination)
+    if (q.destination or q.delivery_state) and not group:
+        # "+" keeps the planner on the (message_id, route, destination) index: one probe
+        # per candidate message, not a walk of the destination's deliveries
+        sub = ["x.message_id = m.id"]
+        if q.destination:
+            sub.append("+x.destination = ?")
+            args.append(q.destination)
+        if q.delivery_state:
+            sub.append("+x.state = ?")
+            args.append(q.delivery_state.value)
+        clauses.append(f"EXISTS (SELECT 1 FROM deliveries x WHERE {' AND '.join(sub)})")
+    clauses[:0] = head
+    args[:0] = head_args
     if q.channels is not None:
         clauses.append(f"m.channel IN ({','.join('?' * len(q.channels))})")
         args.extend(q.channels)
@@ -77,7 +93,8 @@ def statement(q: MessageQuery, columns: str, *, newest_first: bool) -> tuple[str
         args.append(q.before_id)
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     direction = "DESC" if newest_first else ""
-    return f"SELECT {columns} FROM {source}{where} ORDER BY {order} {direction} LIMIT ?", args
+    sql = f"SELECT {columns} FROM {source}{where}{group} ORDER BY {order} {direction} LIMIT ?"
+    return sql, args
 
 
 def split(q: MessageQuery) -> list[MessageQuery] | None:

@@ -296,7 +296,9 @@ class SqliteStore(SqliteConsole, Store):
                     " VALUES (?,?,?,?)",
                     (d.destination, dedupe_key, delivery_id, now),
                 )
-            payloads.save_attempt_payload(conn, self.cipher, delivery_id, number, sent, response)
+            payloads.save_attempt_payload(
+                conn, self.cipher, delivery_id, number, sent, response, now
+            )
             overview.note_attempt(conn, d.destination, outcome, detail, now)
             return ops.delivery(conn, delivery_id)
 

@@ -125,3 +125,16 @@ async def test_a_time_window_combines_with_paging(store: Store) -> None:
     assert await store.message_ids(MessageQuery(since=made[3].received_at)) == [
         made[3].id, made[4].id,
     ]  # fmt: skip
+
+
+async def test_a_delivery_state_search_lists_each_message_once(store: Store) -> None:
+    both, _ = await routed(store, "adt", [("lab", "r1"), ("dmp", "r2")], [DEAD, DEAD])
+    one, _ = await routed(store, "adt", [("lab", "r1"), ("dmp", "r2")], [SENT, DEAD])
+    sent, _ = await routed(store, "orders", [("lab", "r1")], [SENT])
+    assert await ids(store, delivery_state=DEAD) == [one.id, both.id]
+    assert await ids(store, delivery_state=DEAD, limit=1) == [one.id]
+    assert await ids(store, delivery_state=DEAD, before_id=one.id) == [both.id]
+    assert await ids(store, delivery_state=DEAD, destination="lab") == [both.id]
+    assert await ids(store, delivery_state=SENT, channels=("adt", "orders")) == [sent.id, one.id]
+    assert await ids(store, destination="dmp") == [one.id, both.id]
+    assert await store.message_ids(MessageQuery(delivery_state=DEAD)) == [both.id, one.id]

@@ -3,6 +3,7 @@ backfill, and query plans that use indexes (plans, never timings)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.message import DeliveryState, MessageState
+from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_schema as schema
 from engine.store import _sqlite_search as search
 from engine.store.base import MessageQuery
 from engine.store.console import AuditEntry, AuditQuery
+from engine.store.crypto import Keyring, PayloadCipher, new_key_line
 from engine.store.sqlite import SqliteStore
 from tests.engine.store.console_data import failed, routed
 
@@ -59,9 +62,14 @@ PLANS = [
     ),
     (MessageQuery(since=T0), ["sqlite_autoindex_messages_1 (id>?)"]),
     (
-        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD),
-        ["sqlite_autoindex_messages_1", "(message_id=?)"],
+        MessageQuery(destination="lab", delivery_state=DeliveryState.DEAD, before_id="01J"),
+        ["deliveries_state (state=? AND message_id<?)", "(id=?)"],
     ),
+    (
+        MessageQuery(channel="a", delivery_state=DeliveryState.SENT),
+        ["deliveries_state (state=?)", "id=?)"],
+    ),
+    (MessageQuery(destination="lab"), ["sqlite_autoindex_messages_1", "(message_id=?)"]),
     (MessageQuery(route="r", before_id="01J"), ["(id<?)", "(message_id=? AND route=?)"]),
 ]
 
@@ -162,3 +170,68 @@ async def test_counters_equal_the_rows_after_a_mixed_workload(store: SqliteStore
             assert kept == rows
         kept = set(conn.execute("SELECT route, n FROM route_counts"))
         assert kept == set(conn.execute("SELECT route, count(*) FROM deliveries GROUP BY 1"))
+
+
+async def test_the_payload_counter_follows_sealing_rotation_and_retention(tmp_path: Path) -> None:
+    def actual(path: Path) -> int:
+        with sqlite3.connect(path) as conn:
+            (kept,) = conn.execute("SELECT bytes FROM payload_usage").fetchone()
+            (rows,) = conn.execute(
+                "SELECT coalesce(sum(coalesce(length(sent), 0) + coalesce(length(response), 0)),"
+                " 0) FROM attempt_payloads"
+            ).fetchone()
+        assert kept == rows
+        return int(kept)
+
+    path = tmp_path / "store.db"
+    clear = SqliteStore(path)
+    await clear.open()
+    try:
+        for _ in range(3):
+            _, (d,) = await routed(clear, "adt", [("lab", "r")])
+            await clear.record_attempt(d.id, DeliveryState.SENT, "AA", sent=b"s" * 500)
+        assert actual(path) == 1500
+    finally:
+        await clear.close()
+    first, second = new_key_line(), new_key_line()
+    sealed = SqliteStore(path, cipher=PayloadCipher(Keyring.parse(f"{second[1]}\n{first[1]}")))
+    await sealed.open()
+    try:
+        assert await sealed.rotate_payloads() > 0
+        assert actual(path) > 1500  # sealed payloads carry a nonce and a tag
+        await asyncio.sleep(0.01)
+        assert await sealed.purge_payloads(datetime.now(UTC), limit=1) == 1
+        after_retention = actual(path)
+        assert 0 < after_retention < 1500
+        assert await sealed.purge_attempt_payloads(before=None, max_bytes=0) == 2
+        assert actual(path) == 0
+    finally:
+        await sealed.close()
+
+
+OVERVIEW_PLANS = [
+    (overview._NEWEST, ("a",), "messages_channel (channel=?)"),
+    (overview._OLDEST_IN, ("a", "received"), "messages_channel_state (channel=? AND state=?)"),
+    (overview._LAST_IN, ("a", "error"), "messages_channel_state (channel=? AND state=?)"),
+    (overview._OLDEST_DELIVERY, ("lab", "pending"), "deliveries_destination (destination=?"),
+    (
+        overview._CHANNEL_ACTIVITY,
+        {"b": 60, "since": 0.0, "first": "01J"},
+        "sqlite_autoindex_messages_1 (id>?)",
+    ),
+    (
+        overview._DESTINATION_ACTIVITY,
+        {"b": 60, "since": 0.0, "first": "01J"},
+        "attempts_at (at>?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "args", "expected"), OVERVIEW_PLANS)
+async def test_overview_figures_seek_indexes_and_scan_no_table(
+    store: SqliteStore, sql: str, args: tuple[str, ...] | dict[str, object], expected: str
+) -> None:
+    with sqlite3.connect(store.path) as conn:
+        details = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
+    assert any(expected in d for d in details), details
+    assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
