@@ -9,7 +9,7 @@ by the console's reads and by every node heartbeat) moves them, in one statement
 * ``console_counts`` (kind, name, state) -> n: ``c`` messages per channel and state,
   ``d`` deliveries per destination and state, ``r`` deliveries per route, ``p`` bytes of
   attempt payloads;
-* ``console_activity``: per 10-second slot, ``ok`` / ``failed`` / ``latency_sum`` per
+* ``console_activity``: per 1-minute slot, ``ok`` / ``failed`` / ``latency_sum`` per
   channel (slot of the receipt time) and destination (slot of the attempt);
 * ``console_last``: the newest failed and sent attempt per destination.
 
@@ -116,8 +116,8 @@ END $$"""
 
 FAILED = "('error', 'rejected')"
 ROUTED = "('routed', 'filtered', 'unmatched')"
-SLOT = "date_bin('10 seconds', at, 'epoch')"
-"""The 10-second activity slot of a row's ``at``."""
+SLOT = "date_bin('60 seconds', at, 'epoch')"
+"""The 1-minute activity slot of a row's ``at`` (``SLOT_SECONDS``)."""
 RAW_CHANNEL = (
     "SELECT received_at AS at, 'channel' AS kind, channel AS name,"
     f" (state NOT IN {FAILED})::int AS ok, (state IN {FAILED})::int AS failed,"

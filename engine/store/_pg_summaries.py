@@ -4,8 +4,8 @@ Writers only insert into ``console_deltas`` (triggers, see
 :mod:`engine.store._pg_console_schema`); :func:`fold` moves them into the counter tables.
 Every read below adds the deltas not folded yet in the same statement, so it is exact
 without a fold and costs the number of channels/destinations (index seeks), never the
-size of ``messages``. Activity is kept per 10-second slot: a bucket of ``b`` seconds sums
-the slots that start in it (buckets finer than 10 s see whole slots).
+size of ``messages``. Activity is kept per 1-minute slot; a bucket that is a multiple of
+the slot sums whole slots, any other reads the window's rows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ FOLD_BATCH = 200_000
 ACTIVITY_DAYS = 31
 """Activity slots older than this are dropped when folding."""
 
-SLOT_SECONDS = 10
+SLOT_SECONDS = 60
 
 # per delta row: counter rows it changes (kind, name, state, n)
 _COUNTED = (
