@@ -342,3 +342,39 @@ async def test_a_closed_store_refuses_console_calls(pg_dsn: str) -> None:
     store = PostgresStore(pg_dsn, min_size=1)
     with pytest.raises(StoreError, match="closed"):
         await store.channel_summaries()
+
+
+async def test_writers_of_one_channel_never_wait_for_each_other(pg_dsn: str) -> None:
+    # Given two messages of one channel and destination, routed by two nodes
+    store = PostgresStore(pg_dsn, min_size=1)
+    await store.open()
+    envs = [envelope("adt", n) for n in (1, 2)]
+    try:
+        for env in envs:
+            await store.accept(env)
+        first = await psycopg.AsyncConnection.connect(pg_dsn)
+        second = await psycopg.AsyncConnection.connect(pg_dsn)
+        async with first, second:
+            await second.execute("SET lock_timeout = '1s'")
+            # When the first node's transaction changes its message and stays open
+            for conn, env in ((first, envs[0]), (second, envs[1])):
+                await conn.execute(
+                    "UPDATE messages SET state = 'routed', updated_at = now() WHERE id = %s",
+                    (env.id,),
+                )
+                await conn.execute(
+                    "INSERT INTO deliveries (id, message_id, destination, route, state,"
+                    " created_at, updated_at) VALUES (%s, %s, 'platform', 'r', 'pending',"
+                    " now(), now())",
+                    ("d" + env.id, env.id),
+                )
+            # Then the second commits without waiting on a counter row (lock_timeout)
+            await second.commit()
+            assert await summaries(store) == (
+                {"adt": {"received": 1, "routed": 1}},
+                {"platform": {"pending": 1}},
+            )
+            await first.commit()
+        assert await summaries(store) == await truth(pg_dsn)
+    finally:
+        await store.close()
