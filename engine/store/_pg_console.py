@@ -52,7 +52,10 @@ class PgConsole(ConsoleStore):
 
     async def fold_counters(self) -> int:
         """Fold pending counter deltas; returns how many (0 if another node folds)."""
-        return await self._tx(summaries.fold)
+        folded = await self._tx(summaries.fold)
+        if folded >= summaries.VACUUM_AFTER:
+            await self._read(summaries.vacuum)
+        return folded
 
     async def _overview(self, query: Callable[[Conn], Awaitable[T]]) -> T:
         await self.fold_counters()
