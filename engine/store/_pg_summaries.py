@@ -95,8 +95,8 @@ async def fold(conn: Conn) -> int:
 
 
 VACUUM_AFTER = 10_000
-"""A fold that moved this many deltas vacuums ``console_deltas`` at once (a queue table:
-its dead rows would otherwise slow every read until autovacuum)."""
+"""Once folds have moved this many deltas, ``console_deltas`` is vacuumed as soon as it is
+drained (a queue table: its dead rows would slow every read until autovacuum)."""
 
 
 async def vacuum(conn: Conn) -> None:

@@ -378,3 +378,24 @@ async def test_writers_of_one_channel_never_wait_for_each_other(pg_dsn: str) -> 
         assert await summaries(store) == await truth(pg_dsn)
     finally:
         await store.close()
+
+
+async def test_a_drained_deltas_table_gives_its_pages_back(pg_dsn: str) -> None:
+    store = PostgresStore(pg_dsn, min_size=1)
+    await store.open()
+    try:
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+            await conn.execute(
+                "INSERT INTO console_deltas (kind, name, to_state, at)"
+                " SELECT 'c', 'adt', 'received', now() FROM generate_series(1, 30000)"
+            )
+            while await store.fold_counters():
+                pass
+            size = await (
+                await conn.execute("SELECT pg_relation_size('console_deltas')")
+            ).fetchone()
+        assert size is not None and size[0] < 64 * 1024  # read by every overview query
+        (adt,) = await store.channel_summaries()
+        assert adt.counts == {MessageState.RECEIVED: 30000}
+    finally:
+        await store.close()
