@@ -172,6 +172,46 @@ async def measure(db: Path, count: int, runs: int) -> dict[str, tuple[float, flo
         await store.close()
 
 
+CONSOLE_OBJECTS = [
+    *(f"TRIGGER {t}_{op}" for t in ("channel_counts", "destination_counts", "route_counts",
+                                     "payload_usage", "activity_message")
+      for op in ("insert", "update", "delete")),
+    "TRIGGER activity_attempt_insert",
+    *(f"INDEX {i}" for i in ("messages_state", "messages_channel_state", "deliveries_state",
+                             "attempts_at", "attempt_payloads_at")),
+]  # fmt: skip
+
+
+async def write_rate(db: Path, count: int, bare: bool) -> float:
+    """Messages per second through accept, routing and one sent attempt (8 concurrent
+    flows, ``synchronous=normal``); ``bare`` drops the console's triggers and indexes."""
+    from engine.message import HL7V2, Envelope
+    from engine.store.base import RoutingOutcome
+
+    store = SqliteStore(db, synchronous="normal")
+    await store.open()
+    if bare:
+        with sqlite3.connect(db) as conn:
+            for obj in CONSOLE_OBJECTS:
+                conn.execute(f"DROP {obj}")
+
+    async def flow(k: int) -> None:
+        for n in range(k, count, 8):
+            env = Envelope.new(channel=CHANNELS[n % 8], raw=RAW % n, content_type=HL7V2)
+            await store.accept(env)
+            await store.start_processing(env.id)
+            await store.add_patient_keys(env.id, [patient_key(SECRET, PatientIdKind.IPP, str(n))])
+            outcome = RoutingOutcome(MessageState.ROUTED, "r", [("lab", "to_lab")])
+            (d,) = await store.finish_routing(env.id, outcome)
+            await store.record_attempt(d.id, DeliveryState.SENT, "AA", response=b"MSA|AA")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(flow(k) for k in range(8)))
+    elapsed = time.perf_counter() - start
+    await store.close()
+    return count / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -180,6 +220,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path("/tmp/passerelle-bench-console.db"))
     parser.add_argument("--reuse", action="store_true", help="keep an existing filled --db")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--write-messages", type=int, default=3000,
+                        help="messages of the write-cost figure (0: skip it)")  # fmt: skip
     args = parser.parse_args()
     fill_s = None
     if not (args.reuse and args.db.exists()):
@@ -193,8 +235,20 @@ def main() -> None:
     print(f"{'query':40} {'best ms':>9} {'median ms':>10} {'rows':>6}")
     for name, (best, median, rows) in figures.items():
         print(f"{name:40} {best:9.2f} {median:10.2f} {rows:6}")
+    rates: dict[str, float] = {}
+    if args.write_messages:
+        for bare in (True, False, True, False):  # interleaved: the machine is shared
+            db = args.db.with_name(f"write-{int(bare)}-{time.monotonic_ns()}.db")
+            rate = asyncio.run(write_rate(db, args.write_messages, bare))
+            key = "without console triggers/indexes" if bare else "schema 7 (as shipped)"
+            rates[key] = max(rates.get(key, 0.0), rate)
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        for key, rate in rates.items():
+            print(f"write path, {key}: {rate:.0f} msg/s (best of 2)")
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"messages": args.messages, "store_mb": size_mb, "fill_s": fill_s,
+              "write_msg_per_s": rates,
               "figures": {k: {"best_ms": b, "median_ms": m, "rows": r}
                           for k, (b, m, r) in figures.items()}}  # fmt: skip
     (args.out / f"console-{int(time.time())}.json").write_text(json.dumps(report, indent=2))

@@ -1,7 +1,9 @@
 """The running engine: it owns the store, the queue, the workers, sources and destinations.
 
-Start order: store → destinations → recovery of unfinished work → workers → store poller
-→ worker processes → sources. Stop order is the reverse: sources stop accepting (in-flight
+Start order: store → operator controls (:mod:`engine.controls`: paused destinations,
+stopped channels) → destinations → recovery of unfinished work → workers → store poller
+→ worker processes → sources (but those an operator stopped) → control poll and
+heartbeats. Stop order is the reverse: sources stop accepting (in-flight
 acknowledgements finish), the poller stops, worker processes and workers finish or release
 their tasks, destinations and the store close. The poller (every ``poll_interval`` seconds)
 picks up work that appears in the store from elsewhere, such as ``passerelle replay`` run

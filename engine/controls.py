@@ -83,8 +83,9 @@ class OperatorControls:
         if reloader is None:
             raise ConfigError("this engine was not started from a configuration file")
         if not await reloader.reload():
-            errors = reloader.last.get("errors") or ["refused"]
-            raise ConfigError(f"reload refused: {errors[0]}")
+            lines = [str(e) for e in reloader.last.get("errors") or ["refused"]]
+            first = next((e for e in lines if "error[" in e), lines[0])
+            raise ConfigError(f"reload refused: {first}")
         return f"{reloader.path.name} reloaded (sequence {reloader.sequence})"
 
     # --- lifecycle --------------------------------------------------------------------

@@ -91,8 +91,9 @@ def identifiers(envelope: Envelope) -> list[Identifier]:
 
 def hl7v2_identifiers(message: Message) -> Iterator[Identifier]:
     """Identifiers of a parsed HL7v2 message (see the module docstring)."""
+    sub = message.delimiters.subcomponent
     for pid in message.segments("PID"):
-        yield from _cx_identifiers(pid, 3)
+        yield from _cx_identifiers(pid, 3, sub)
         nda = pid.get(18)
         if nda:
             yield PatientIdKind.NDA, nda
@@ -101,19 +102,21 @@ def hl7v2_identifiers(message: Message) -> Iterator[Identifier]:
         if visit:
             yield PatientIdKind.NDA, visit
     for mrg in message.segments("MRG"):
-        for kind, value in _cx_identifiers(mrg, 1):
+        for kind, value in _cx_identifiers(mrg, 1, sub):
             if kind is PatientIdKind.IPP:
                 yield kind, value
 
 
-def _cx_identifiers(segment: Segment, field: int) -> Iterator[Identifier]:
+def _cx_identifiers(segment: Segment, field: int, sub: str) -> Iterator[Identifier]:
     for rep in range(1, len(segment.repetitions(field)) + 1):
-        value = segment.get(field, rep, 1)
-        if not value or value == _HL7_NULL:
+        parts = segment.components(field, rep)  # ER7; codes and OIDs carry no escapes
+        if not parts or not parts[0] or parts[0] == _HL7_NULL:
             continue
-        kind = _cx_kind(segment.get(field, rep, 5).upper(), segment.get(field, rep, 4, 2))
+        type_code = parts[4].upper() if len(parts) > 4 else ""
+        oid = parts[3].split(sub)[1] if len(parts) > 3 and sub and sub in parts[3] else ""
+        kind = _cx_kind(type_code, oid)
         if kind is not None:
-            yield kind, value
+            yield kind, segment.get(field, rep, 1)  # the value itself, unescaped
 
 
 def _cx_kind(type_code: str, oid: str) -> PatientIdKind | None:

@@ -109,9 +109,6 @@ class ConsoleSettings(_Model):
         None, description="Mark the session cookie Secure; default: when TLS is on."
     )
     oidc: ConsoleOidc | None = Field(None, description="OpenID Connect login.")
-    public_metrics: bool = Field(
-        True, description="`/metrics`, `/healthz`, `/readyz` without authentication."
-    )
 
     @property
     def cookies_secure(self) -> bool:

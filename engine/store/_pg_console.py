@@ -38,6 +38,9 @@ T = TypeVar("T")
 class PgConsole(ConsoleStore):
     """ConsoleStore on PostgreSQL; the host class supplies ``_tx`` and ``_read``."""
 
+    _unvacuumed = 0
+    """Deltas this store folded since it last vacuumed them."""
+
     async def _tx(
         self,
         operation: Callable[[Conn], Awaitable[T]],
@@ -52,7 +55,13 @@ class PgConsole(ConsoleStore):
 
     async def fold_counters(self) -> int:
         """Fold pending counter deltas; returns how many (0 if another node folds)."""
-        return await self._tx(summaries.fold)
+        folded = await self._tx(summaries.fold)
+        self._unvacuumed += folded
+        if self._unvacuumed >= summaries.VACUUM_AFTER and folded < summaries.FOLD_BATCH:
+            # drained: the VACUUM can also give the empty pages back (readers scan them)
+            await self._read(summaries.vacuum)
+            self._unvacuumed = 0
+        return folded
 
     async def _overview(self, query: Callable[[Conn], Awaitable[T]]) -> T:
         await self.fold_counters()

@@ -2,14 +2,16 @@
 
 Counters without a hot row. Several nodes write one database, so no transaction updates a
 shared counter row: triggers on ``messages``, ``deliveries``, ``attempts`` and
-``attempt_payloads`` only *insert* a row into ``console_deltas`` (one per state change).
+``attempt_payloads`` only *insert* a row into ``console_deltas`` (one per state change;
+no index, no sequence: an insert costs a heap tuple).
+A delivery's row carries its route (``r`` counters).
 :func:`engine.store._pg_summaries.fold` (one node at a time, under an advisory lock; run
 by the console's reads and by every node heartbeat) moves them, in one statement, into
 
 * ``console_counts`` (kind, name, state) -> n: ``c`` messages per channel and state,
   ``d`` deliveries per destination and state, ``r`` deliveries per route, ``p`` bytes of
   attempt payloads;
-* ``console_activity``: per 10-second slot, ``ok`` / ``failed`` / ``latency_sum`` per
+* ``console_activity``: per 1-minute slot, ``ok`` / ``failed`` / ``latency_sum`` per
   channel (slot of the receipt time) and destination (slot of the attempt);
 * ``console_last``: the newest failed and sent attempt per destination.
 
@@ -55,11 +57,11 @@ _DELIVERY_DELTA = """CREATE FUNCTION console_delivery_delta() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO console_deltas (kind, name, from_state, to_state)
-        VALUES ('d', NEW.destination, NULL, NEW.state), ('r', NEW.route, NULL, '');
+        INSERT INTO console_deltas (kind, name, to_state, route)
+        VALUES ('d', NEW.destination, NEW.state, NEW.route);
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO console_deltas (kind, name, from_state, to_state)
-        VALUES ('d', OLD.destination, OLD.state, NULL), ('r', OLD.route, '', NULL);
+        INSERT INTO console_deltas (kind, name, from_state, route)
+        VALUES ('d', OLD.destination, OLD.state, OLD.route);
     ELSE
         IF OLD.destination IS DISTINCT FROM NEW.destination THEN
             INSERT INTO console_deltas (kind, name, from_state, to_state)
@@ -116,8 +118,8 @@ END $$"""
 
 FAILED = "('error', 'rejected')"
 ROUTED = "('routed', 'filtered', 'unmatched')"
-SLOT = "date_bin('10 seconds', at, 'epoch')"
-"""The 10-second activity slot of a row's ``at``."""
+SLOT = "date_bin('60 seconds', at, 'epoch')"
+"""The 1-minute activity slot of a row's ``at`` (``SLOT_SECONDS``)."""
 RAW_CHANNEL = (
     "SELECT received_at AS at, 'channel' AS kind, channel AS name,"
     f" (state NOT IN {FAILED})::int AS ok, (state IN {FAILED})::int AS failed,"
@@ -143,7 +145,6 @@ _BYTES = "coalesce(octet_length(sent), 0) + coalesce(octet_length(response), 0)"
 MIGRATION_V5: tuple[str, ...] = (
     # --- counters ------------------------------------------------------------------
     """CREATE TABLE console_deltas (
-    id          bigserial PRIMARY KEY,
     kind        "char" NOT NULL,
     name        text NOT NULL,
     from_state  text,
@@ -151,8 +152,13 @@ MIGRATION_V5: tuple[str, ...] = (
     at          timestamptz,
     n           bigint NOT NULL DEFAULT 1,
     latency     double precision,
-    detail      text
+    detail      text,
+    route       text
 )""",
+    # a queue table: vacuumed as soon as a fold leaves dead rows
+    "ALTER TABLE console_deltas SET (autovacuum_vacuum_scale_factor = 0,"
+    " autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_insert_scale_factor = 0,"
+    " autovacuum_vacuum_insert_threshold = 100000)",
     """CREATE TABLE console_counts (
     kind   "char" NOT NULL,
     name   text NOT NULL,

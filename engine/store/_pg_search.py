@@ -2,7 +2,9 @@
 
 Newest first by id (ULIDs sort by arrival), so ``before_id`` pages by keyset: each page is
 an index range scan from the cursor, as cheap on page 1000 as on page 1. The patient key
-is a semi-join on ``patient_keys`` (primary key (key, message_id)); the tenant scope is
+is a semi-join on ``patient_keys``; a time window also bounds the id range (ids carry
+their creation time, within :data:`~engine.store._pg_summaries.ID_MARGIN` of
+``received_at``) (primary key (key, message_id)); the tenant scope is
 ``channel = ANY(...)``; route, destination and delivery state are one ``EXISTS`` on the
 message's deliveries (the same delivery must match all three).
 """
@@ -13,6 +15,8 @@ from typing import Any
 
 from engine.store import _pg_schema as schema
 from engine.store._pg_ops import Conn
+from engine.store._pg_summaries import ID_MARGIN
+from engine.store._semantics import id_bound
 from engine.store.base import MessageQuery
 from engine.store.crypto import PayloadCipher
 
@@ -32,10 +36,10 @@ def message_filter(q: MessageQuery) -> tuple[str, list[Any]]:
         add("m.channel = ANY(%s::text[])", list(q.channels))
     if q.state:
         add("m.state = %s", q.state.value)
-    if q.since:
-        add("m.received_at >= %s", q.since)
+    if q.since:  # the id bound lets the primary key range-scan the window
+        add("m.received_at >= %s AND m.id >= %s", q.since, id_bound(q.since - ID_MARGIN))
     if q.until:
-        add("m.received_at < %s", q.until)
+        add("m.received_at < %s AND m.id < %s", q.until, id_bound(q.until + ID_MARGIN))
     if q.control_id:
         add("m.control_id = %s", q.control_id)
     if q.before_id:

@@ -4,8 +4,8 @@ Writers only insert into ``console_deltas`` (triggers, see
 :mod:`engine.store._pg_console_schema`); :func:`fold` moves them into the counter tables.
 Every read below adds the deltas not folded yet in the same statement, so it is exact
 without a fold and costs the number of channels/destinations (index seeks), never the
-size of ``messages``. Activity is kept per 10-second slot: a bucket of ``b`` seconds sums
-the slots that start in it (buckets finer than 10 s see whole slots).
+size of ``messages``. Activity is kept per 1-minute slot; a bucket that is a multiple of
+the slot sums whole slots, any other reads the window's rows.
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ FOLD_BATCH = 200_000
 ACTIVITY_DAYS = 31
 """Activity slots older than this are dropped when folding."""
 
-SLOT_SECONDS = 10
+SLOT_SECONDS = 60
 
 # per delta row: counter rows it changes (kind, name, state, n)
 _COUNTED = (
     "SELECT kind, name, to_state AS state, n FROM {src} WHERE kind <> 'a' AND to_state IS NOT NULL"
     " UNION ALL SELECT kind, name, from_state, -n FROM {src}"
     " WHERE kind <> 'a' AND from_state IS NOT NULL"
+    " UNION ALL SELECT 'r', route, '', n FROM {src} WHERE route IS NOT NULL AND from_state IS NULL"
+    " UNION ALL SELECT 'r', route, '', -n FROM {src} WHERE route IS NOT NULL AND to_state IS NULL"
 )
 # per delta row: activity (at, kind, name, ok, failed, latency); a channel's message is
 # ``ok`` while not failed, ``failed`` while rejected or in error
@@ -46,9 +48,9 @@ _ACTIVE = (
     " coalesce(latency, 0) AS latency FROM {src} WHERE kind IN ('c', 'a')"
 )
 _FOLD = (
-    "WITH moved AS (DELETE FROM console_deltas WHERE id IN"
-    " (SELECT id FROM console_deltas ORDER BY id LIMIT %(batch)s)"
-    " RETURNING id, kind, name, from_state, to_state, at, n, latency, detail),"
+    "WITH moved AS (DELETE FROM console_deltas WHERE ctid = ANY(ARRAY("
+    " SELECT ctid FROM console_deltas LIMIT %(batch)s))"
+    " RETURNING kind, name, from_state, to_state, at, n, latency, detail, route),"
     " counted AS (INSERT INTO console_counts (kind, name, state, n)"
     f" SELECT kind, name, state, sum(n) FROM ({_COUNTED.format(src='moved')}) x"
     " GROUP BY 1, 2, 3 ON CONFLICT (kind, name, state)"
@@ -60,7 +62,7 @@ _FOLD = (
     " failed = console_activity.failed + excluded.failed,"
     " latency_sum = console_activity.latency_sum + excluded.latency_sum),"
     " lasts AS (INSERT INTO console_last (name, last_error, last_error_at, last_sent_at)"
-    " SELECT name, coalesce((array_agg(detail ORDER BY at DESC, id DESC)"
+    " SELECT name, coalesce((array_agg(detail ORDER BY at DESC)"
     " FILTER (WHERE to_state = 'failed'))[1], ''),"
     " max(at) FILTER (WHERE to_state = 'failed'), max(at) FILTER (WHERE to_state = 'sent')"
     " FROM moved WHERE kind = 'a' GROUP BY 1 ON CONFLICT (name) DO UPDATE SET"
@@ -81,12 +83,25 @@ async def fold(conn: Conn) -> int:
     got = await locked.fetchone()
     if not got or not got[0]:
         return 0
+    pending = await (await conn.execute("SELECT 1 FROM console_deltas LIMIT 1")).fetchone()
+    if not pending:
+        return 0
     row = await (await conn.execute(_FOLD, {"batch": FOLD_BATCH})).fetchone()
     await conn.execute(
         "DELETE FROM console_activity WHERE start < now() - make_interval(days => %s)",
         (ACTIVITY_DAYS,),
     )
     return int(row[0]) if row else 0
+
+
+VACUUM_AFTER = 10_000
+"""Once folds have moved this many deltas, ``console_deltas`` is vacuumed as soon as it is
+drained (a queue table: its dead rows would slow every read until autovacuum)."""
+
+
+async def vacuum(conn: Conn) -> None:
+    """VACUUM the deltas table (an autocommit connection, outside any transaction)."""
+    await conn.execute("VACUUM console_deltas")
 
 
 async def counts(conn: Conn, kind: str) -> dict[str, dict[str, int]]:
@@ -142,7 +157,7 @@ async def destination_summaries(conn: Conn) -> list[DestinationSummary]:
         "  max(e_at) AS last_error_at, max(s_at) AS last_sent_at FROM ("
         "   SELECT 0 AS k, last_error AS e, last_error_at AS e_at, last_sent_at AS s_at"
         "   FROM console_last WHERE name = ds.name"
-        "   UNION ALL SELECT id, CASE WHEN to_state = 'failed' THEN detail END,"
+        "   UNION ALL SELECT 1, CASE WHEN to_state = 'failed' THEN detail END,"
         "   CASE WHEN to_state = 'failed' THEN at END, CASE WHEN to_state = 'sent' THEN at END"
         "   FROM console_deltas WHERE kind = 'a' AND name = ds.name) u) l ON true",
         (names,),
@@ -248,4 +263,5 @@ __all__ = [
     "fold",
     "payload_usage",
     "route_counts",
+    "vacuum",
 ]

@@ -10,6 +10,8 @@
   (destination, state, created_at) and (state, message_id) (which replaces the partial
   ``deliveries_open`` and lets a search by delivery state walk message ids in order),
   attempts by time (activity).
+* ``activity_minutes``: the dashboard's activity per minute, kept by triggers and
+  backfilled (:mod:`engine.store._sqlite_activity`).
 * Attempt payload budget: ``attempt_payloads.at`` (indexed; the attempt's time) and
   ``payload_usage`` (their bytes, kept by triggers).
 * ``patient_keys`` (17-byte digests, :mod:`engine.patient_index`), a ``WITHOUT ROWID``
@@ -19,6 +21,9 @@
 """
 
 from __future__ import annotations
+
+from engine.store._sqlite_activity_sql import BACKFILL as ACTIVITY_BACKFILL
+from engine.store._sqlite_activity_sql import DDL as ACTIVITY_DDL
 
 
 def _counter_triggers(table: str, counters: str, key: str) -> tuple[str, ...]:
@@ -136,6 +141,9 @@ MIGRATION_V7: tuple[str, ...] = (
     " coalesce(sum(coalesce(length(sent), 0) + coalesce(length(response), 0)), 0)"
     " FROM attempt_payloads",
     *_usage_triggers(),
+    # --- activity per minute ----------------------------------------------------------
+    *ACTIVITY_DDL,
+    *ACTIVITY_BACKFILL,
     # --- patient index --------------------------------------------------------------
     """CREATE TABLE patient_keys (
     key         BLOB NOT NULL,
@@ -186,6 +194,7 @@ MIGRATION_V7: tuple[str, ...] = (
     client   TEXT NOT NULL DEFAULT ''
 )""",
     "CREATE INDEX audit_actor ON audit(actor, id)",
+    "CREATE INDEX audit_object ON audit(object, id)",
     "CREATE INDEX audit_at ON audit(at)",
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END",

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from engine.errors import StoreError
 from engine.store import _sqlite_accounts as accounts
+from engine.store import _sqlite_activity as sparklines
 from engine.store import _sqlite_console as console
 from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_payloads as payloads
@@ -53,8 +55,8 @@ class SqliteConsole(ConsoleStore):
 
     async def activity(self, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
         if bucket_seconds <= 0:
-            raise ValueError("bucket_seconds must be positive")
-        return await self._read(lambda c: overview.activity(c, since, bucket_seconds))
+            raise StoreError("activity buckets must last at least one second")
+        return await self._read(lambda c: sparklines.activity(c, since, bucket_seconds))
 
     async def route_counts(self) -> dict[str, int]:
         return await self._read(overview.route_counts)
@@ -134,7 +136,11 @@ class SqliteConsole(ConsoleStore):
 
     # --- engine nodes -----------------------------------------------------------------
     async def save_node_status(self, status: NodeStatus) -> None:
-        await self._writer.run(lambda c: console.save_node_status(c, status), durable=False)
+        def op(conn: sqlite3.Connection) -> None:
+            console.save_node_status(conn, status)
+            sparklines.prune(conn)  # the heartbeat's few seconds keep the minutes trimmed
+
+        await self._writer.run(op, durable=False)
 
     async def node_statuses(self) -> list[NodeStatus]:
         return await self._read(console.node_statuses)

@@ -15,12 +15,10 @@ from typing import Any
 from engine.errors import NotFound
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_schema as schema
-from engine.store._semantics import message_filter
 from engine.store.base import (
     INTAKE_KEY,
     Attempt,
     DeliveryRecord,
-    MessageQuery,
     Transition,
     Unfinished,
 )
@@ -196,15 +194,6 @@ def unfinished(conn: sqlite3.Connection) -> Unfinished:
     return Unfinished(ids, deliveries)
 
 
-def where(q: MessageQuery) -> tuple[str, list[object]]:
-    return message_filter(q, "?", schema.ts)
-
-
-def limit_value(limit: int | None) -> int:
-    """SQLite's LIMIT: -1 means none."""
-    return -1 if limit is None else limit
-
-
 __all__ = [
     "attempts",
     "claimed_by_other",
@@ -213,12 +202,10 @@ __all__ = [
     "history",
     "holds_key",
     "insert_op",
-    "limit_value",
     "message_row",
     "note",
     "reset",
     "transition",
     "unclaimed",
     "unfinished",
-    "where",
 ]

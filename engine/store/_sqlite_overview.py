@@ -1,12 +1,11 @@
-"""Overview figures of the SQLite store: counter-backed summaries and activity buckets.
+"""Overview figures of the SQLite store: counter-backed summaries.
 
 Counts come from ``channel_counts``/``destination_counts``/``route_counts``, kept by
 triggers in the writing transaction (schema version 7); every other figure is one index
 seek per channel or destination (``ORDER BY id LIMIT 1`` on ``messages_channel_state``,
 ``min(created_at)`` on ``deliveries_destination``) or a row of ``destination_facts``,
 which :func:`note_attempt` updates beside each attempt. Nothing here scans messages.
-:func:`activity` reads only the window: messages by id range (ids are time-sortable),
-attempts through ``attempts_at``.
+Activity buckets: :mod:`engine.store._sqlite_activity`.
 """
 
 from __future__ import annotations
@@ -17,9 +16,7 @@ from typing import Any
 
 from engine.message import DeliveryState, MessageState
 from engine.store import _sqlite_schema as schema
-from engine.store._semantics import id_bound
-from engine.store._sqlite_search import ID_MARGIN
-from engine.store.console import ActivityBucket, ChannelSummary, DestinationSummary
+from engine.store.console import ChannelSummary, DestinationSummary
 
 
 def _counts(conn: sqlite3.Connection, table: str, key: str) -> dict[str, dict[str, int]]:
@@ -139,47 +136,7 @@ def note_attempt(
         )
 
 
-# "+channel": grouping must not make the planner walk a channel index over every message
-_CHANNEL_ACTIVITY = """
-SELECT channel, CAST(received_at / :b AS INTEGER) AS k,
-       sum(state NOT IN ('error', 'rejected')),
-       sum(state IN ('error', 'rejected')),
-       total(CASE WHEN state IN ('routed', 'filtered', 'unmatched')
-                  THEN max(updated_at - received_at, 0) END)
-FROM messages WHERE id >= :first AND received_at >= :since
-GROUP BY +channel, 2
-"""
-# a note (release, superseded) repeats the number of the attempt before it: not a failure
-_DESTINATION_ACTIVITY = """
-SELECT d.destination, CAST(a.at / :b AS INTEGER) AS k,
-       sum(a.outcome = 'sent'),
-       sum(a.outcome = 'retrying' OR (a.outcome = 'dead' AND a.number > 0 AND NOT EXISTS (
-           SELECT 1 FROM attempts x WHERE x.delivery_id = a.delivery_id
-           AND x.number = a.number AND x.seq < a.seq))),
-       total(CASE WHEN a.outcome = 'sent' THEN max(a.at - m.received_at, 0) END)
-FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN messages m ON m.id = d.message_id
-WHERE a.at >= :since AND a.outcome IN ('sent', 'retrying', 'dead')
-GROUP BY 1, 2
-"""
-
-
-def activity(conn: sqlite3.Connection, since: datetime, bucket: int) -> list[ActivityBucket]:
-    """See :meth:`ConsoleStore.activity`. Channel ``ok``: messages received that are not
-    rejected nor in error (``latency_sum``: receipt to the end of routing, for the routed,
-    filtered and unmatched ones); ``failed``: rejected or in error."""
-    args = {"b": bucket, "since": schema.ts(since), "first": id_bound(since - ID_MARGIN)}
-    out: list[ActivityBucket] = []
-    for kind, sql in (("channel", _CHANNEL_ACTIVITY), ("destination", _DESTINATION_ACTIVITY)):
-        for name, k, ok, failed, latency in conn.execute(sql, args):
-            if ok or failed:
-                start = schema.dt(float(int(k) * bucket))
-                out.append(ActivityBucket(kind, str(name), start, int(ok), int(failed), latency))
-    out.sort(key=lambda b: (b.start, b.kind, b.name))
-    return out
-
-
 __all__ = [
-    "activity",
     "channel_summaries",
     "count_by_state",
     "delivery_counts",

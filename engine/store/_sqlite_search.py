@@ -97,7 +97,7 @@ def statement(q: MessageQuery, columns: str, *, newest_first: bool) -> tuple[str
     return sql, args
 
 
-def split(q: MessageQuery) -> list[MessageQuery] | None:
+def split(q: MessageQuery) -> list[MessageQuery]:
     """The queries that answer ``q``: one per channel of a multi-channel scope (none when
     the scope is empty), else ``q`` itself."""
     if q.channels is None:
@@ -134,7 +134,7 @@ def run(
 def plan(conn: sqlite3.Connection, q: MessageQuery, columns: str = "m.id") -> list[str]:
     """EXPLAIN QUERY PLAN details of the statements :func:`run` executes (for tests)."""
     details: list[str] = []
-    for part in split(q) or []:
+    for part in split(q):
         sql, args = statement(part, columns, newest_first=True)
         rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", (*args, 50))
         details.extend(str(r[3]) for r in rows)

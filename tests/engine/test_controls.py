@@ -113,14 +113,21 @@ async def test_a_stopped_channel_refuses_connections_until_started_even_after_a_
         assert node.channels == {"adt_in": "stopped"}
         listed = await asyncio.to_thread(cli, config, "channels")
         assert listed.output.splitlines()[1].split() == ["adt_in", "stopped", "stopped"]
-    # a restarted engine leaves the channel stopped
+        await wait_for(lambda: _sent(engine, 1), timeout=10)
+    # while no engine runs, the destination is paused too
+    await asyncio.to_thread(cli, config, "destinations", "pause", "out")
+    # a restarted engine leaves the channel stopped and the destination paused
     async with running_engine(config.read_text()) as engine:
         assert engine.channel_states() == {"adt_in": "stopped"}
+        assert engine.pipeline.paused == {"out"}
         assert await refused(port)
         await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
         await wait_for(lambda: _state(engine, "listening"), timeout=10)
         new_port = mllp_port(engine)
         assert (await send(new_port, "S1"))[1] == "AA"
+        await wait_for(lambda: routed(engine, 2), timeout=10)
+        assert len(files(tmp_path)) == 1
+        await asyncio.to_thread(cli, config, "destinations", "resume", "out")
         await wait_for(lambda: _sent(engine, 2), timeout=10)
 
 
@@ -159,3 +166,80 @@ async def _state(engine: Engine, state: str) -> bool:
 async def _sent(engine: Engine, count: int) -> bool:
     counts = (await engine.store.delivery_counts()).get("out", {})
     return counts.get(DeliveryState.SENT, 0) == count
+
+
+async def test_the_runtime_reloads_the_file_and_reports_a_refusal(tmp_path: Path) -> None:
+    from engine.assembly import build_engine
+    from engine.config.loader import load_config
+    from engine.errors import ConfigError
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    engine = build_engine(load_config(config), source=config)
+    await engine.start()
+    try:
+        assert await engine.controls.reload() == "routes.yaml reloaded (sequence 1)"
+        config.write_text(routes(tmp_path).replace("to: [out]", "to: [nowhere]"))
+        try:
+            await engine.controls.reload()
+        except ConfigError as exc:
+            assert "reload refused" in str(exc) and "nowhere" in str(exc)
+        else:
+            raise AssertionError("an invalid file was applied")
+    finally:
+        await engine.stop()
+
+
+async def test_a_stopped_directory_channel_takes_no_file_until_started(tmp_path: Path) -> None:
+    from tests.engine.formats.cda.builders import cda
+
+    inbox = tmp_path / "in"
+    text = f"""\
+version: 1
+engine: {{home: {tmp_path}, shutdown_grace: 2s}}
+channels:
+  docs_in: {{type: directory, directory: {inbox}, poll_interval: 50ms, min_age: 0s}}
+destinations:
+  out: {{type: file, directory: {tmp_path}/out}}
+routes:
+  - {{name: all, to: [out]}}
+"""
+    config = tmp_path / "routes.yaml"
+    config.write_text(text)
+    async with running_engine(text) as engine:
+        await asyncio.to_thread(cli, config, "channels", "stop", "docs_in")
+        await engine.apply_controls()
+        assert engine.channel_states() == {"docs_in": "stopped"}
+        (inbox / "doc.xml").write_bytes(cda())
+        await asyncio.sleep(0.3)  # several scan intervals
+        assert (inbox / "doc.xml").exists()
+        assert await engine.store.list_messages(MessageQuery()) == []
+        await asyncio.to_thread(cli, config, "channels", "start", "docs_in")
+        await engine.apply_controls()
+        assert engine.channel_states() == {"docs_in": "listening"}
+
+        async def taken() -> bool:
+            return len(await engine.store.list_messages(MessageQuery())) == 1
+
+        await wait_for(taken, timeout=10)
+        assert not (inbox / "doc.xml").exists()
+
+
+async def test_a_channel_that_cannot_listen_again_is_failed_and_retried(tmp_path: Path) -> None:
+    import socket
+
+    config = tmp_path / "routes.yaml"
+    config.write_text(routes(tmp_path))
+    async with running_engine(config.read_text()) as engine:
+        port = mllp_port(engine)
+        await asyncio.to_thread(cli, config, "channels", "stop", "adt_in")
+        await engine.apply_controls()
+        with socket.socket() as squatter:  # another program took the port meanwhile
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            await asyncio.to_thread(cli, config, "channels", "start", "adt_in")
+            await engine.apply_controls()
+            assert engine.channel_states() == {"adt_in": "failed"}
+        await wait_for(lambda: _state(engine, "listening"), timeout=10)  # the next poll
+        assert (await send(port, "F1"))[1] == "AA"

@@ -113,7 +113,7 @@ async def test_sighup_reload_and_replay_with_the_new_map(tmp_path: Path) -> None
         assert "warning" not in twice.stderr  # the engine runs what is on disk
         wait_until(lambda: output(home, "C1") == "v2", log)
         shown = cli("messages", "show", message_id, "-c", str(config)).stdout
-        assert shown.count("replayed by operator") == 4  # 2 replays: history + attempts
+        assert shown.count("replayed by cli:") == 4  # 2 replays: history + attempts
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.console.api.messages import visible_message
 from engine.console.api.overview import channel_states
-from engine.console.api.problems import bad_request, conflict, not_found
+from engine.console.api.problems import bad_request, conflict, forbidden, not_found
 from engine.console.api.routing import ApiRoute, Call
 from engine.errors import ConfigError, NotFound, StoreError
 from engine.store.console import Control
@@ -30,6 +30,17 @@ async def replay(call: Call) -> dict[str, Any]:
     if destination is not None and not call.scope.destination(destination):
         raise not_found("such destination")
     ctx = call.state.ctx
+    if destination is None and call.scope.restricted and not dry_run:
+        others = [
+            d
+            for d in await ctx.store.deliveries(message.envelope.id)
+            if not call.scope.destination(d.destination)
+        ]
+        if others:
+            raise forbidden(
+                "this message also goes to destinations outside your establishments:"
+                " replay it to one of yours (destination)"
+            )
     if dry_run:
         preview = importlib.import_module("engine.replay_preview").preview_replay
         result = await preview(ctx.store, ctx.config, message.envelope.id, destination)
@@ -160,6 +171,7 @@ def routes() -> list[ApiRoute]:
             "ReplayResult",
             body="ReplayRequest",
             tags=("actions",),
+            audit="replay",
         ),
         ApiRoute(
             "POST",
@@ -169,6 +181,7 @@ def routes() -> list[ApiRoute]:
             "Release a dead delivery: later messages of its key go on",
             "Released",
             tags=("actions",),
+            audit="release",
         ),
         ApiRoute(
             "POST",
@@ -178,6 +191,7 @@ def routes() -> list[ApiRoute]:
             "Pause a destination (deliveries wait)",
             "DestinationControl",
             tags=("actions",),
+            audit="destination.pause",
         ),
         ApiRoute(
             "POST",
@@ -187,6 +201,7 @@ def routes() -> list[ApiRoute]:
             "Resume a paused destination",
             "DestinationControl",
             tags=("actions",),
+            audit="destination.resume",
         ),
         ApiRoute(
             "POST",
@@ -196,6 +211,7 @@ def routes() -> list[ApiRoute]:
             "Stop a channel (its listener closes)",
             "ChannelControl",
             tags=("actions",),
+            audit="channel.stop",
         ),
         ApiRoute(
             "POST",
@@ -205,6 +221,7 @@ def routes() -> list[ApiRoute]:
             "Start a stopped channel",
             "ChannelControl",
             tags=("actions",),
+            audit="channel.start",
         ),
         ApiRoute(
             "POST",
@@ -214,6 +231,7 @@ def routes() -> list[ApiRoute]:
             "Reload routes.yaml in the engine of this process",
             "Reloaded",
             tags=("admin",),
+            audit="config.reload",
         ),
     ]
 

@@ -271,6 +271,7 @@ def routes() -> list[ApiRoute]:
             "Create a local account",
             "Account",
             body="AccountCreate",
+            audit="account.create",
             tags=tags,
         ),
         ApiRoute(
@@ -281,6 +282,7 @@ def routes() -> list[ApiRoute]:
             "Change role, password, establishments or disable",
             "Account",
             body="AccountPatch",
+            audit="account.update",
             tags=tags,
         ),
         ApiRoute(
@@ -291,6 +293,7 @@ def routes() -> list[ApiRoute]:
             "Delete an account with its tokens and sessions",
             None,
             204,
+            audit="account.delete",
             tags=tags,
         ),
         ApiRoute(
@@ -311,6 +314,7 @@ def routes() -> list[ApiRoute]:
             "Issue an API token (its secret is shown once)",
             "TokenCreated",
             body="TokenCreate",
+            audit="token.create",
             tags=tags,
         ),
         ApiRoute(
@@ -321,6 +325,7 @@ def routes() -> list[ApiRoute]:
             "Revoke a token",
             None,
             204,
+            audit="token.revoke",
             tags=tags,
         ),
         ApiRoute(

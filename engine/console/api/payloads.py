@@ -65,6 +65,7 @@ def routes() -> list[ApiRoute]:
             "The raw message decoded with its charset, segments laid out (audited)",
             "RawMessage",
             tags=("messages",),
+            audit="payload.view",
         ),
         ApiRoute(
             "GET",
@@ -74,6 +75,7 @@ def routes() -> list[ApiRoute]:
             "The acknowledgement returned to the sender (audited)",
             "Ack",
             tags=("messages",),
+            audit="payload.view",
         ),
         ApiRoute(
             "GET",
@@ -83,6 +85,7 @@ def routes() -> list[ApiRoute]:
             "What each attempt sent and the peer answered (audited)",
             "AttemptPayloads",
             tags=("messages",),
+            audit="payload.view",
         ),
     ]
 

@@ -145,6 +145,9 @@ class ApiRoute:
     body: str | None = None
     media_type: str = "application/json"
     tags: tuple[str, ...] = field(default=())
+    audit: str = ""
+    """The audit action of this route: a caller refused for its role is audited too
+    (outcome ``denied``)."""
 
     @property
     def path_params(self) -> tuple[Param, ...]:
@@ -195,6 +198,10 @@ async def _run(route: ApiRoute, request: Request, state: ApiState) -> Response:
             if not sent or not hmac.compare_digest(sent, principal.csrf_token):
                 raise forbidden(f"missing or wrong {CSRF_HEADER} header")
         if role_rank(principal.role) < role_rank(route.role):
+            if route.audit:
+                call = Call(request, state, principal)
+                target = "/".join(str(v) for v in request.path_params.values())
+                await call.audit(route.audit, target, "denied", f"role {principal.role}")
             raise forbidden(f"needs the {route.role} role")
     result = await route.handler(Call(request, state, principal))
     if isinstance(result, Response):

@@ -181,5 +181,5 @@ async def test_a_refused_message_is_dead_at_once_shown_and_replayed_after_the_fi
     (patient,) = platform.repo.search("Patient", "identifier=IPPR")
     assert patient["birthDate"] == "1980-01-02"
     history = (await cli(config, "messages", "show", refused.id)).output
-    assert re.search(r"routed → received +replayed by operator", history)
-    assert re.search(r"#1 .* pending +replayed by operator", history)
+    assert re.search(r"routed → received +replayed by cli:", history)
+    assert re.search(r"#1 .* pending +replayed by cli:", history)

@@ -84,6 +84,8 @@ async def test_generated_key_indexes_and_the_cli_finds_by_ipp_nda_and_ins(tmp_pa
         invoke, "messages", "list", "-c", str(config), "--ipp", FRANCOIS.ipp.lower()
     )
     assert [line.split()[0] for line in other.output.splitlines()[1:]] == [ids[1]]
+    shown = await asyncio.to_thread(invoke, "destinations", "-c", str(config))
+    assert shown.exit_code == 0 and "platform" in shown.output, shown.output
     audited = await asyncio.to_thread(invoke, "audit", "-c", str(config), "--json")
     assert audited.exit_code == 0, audited.output
     assert audited.output.count('"message.search"') == 4

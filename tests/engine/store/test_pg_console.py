@@ -227,7 +227,7 @@ async def plan(store: PostgresStore, query: MessageQuery) -> str:
     return await store._read(explain)
 
 
-async def test_searches_use_indexes(pg_dsn: str) -> None:
+async def test_searches_and_overview_use_indexes(pg_dsn: str) -> None:
     store = PostgresStore(pg_dsn, min_size=1)
     await store.open()
     try:
@@ -248,7 +248,12 @@ async def test_searches_use_indexes(pg_dsn: str) -> None:
                 " updated_at) SELECT 'd' || id, id, 'platform', CASE WHEN random() < 0.01"
                 " THEN 'bundle' ELSE 'copy' END, 'sent', now(), now() FROM messages"
             )
+            await conn.execute(
+                "INSERT INTO attempts (delivery_id, number, at, outcome, detail)"
+                " SELECT id, 1, now(), 'sent', 'AA' FROM deliveries"
+            )
             await conn.execute("ANALYZE")
+        await store.fold_counters()
         key = bytes.fromhex("00" * 16)
         assert "patient_keys_pkey" in await plan(store, MessageQuery(patient_key=key))
         scoped = MessageQuery(channels=("ch1", "ch2"), before_id=rows[5000][0], patient_key=key)
@@ -259,6 +264,23 @@ async def test_searches_use_indexes(pg_dsn: str) -> None:
         assert "deliveries_route" in route or "deliveries_message_id_route_destination_key" in route
         for query in (MessageQuery(patient_key=key), MessageQuery(route="bundle")):
             assert "Seq Scan on messages" not in await plan(store, query)
+
+        # the overview reads counters and index seeks: no sequential scan of a big table
+        async def overview(c: Conn) -> list[tuple[str, int, int]]:
+            await pg_summaries.channel_summaries(c)
+            await pg_summaries.destination_summaries(c)
+            await pg_summaries.activity(c, utcnow() - timedelta(hours=1), 60)
+            await pg_summaries.route_counts(c)
+            await pg_summaries.count_by_state(c)
+            found = await c.execute(
+                "SELECT relname, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables"
+                " WHERE relname IN ('messages', 'deliveries', 'attempts', 'patient_keys')"
+            )
+            return [tuple(r) for r in await found.fetchall()]
+
+        scans = await store._tx(overview)
+        assert {name: seq for name, seq, _ in scans if seq} == {}
+        assert sum(idx for _, _, idx in scans) > 0
     finally:
         await store.close()
 
@@ -320,3 +342,60 @@ async def test_a_closed_store_refuses_console_calls(pg_dsn: str) -> None:
     store = PostgresStore(pg_dsn, min_size=1)
     with pytest.raises(StoreError, match="closed"):
         await store.channel_summaries()
+
+
+async def test_writers_of_one_channel_never_wait_for_each_other(pg_dsn: str) -> None:
+    # Given two messages of one channel and destination, routed by two nodes
+    store = PostgresStore(pg_dsn, min_size=1)
+    await store.open()
+    envs = [envelope("adt", n) for n in (1, 2)]
+    try:
+        for env in envs:
+            await store.accept(env)
+        first = await psycopg.AsyncConnection.connect(pg_dsn)
+        second = await psycopg.AsyncConnection.connect(pg_dsn)
+        async with first, second:
+            await second.execute("SET lock_timeout = '1s'")
+            # When the first node's transaction changes its message and stays open
+            for conn, env in ((first, envs[0]), (second, envs[1])):
+                await conn.execute(
+                    "UPDATE messages SET state = 'routed', updated_at = now() WHERE id = %s",
+                    (env.id,),
+                )
+                await conn.execute(
+                    "INSERT INTO deliveries (id, message_id, destination, route, state,"
+                    " created_at, updated_at) VALUES (%s, %s, 'platform', 'r', 'pending',"
+                    " now(), now())",
+                    ("d" + env.id, env.id),
+                )
+            # Then the second commits without waiting on a counter row (lock_timeout)
+            await second.commit()
+            assert await summaries(store) == (
+                {"adt": {"received": 1, "routed": 1}},
+                {"platform": {"pending": 1}},
+            )
+            await first.commit()
+        assert await summaries(store) == await truth(pg_dsn)
+    finally:
+        await store.close()
+
+
+async def test_a_drained_deltas_table_gives_its_pages_back(pg_dsn: str) -> None:
+    store = PostgresStore(pg_dsn, min_size=1)
+    await store.open()
+    try:
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+            await conn.execute(
+                "INSERT INTO console_deltas (kind, name, to_state, at)"
+                " SELECT 'c', 'adt', 'received', now() FROM generate_series(1, 30000)"
+            )
+            while await store.fold_counters():
+                pass
+            size = await (
+                await conn.execute("SELECT pg_relation_size('console_deltas')")
+            ).fetchone()
+        assert size is not None and size[0] < 64 * 1024  # read by every overview query
+        (adt,) = await store.channel_summaries()
+        assert adt.counts == {MessageState.RECEIVED: 30000}
+    finally:
+        await store.close()

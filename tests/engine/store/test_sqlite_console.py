@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine.message import DeliveryState, MessageState
+from engine.store import _sqlite_activity_sql as activity_sql
 from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_schema as schema
 from engine.store import _sqlite_search as search
 from engine.store.base import MessageQuery
-from engine.store.console import AuditEntry, AuditQuery
+from engine.store.console import ActivityBucket, AuditEntry, AuditQuery, NodeStatus
 from engine.store.crypto import Keyring, PayloadCipher, new_key_line
 from engine.store.sqlite import SqliteStore
 from tests.engine.store.console_data import failed, routed
@@ -209,21 +210,15 @@ async def test_the_payload_counter_follows_sealing_rotation_and_retention(tmp_pa
         await sealed.close()
 
 
+WINDOW = {"b": 60, "since": 0.0, "until": 60.0, "first": "01J", "last": "01K", "from_minute": 1}
 OVERVIEW_PLANS = [
     (overview._NEWEST, ("a",), "messages_channel (channel=?)"),
     (overview._OLDEST_IN, ("a", "received"), "messages_channel_state (channel=? AND state=?)"),
     (overview._LAST_IN, ("a", "error"), "messages_channel_state (channel=? AND state=?)"),
     (overview._OLDEST_DELIVERY, ("lab", "pending"), "deliveries_destination (destination=?"),
-    (
-        overview._CHANNEL_ACTIVITY,
-        {"b": 60, "since": 0.0, "first": "01J"},
-        "sqlite_autoindex_messages_1 (id>?)",
-    ),
-    (
-        overview._DESTINATION_ACTIVITY,
-        {"b": 60, "since": 0.0, "first": "01J"},
-        "attempts_at (at>?)",
-    ),
+    (activity_sql.CHANNEL_ROWS, WINDOW, "sqlite_autoindex_messages_1 (id>? AND id<?)"),
+    (activity_sql.DESTINATION_ROWS, WINDOW, "attempts_at (at>? AND at<?)"),
+    (activity_sql.MINUTES, WINDOW, "PRIMARY KEY (minute>?)"),
 ]
 
 
@@ -235,3 +230,76 @@ async def test_overview_figures_seek_indexes_and_scan_no_table(
         details = [str(r[3]) for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
     assert any(expected in d for d in details), details
     assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
+
+
+def same_buckets(a: list[ActivityBucket], b: list[ActivityBucket]) -> bool:
+    def key(x: ActivityBucket) -> tuple[str, str, datetime, int, int]:
+        return (x.kind, x.name, x.start, x.ok, x.failed)
+
+    return [key(x) for x in a] == [key(x) for x in b] and all(
+        abs(x.latency_sum - y.latency_sum) < 1e-6 for x, y in zip(a, b, strict=True)
+    )
+
+
+async def test_the_minute_counters_give_what_the_rows_give(store: SqliteStore) -> None:
+    # Given a workload with failures, a release and a replay
+    for n in range(4):
+        _, ds = await routed(
+            store,
+            f"c{n % 2}",
+            [("lab", "r1"), ("dmp", "r2")],
+            [DeliveryState.SENT, [DeliveryState.RETRYING, DeliveryState.DEAD]],
+        )
+        if n == 1:
+            await store.release_delivery(ds[1].id, "released")
+    await failed(store, "c0", "E_ROUTE")
+    env, _ = await routed(store, "c1", [("lab", "r1")], [DeliveryState.SENT])
+    assert (await store.request_replay(env.id)).replayed
+    # When the window starts on a whole minute (counters) or too long ago (rows only)
+    now = datetime.now(UTC)
+    aligned = now.replace(second=0, microsecond=0) - timedelta(minutes=2)
+    counted = await store.activity(aligned, 60)
+    from_rows = await store.activity(now - timedelta(days=40), 60)
+    # Then both give the same buckets
+    assert counted and same_buckets(counted, from_rows), (counted, from_rows)
+    # retrying + dead for each of the 4 messages; the release is not a failure
+    assert sum(b.failed for b in counted if b.kind == "destination") == 8
+
+
+async def test_a_migrated_store_has_its_activity_backfilled(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    version_6_store(path)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        with sqlite3.connect(path) as conn:
+            kept = conn.execute("SELECT count(*) FROM activity_minutes").fetchone()[0]
+        assert kept > 0
+        with sqlite3.connect(path) as conn:  # the backfilled counters
+            minutes = conn.execute(
+                "SELECT kind, name, minute * 60, ok, failed, latency FROM activity_minutes"
+                " ORDER BY kind, name"
+            ).fetchall()
+        t = T0.timestamp()
+        # adt: routed + received ok, one error; orders: one rejected; lab: the dead attempt
+        # (its release note is no failure); dmp: one sent, 30 s after the receipt
+        assert minutes == [
+            ("channel", "adt", t, 2, 1, 0.5), ("channel", "orders", t, 0, 1, 0.0),
+            ("destination", "dmp", t, 1, 0, 30.0), ("destination", "lab", t, 0, 1, 0.0),
+        ]  # fmt: skip
+    finally:
+        await store.close()
+
+
+async def test_the_heartbeat_trims_activity_older_than_a_month(store: SqliteStore) -> None:
+    now = datetime.now(UTC)
+    old, recent = int((now - timedelta(days=40)).timestamp() // 60), int(now.timestamp() // 60)
+    with sqlite3.connect(store.path) as conn:
+        conn.executemany(
+            "INSERT INTO activity_minutes VALUES (?, 'channel', 'adt', 1, 0, 0)",
+            [(old,), (recent,)],
+        )
+    await store.save_node_status(NodeStatus("n1", 1, now, now))
+    with sqlite3.connect(store.path) as conn:
+        kept = [r[0] for r in conn.execute("SELECT minute FROM activity_minutes")]
+    assert kept == [recent]

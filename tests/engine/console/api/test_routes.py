@@ -15,9 +15,18 @@ import pytest
 from engine.console.api import UNKNOWN, route_table
 from engine.console.api.routing import ApiRoute
 from engine.console.api.tenancy import role_rank
-from engine.message import DeliveryState
-from engine.store.base import Store
-from tests.support.console import EST_A, EST_B, PASSWORD, Console, running_console, seed_message
+from engine.message import DeliveryState, Envelope, MessageState
+from engine.store.base import RoutingOutcome, Store
+from engine.store.console import AuditQuery
+from tests.support.console import (
+    EST_A,
+    EST_B,
+    PASSWORD,
+    Console,
+    adt,
+    running_console,
+    seed_message,
+)
 
 ROLES = ("viewer", "operator", "admin")
 PROTECTED = [r for r in route_table() if r.role is not None]
@@ -205,3 +214,37 @@ async def test_an_unknown_api_path_is_a_problem_document(world: World) -> None:
         answer = await client.get("/api/v1/nothing/here")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_refused_audited_act_is_audited_as_denied(world: World) -> None:
+    store = world.console.store
+    audited = [r for r in PROTECTED if r.audit]
+    assert {r.audit for r in audited} >= {"payload.view", "replay", "release", "config.reload"}
+    for route in audited:
+        if route.role == "viewer":
+            continue
+        role = weaker(route.role or "viewer")
+        async with world.console.session(f"{role}_a") as client:
+            answer = await client.request(route.method, concrete(route, world), json=body(route))
+        assert answer.status_code == 403
+        entries = await store.audit_entries(AuditQuery(action=route.audit, actor=f"{role}_a"))
+        assert entries and entries[0].outcome == "denied", (route.method, route.path)
+        assert entries[0].detail == f"role {role}"
+
+
+async def test_a_restricted_operator_replays_only_to_its_own_destinations(world: World) -> None:
+    store = world.console.store
+    # a message of A's channel delivered (dead) to A's and B's destinations
+    envelope = Envelope.new(channel="chan_a", raw=adt("X1"), content_type="application/hl7-v2")
+    await store.accept(envelope)
+    await store.start_processing(envelope.id)
+    outcome = RoutingOutcome(MessageState.ROUTED, "test", [("dest_a", "ra"), ("dest_b", "rb")])
+    for delivery in await store.finish_routing(envelope.id, outcome):
+        await store.record_attempt(delivery.id, DeliveryState.DEAD, "refused")
+    path = f"/api/v1/messages/{envelope.id}/replay"
+    async with world.console.session("operator_a") as client:
+        whole = await client.post(path, json={})
+        assert whole.status_code == 403 and "outside your establishments" in whole.text
+        assert (await client.post(path, json={"destination": "dest_b"})).status_code == 404
+        mine = await client.post(path, json={"destination": "dest_a"})
+        assert mine.json()["replayed"] is True
