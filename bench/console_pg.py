@@ -5,9 +5,14 @@ then COPY loads N messages spread over 7 days in 20 channels (90 % routed, 5 % f
 3 % rejected, 2 % in error), one delivery and one attempt per routed message (1 % dead),
 two patient keys per message (IPP and NDA of 50,000 patients) — the counter triggers fire
 as in production, then the deltas are folded. Each console query then runs ``--runs``
-times; the median and the worst are reported (milliseconds), with the plan's top node.
-First, the hot path: two nodes take messages through the pipeline with the counter
-triggers disabled, then enabled (fresh databases). Synthetic content only: no patient data.
+times; the median and the worst are reported (milliseconds).
+
+First, the write cost of the counter triggers (fresh databases, disabled then enabled):
+store calls per message one at a time (µs, best of 3), and two nodes taking messages
+through the pipeline 32 at a time (msg/s). Synthetic content only: no patient data.
+
+    .venv/bin/python -m bench.console_pg [--messages 1000000] [--runs 7] [--json out.json]
+    .venv/bin/python -m bench.console_pg --messages 0      # write cost only
 """
 
 from __future__ import annotations
@@ -212,6 +217,34 @@ async def pipeline(dsn: str, total: int, triggers: bool) -> dict[str, float]:
             "fold_ms": round(fold_ms, 1)}  # fmt: skip
 
 
+async def write_cost(dsn: str, total: int, triggers: bool) -> float:
+    """Microseconds of store calls per message (accept, two transitions, two deliveries,
+    two attempts with payloads), one message at a time on one store: best of 3 rounds."""
+    store = PostgresStore(dsn, min_size=1, max_size=2)
+    await store.open()
+    if not triggers:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in TRIGGERED:
+                conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    pairs = [("platform", "bundle"), ("archive", "copy")]
+    best = float("inf")
+    try:
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for n in range(total):
+                env = Envelope.new(channel=CHANNELS[n % 4], raw=b"MSH|x", content_type=HL7V2)
+                await store.accept(env)
+                await store.start_processing(env.id, owner="bench:1")
+                outcome = RoutingOutcome(MessageState.ROUTED, "r", pairs)
+                for d in await store.finish_routing(env.id, outcome):
+                    await store.record_attempt(d.id, DeliveryState.SENT, "AA", sent=b"x" * 100)
+            best = min(best, (time.perf_counter() - t0) / total * 1e6)
+            await store.fold_counters()
+    finally:
+        await store.close()
+    return round(best, 1)
+
+
 def size_report(dsn: str) -> dict[str, Any]:
     with psycopg.connect(dsn) as conn:
         out: dict[str, Any] = {}
@@ -229,16 +262,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--pipeline", type=int, default=2000, help="messages per node")
+    parser.add_argument("--write-messages", type=int, default=500, help="0: no load")
     args = parser.parse_args()
     server = start_postgres(Path(tempfile.mkdtemp(prefix="passerelle-bench-console-")))
     try:
         report: dict[str, Any] = {}
         for triggers in (False, True):
+            label = "with" if triggers else "without"
+            dsn = server.dsn(server.new_database())
+            report[f"write_us_per_message_{label}_triggers"] = asyncio.run(
+                write_cost(dsn, args.write_messages, triggers)
+            )
+        for triggers in (False, True):
             dsn = server.dsn(server.new_database())
             figures = asyncio.run(pipeline(dsn, args.pipeline, triggers))
             report[f"pipeline_{'with' if triggers else 'without'}_triggers"] = figures
-        dsn = server.dsn(server.new_database())
-        report |= asyncio.run(measure(dsn, args.messages, args.runs))
+        if args.messages == 0:
+            report["messages"] = 0
+        if args.messages:
+            dsn = server.dsn(server.new_database())
+            report |= asyncio.run(measure(dsn, args.messages, args.runs))
     finally:
         server.stop()
     text = json.dumps(report, indent=2)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from engine.errors import StoreError
 from engine.store import _pg_accounts as acc
 from engine.store import _pg_control as ctl
 from engine.store import _pg_summaries as summaries
@@ -76,7 +77,7 @@ class PgConsole(ConsoleStore):
 
     async def activity(self, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
         if bucket_seconds <= 0:
-            raise ValueError("bucket_seconds must be positive")
+            raise StoreError(f"activity bucket must be positive, not {bucket_seconds}")
         return await self._overview(lambda c: summaries.activity(c, since, bucket_seconds))
 
     async def route_counts(self) -> dict[str, int]:
