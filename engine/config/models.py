@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from engine.components import ComponentConfig
+from engine.config.alerting import AlertSettings
 from engine.config.diagnostics import Diagnostic
 from engine.config.types import Duration
 from engine.queue.ordering import check_key
@@ -513,6 +514,7 @@ class Config(_Model):
         default_factory=dict, description="Outbound destinations by name."
     )
     routes: tuple[Route, ...] = Field((), description="Routing rules, tried in order.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="docs/alerts.md")
 
     _warnings: tuple[Diagnostic, ...] = PrivateAttr(default=())
 
