@@ -50,6 +50,7 @@ from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
 if TYPE_CHECKING:
+    from engine.alerting import AlertEvaluator
     from engine.reload import Reloader
     from engine.supervisor import WorkerProcesses
 
@@ -130,6 +131,8 @@ class Engine:
         """Called on store-full and circuit events (:mod:`engine.alerts`)."""
         self.store_condition = StoreCondition(self.alert_hooks)
         """Store full: one log line, counters and alert hooks (:mod:`engine.conditions`)."""
+        self.alerting: AlertEvaluator | None = None
+        """Rule-based alerts (``alerts:``, :mod:`engine.alerting`), started with the sources."""
         self.reloader: Reloader | None = None
         """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
         self.reload_hooks: list[Callable[[], None]] = []
@@ -218,6 +221,8 @@ class Engine:
                 log.info(
                     "Channel started.", extra={"channel": source.name, "listen": source.describe()}
                 )
+            if self.alerting is not None:
+                self.alerting.start()
         except BaseException:
             await self.stop()
             raise
@@ -259,6 +264,8 @@ class Engine:
                 await source.stop()
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        if self.alerting is not None:
+            await self.alerting.stop()
         await self.retention.stop()
         await self.poller.stop()
         if self.reloader is not None:

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from engine.alerting import AlertEvaluator, build_notifiers
 from engine.alerts import CommandAlert
 from engine.app import Engine, Role
 from engine.circuit import CircuitPolicy
@@ -261,6 +262,9 @@ def build_engine(
     )
     if config.engine.alert_command:
         engine.alert_hooks.append(CommandAlert(config.engine.alert_command))
+    if config.alerts.rules and role.watches_store:
+        node = engine.node or socket.gethostname()
+        engine.alerting = AlertEvaluator(engine.store, config, build_notifiers(config), node=node)
     if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
         engine.reloader = Reloader(engine, source, config)
     return engine
