@@ -126,7 +126,7 @@ def _failing(rule: DestinationFailingRule, f: Figures, now: datetime) -> list[Fi
             out.append(Finding(rule.name, rule.kind, name, False, hold=rule.for_))
             continue
         detail = f"destination {name}: {state}, {waiting} waiting"
-        if summary is not None:
+        if summary is not None and summary.last_sent_at is not None:
             detail += f", last sent {_age(now, summary.last_sent_at)} ago"
         if error:
             detail += f"; last error: {error_text(error)}"

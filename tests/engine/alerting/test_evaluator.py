@@ -1,0 +1,209 @@
+"""The evaluator's state machine on a real SQLite store and a real webhook receiver:
+one notice when a rule starts firing, one when it clears, none again after a restart,
+only the lease holder notifies, a failed notice is tried again. The figures are given
+by the test (the store's summaries are exercised by tests/integration/test_alert_outage.py)
+and so is the clock."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.alerting import AlertEvaluator, build_notifiers
+from engine.alerting.notifiers import SIGNATURE_HEADER
+from engine.alerting.rules import Figures
+from engine.config import load_config_text
+from engine.config.models import Config
+from engine.message import DeliveryState
+from engine.pki import DevPki, write_dev_pki
+from engine.store.base import DestinationStatus
+from engine.store.console import DestinationSummary
+from engine.store.sqlite import SqliteStore
+from tests.support import smtp_server
+from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.webhook import WebhookServer
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+CONFIG = """\
+version: 1
+channels:
+  adt_in: {{type: mllp, listen: "127.0.0.1:0"}}
+destinations:
+  dmp: {{type: file, directory: {out}}}
+routes:
+  - {{name: all, to: [dmp]}}
+alerts:
+  interval: 1s
+  notifiers:
+    hook: {{type: webhook, url: "{url}", secret: "s3cret"}}
+  rules:
+    - {{name: dmp_down, kind: destination_failing, destinations: [dmp], for: 2m}}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Scripted(AlertEvaluator):
+    """Reads figures set by the test instead of the store's summaries."""
+
+    circuit = "closed"
+
+    async def figures(self) -> Figures:
+        waiting = {DeliveryState.RETRYING: 4} if self.circuit == "open" else {}
+        summary = DestinationSummary("dmp", {**waiting, DeliveryState.SENT: 9})
+        status = DestinationStatus("dmp", self.circuit, 5, T0, None, "HTTP 503")
+        return Figures({}, {"dmp": summary}, {"dmp": status}, ["adt_in"], ["dmp"])
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookServer]:
+    with WebhookServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+def config(tmp_path: Path, hook: WebhookServer, text: str = CONFIG) -> Config:
+    return load_config_text(text.format(out=tmp_path / "out", url=hook.url))
+
+
+def evaluator(store: SqliteStore, cfg: Config, clock: Clock, node: str = "a") -> Scripted:
+    return Scripted(store, cfg, build_notifiers(cfg), node=node, clock=clock)
+
+
+async def test_one_notice_to_fire_one_to_resolve(
+    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+) -> None:
+    clock, cfg = Clock(), config(tmp_path, hook)
+    ev = evaluator(store, cfg, clock)
+    try:
+        ev.circuit = "open"
+        clock.now = T0 + timedelta(minutes=1)  # open since T0, must hold 2 minutes
+        assert await ev.evaluate() == []
+        clock.now = T0 + timedelta(minutes=2, seconds=1)
+        (fired,) = await ev.evaluate()
+        assert (fired.status, fired.fingerprint, fired.since) == (
+            "firing",
+            "dmp_down:dmp",
+            "2026-12-03T09:00:00Z",
+        )
+        for minutes in (3, 4, 5):
+            clock.now = T0 + timedelta(minutes=minutes)
+            assert await ev.evaluate() == []
+        ev.circuit = "closed"
+        clock.now = T0 + timedelta(minutes=6)
+        (resolved,) = await ev.evaluate()
+        assert resolved.status == "resolved"
+        clock.now = T0 + timedelta(minutes=7)
+        assert await ev.evaluate() == []
+    finally:
+        await ev.stop()
+    first, second = hook.received()
+    assert len(hook.received()) == 2
+    body = json.loads(first.body)
+    assert body["status"] == "firing" and body["subject"] == "dmp" and body["node"] == "a"
+    assert body["detail"] == ("destination dmp: circuit open, 4 waiting; last error: HTTP 503")
+    assert json.loads(second.body)["status"] == "resolved"
+    expected = hmac.new(b"s3cret", first.body, hashlib.sha256).hexdigest()
+    assert first.headers[SIGNATURE_HEADER.lower()] == f"sha256={expected}"
+    (state,) = await store.alert_states()
+    assert (state.firing, state.resolved_at) == (False, T0 + timedelta(minutes=6))
+
+
+async def test_a_restart_or_a_second_node_sends_nothing_again(
+    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+) -> None:
+    clock, cfg = Clock(), config(tmp_path, hook)
+    clock.now = T0 + timedelta(minutes=3)
+    first = evaluator(store, cfg, clock, node="a")
+    first.circuit = "open"
+    assert len(await first.evaluate()) == 1
+    other = evaluator(store, cfg, clock, node="b")
+    other.circuit = "open"
+    assert await other.evaluate() == []  # a holds the lease
+    await first.stop()
+    restarted = evaluator(store, cfg, clock, node="a")  # same owner name: takes the lease
+    restarted.circuit = "open"
+    clock.now = T0 + timedelta(minutes=4)
+    assert await restarted.evaluate() == []  # already notified, per the store
+    await restarted.stop()
+    await other.stop()
+    assert len(hook.received()) == 1
+
+
+async def test_a_failed_notice_is_tried_again(
+    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+) -> None:
+    clock, cfg = Clock(), config(tmp_path, hook)
+    clock.now = T0 + timedelta(minutes=3)
+    ev = evaluator(store, cfg, clock)
+    ev.circuit = "open"
+    hook.status = 503
+    assert await ev.evaluate() == []
+    assert not any(s.firing for s in await store.alert_states())
+    hook.status = 200
+    clock.now += timedelta(seconds=30)
+    assert [n.status for n in await ev.evaluate()] == ["firing"]
+    assert await ev.evaluate() == []
+    await ev.stop()
+    assert len(hook.received()) == 2  # the refused one, then the accepted one
+
+
+@pytest.fixture(scope="module")
+def pki() -> DevPki:
+    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
+
+
+@pytest.fixture
+def smtp(pki: DevPki) -> Iterator[SmtpServer]:
+    server = start_smtp(pki)
+    yield server
+    server.stop()
+
+
+async def test_email_notices_over_starttls_with_a_client_certificate(
+    tmp_path: Path, hook: WebhookServer, store: SqliteStore, smtp: SmtpServer, pki: DevPki
+) -> None:
+    text = CONFIG.replace(
+        '    hook: {{type: webhook, url: "{url}", secret: "s3cret"}}\n',
+        "    mail:\n"
+        "      type: email\n"
+        "      sender: alerts@hopital.test\n"
+        "      to: [oncall@hopital.test]\n"
+        f'      smtp: {{{{address: "127.0.0.1:{smtp.port}", username: "{smtp_server.USER}",'
+        f' password: "{smtp_server.PASSWORD}", tls: {{{{ca_file: "{pki.ca_cert}",'
+        f' cert_file: "{pki.client_cert}", key_file: "{pki.client_key}"}}}}}}}}\n',
+    )
+    clock, cfg = Clock(), config(tmp_path, hook, text)
+    clock.now = T0 + timedelta(minutes=3)
+    ev = evaluator(store, cfg, clock)
+    ev.circuit = "open"
+    assert len(await ev.evaluate()) == 1
+    ev.circuit = "closed"
+    assert len(await ev.evaluate()) == 1
+    await ev.stop()
+    fired, resolved = await smtp.recorder.wait_for(2)
+    assert fired.rcpt_tos == ("oncall@hopital.test",)
+    assert b"Subject: [Passerelle] FIRING dmp_down: dmp" in fired.content
+    assert b"Subject: [Passerelle] RESOLVED dmp_down: dmp" in resolved.content
+    assert b"detail: destination dmp: circuit open" in fired.content
+    assert hook.received() == []
