@@ -15,15 +15,19 @@ from typing import TypeVar
 
 from engine.store import _sqlite_accounts as accounts
 from engine.store import _sqlite_console as console
+from engine.store import _sqlite_overview as overview
 from engine.store._sqlite_writer import GroupCommitWriter
 from engine.store.console import (
     Account,
+    ActivityBucket,
     AlertState,
     ApiToken,
     AuditEntry,
     AuditQuery,
+    ChannelSummary,
     ConsoleStore,
     Control,
+    DestinationSummary,
     NodeStatus,
     Session,
 )
@@ -38,6 +42,21 @@ class SqliteConsole(ConsoleStore):
 
     def _read(self, query: Callable[[sqlite3.Connection], T]) -> Awaitable[T]:
         raise NotImplementedError  # provided by SqliteStore
+
+    # --- overview ---------------------------------------------------------------------
+    async def channel_summaries(self) -> list[ChannelSummary]:
+        return await self._read(overview.channel_summaries)
+
+    async def destination_summaries(self) -> list[DestinationSummary]:
+        return await self._read(overview.destination_summaries)
+
+    async def activity(self, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
+        if bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        return await self._read(lambda c: overview.activity(c, since, bucket_seconds))
+
+    async def route_counts(self) -> dict[str, int]:
+        return await self._read(overview.route_counts)
 
     # --- patient index ----------------------------------------------------------------
     async def add_patient_keys(self, message_id: str, keys: Sequence[bytes]) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from engine.message import DeliveryState
 from engine.store import _sqlite_ops as ops
+from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_schema as schema
 from engine.store.base import DeliveryRecord, DestinationStatus
 
@@ -89,15 +90,13 @@ def record_probe(
         (detail, schema.ts(next_attempt_at), now, delivery_id),
     )
     ops.note(conn, d, DeliveryState.RETRYING, detail, now)
+    overview.note_attempt(conn, d.destination, DeliveryState.RETRYING, detail, now)
     return ops.delivery(conn, delivery_id)
 
 
 def delivery_counts(conn: sqlite3.Connection) -> dict[str, dict[DeliveryState, int]]:
-    counts: dict[str, dict[DeliveryState, int]] = {}
-    rows = conn.execute("SELECT destination, state, count(*) FROM deliveries GROUP BY 1, 2")
-    for destination, state, n in rows:
-        counts.setdefault(str(destination), {})[DeliveryState(state)] = int(n)
-    return counts
+    """Deliveries per destination and state, from the counters (no scan)."""
+    return overview.delivery_counts(conn)
 
 
 __all__ = ["DDL", "delivery_counts", "ensure_schema", "record_probe", "save_status", "statuses"]

@@ -23,9 +23,11 @@ from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
 from engine.store import _sqlite_destinations as destinations
 from engine.store import _sqlite_ops as ops
+from engine.store import _sqlite_overview as overview
 from engine.store import _sqlite_payloads as payloads
 from engine.store import _sqlite_replay as replay
 from engine.store import _sqlite_schema as schema
+from engine.store import _sqlite_search as search
 from engine.store._files import EngineLock, private_directory, private_files
 from engine.store._semantics import resumed_reason
 from engine.store._sqlite_console_store import SqliteConsole
@@ -295,6 +297,7 @@ class SqliteStore(SqliteConsole, Store):
                     (d.destination, dedupe_key, delivery_id, now),
                 )
             payloads.save_attempt_payload(conn, self.cipher, delivery_id, number, sent, response)
+            overview.note_attempt(conn, d.destination, outcome, detail, now)
             return ops.delivery(conn, delivery_id)
 
         return await self._writer.run(op, durable=False)
@@ -387,33 +390,22 @@ class SqliteStore(SqliteConsole, Store):
         return purged
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
-        where, args = ops.where(query)
-        sql = (
-            f"SELECT {', '.join('m.' + c.strip() for c in schema.MESSAGE_COLUMNS.split(','))}"
-            f" FROM messages m {where} ORDER BY m.id DESC LIMIT ?"
-        )
+        columns = ", ".join("m." + c.strip() for c in schema.MESSAGE_COLUMNS.split(","))
 
         def q(c: sqlite3.Connection) -> list[StoredMessage]:
-            rows = c.execute(sql, (*args, ops.limit_value(query.limit)))
+            rows = search.run(c, query, columns, newest_first=True)
             return [schema.message_from_row(r, self.cipher) for r in rows]
 
         return await self._read(q)
 
     async def message_ids(self, query: MessageQuery) -> list[str]:
-        where, args = ops.where(query)
-        sql = f"SELECT m.id FROM messages m {where} ORDER BY m.id LIMIT ?"
-
         def q(c: sqlite3.Connection) -> list[str]:
-            return [str(r[0]) for r in c.execute(sql, (*args, ops.limit_value(query.limit)))]
+            return [str(r[0]) for r in search.run(c, query, "m.id", newest_first=False)]
 
         return await self._read(q)
 
     async def count_by_state(self) -> dict[MessageState, int]:
-        def q(c: sqlite3.Connection) -> dict[MessageState, int]:
-            rows = c.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall()
-            return {MessageState(s): int(n) for s, n in rows}
-
-        return await self._read(q)
+        return await self._read(overview.count_by_state)
 
     async def unfinished(self) -> Unfinished:
         return await self._read(ops.unfinished)
@@ -437,7 +429,7 @@ class SqliteStore(SqliteConsole, Store):
         return await self._read(destinations.statuses)
 
     async def delivery_counts(self) -> dict[str, dict[DeliveryState, int]]:
-        return await self._read(destinations.delivery_counts)
+        return await self._read(overview.delivery_counts)
 
     async def was_delivered(self, destination: str, dedupe_key: str) -> bool:
         def q(c: sqlite3.Connection) -> bool:
