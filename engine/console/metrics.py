@@ -13,6 +13,7 @@ heartbeats of live engine nodes; 503 with the reasons otherwise.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from engine.message import DeliveryState, MessageState
 from engine.store.base import DestinationStatus
 from engine.store.console import AlertState, ChannelSummary, DestinationSummary
 
+log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROBE_LEASE = "readyz"
 HEARTBEAT_STALE = timedelta(seconds=20)
@@ -62,7 +64,8 @@ async def read_snapshot(ctx: ConsoleContext) -> Snapshot:
         snap.routes = await ctx.store.route_counts()
         snap.circuits = await ctx.store.destination_statuses()
         snap.alerts = await ctx.store.alert_states()
-    except StoreError:
+    except Exception as exc:  # StoreError, or a closed store: the scrape still answers
+        log.warning("Metrics: the store did not answer.", extra={"error": type(exc).__name__})
         return Snapshot(snap.at, up=False)
     return snap
 
@@ -175,16 +178,16 @@ async def readiness(ctx: ConsoleContext) -> list[str]:
     owner = f"{socket.gethostname()}:{os.getpid()}"
     try:
         await ctx.store.acquire_lease(f"{PROBE_LEASE}:{owner}", owner, 1.0)
-    except StoreError as exc:
-        reasons.append(f"store not writable: {type(exc).__name__}: {str(exc)[:120]}")
-        return reasons
+    except Exception as exc:  # StoreError, or a closed store: a probe never fails with 500
+        detail = f": {str(exc)[:120]}" if isinstance(exc, StoreError) else ""
+        return [f"store not writable: {type(exc).__name__}{detail}"]
     if ctx.runtime is not None:
         states = ctx.runtime.channel_states()
     else:
         states = {}
         try:
             nodes = await ctx.store.node_statuses()
-        except StoreError as exc:
+        except Exception as exc:
             return [f"store not readable: {type(exc).__name__}"]
         now = ctx.now()
         alive = [n for n in nodes if now - n.heartbeat_at < HEARTBEAT_STALE]
