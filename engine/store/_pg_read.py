@@ -14,13 +14,11 @@ from engine.errors import NotFound
 from engine.message import DeliveryState, MessageState
 from engine.store import _pg_schema as schema
 from engine.store._pg_ops import HOLDS_KEY, Conn
-from engine.store._semantics import message_filter
 from engine.store.base import (
     Attempt,
     Blocker,
     DeliveryRecord,
     KeyFunction,
-    MessageQuery,
     StoredMessage,
     Transition,
     Unfinished,
@@ -80,23 +78,6 @@ async def attempts(conn: Conn, delivery_id: str) -> list[Attempt]:
         (delivery_id,),
     )
     return [schema.attempt_from_row(r) for r in found]
-
-
-async def list_messages(
-    conn: Conn, query: MessageQuery, newest_first: bool, cipher: PayloadCipher
-) -> list[Any]:
-    where, args = message_filter(query, "%s", lambda t: t)
-    columns = ", ".join("m." + c.strip() for c in schema.MESSAGE_COLUMNS.split(","))
-    order = "DESC" if newest_first else ""
-    selected = columns if newest_first else "m.id"
-    found = await rows(
-        conn,
-        f"SELECT {selected} FROM messages m {where} ORDER BY m.id {order} LIMIT %s",
-        (*args, query.limit),
-    )
-    if newest_first:
-        return [schema.message_from_row(r, cipher) for r in found]
-    return [r[0] for r in found]
 
 
 async def unfinished(conn: Conn) -> Unfinished:
@@ -203,7 +184,6 @@ __all__ = [
     "delivery",
     "history",
     "intake_keys",
-    "list_messages",
     "message",
     "next_in_order",
     "order_blocker",

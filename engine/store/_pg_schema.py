@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 
 from engine.errors import StoreError
 from engine.message import DeliveryState, Envelope, MessageState
+from engine.store._pg_console_schema import MIGRATION_V5
 from engine.store.base import Attempt, DeliveryRecord, StoredMessage, Transition
 from engine.store.crypto import CLEAR, PayloadCipher
 
@@ -135,6 +136,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     updated_at     timestamptz NOT NULL
 )""",
     ),
+    # version 5: the operator console (issue 13), see engine.store._pg_console_schema
+    MIGRATION_V5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

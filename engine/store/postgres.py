@@ -8,6 +8,8 @@ changes; pipeline bookkeeping (processing, routing, attempts, claims) commits wi
 only lose recent bookkeeping, which makes the engine redo idempotent work, never lose an
 acknowledged message), operator actions with ``on`` (whatever the server's default).
 Claims (leases) and advisory locks let nodes share work: see :mod:`engine.store._pg_ops`.
+The console's part (overview counters, patient index, accounts, audit…) is
+:mod:`engine.store._pg_console`.
 
 The schema is created or migrated by :meth:`PostgresStore.open` (``schema_version``
 table, forward steps in :mod:`engine.store._pg_schema`).
@@ -31,6 +33,8 @@ from engine.store import _pg_destinations as destinations
 from engine.store import _pg_ops as ops
 from engine.store import _pg_payloads as payloads
 from engine.store import _pg_read as read
+from engine.store import _pg_search as search
+from engine.store._pg_console import PgConsole
 from engine.store._pg_lock import lock_node
 from engine.store._pg_ops import Conn
 from engine.store._pg_schema import migrate
@@ -57,7 +61,7 @@ T = TypeVar("T")
 _DEADLOCK_RETRIES = 5
 
 
-class PostgresStore(Store):
+class PostgresStore(PgConsole, Store):
     """A :class:`Store` in a PostgreSQL database.
 
     Args:
@@ -286,13 +290,13 @@ class PostgresStore(Store):
 
     async def list_messages(self, query: MessageQuery) -> list[StoredMessage]:
         found: list[StoredMessage] = await self._read(
-            lambda c: read.list_messages(c, query, True, self.cipher)
+            lambda c: search.list_messages(c, query, True, self.cipher)
         )
         return found
 
     async def message_ids(self, query: MessageQuery) -> list[str]:
         found: list[str] = await self._read(
-            lambda c: read.list_messages(c, query, False, self.cipher)
+            lambda c: search.list_messages(c, query, False, self.cipher)
         )
         return found
 
