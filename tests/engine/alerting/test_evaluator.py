@@ -23,11 +23,12 @@ from engine.config import load_config_text
 from engine.config.models import Config
 from engine.message import DeliveryState
 from engine.pki import DevPki, write_dev_pki
-from engine.store.base import DestinationStatus
+from engine.store.base import DestinationStatus, Store
 from engine.store.console import DestinationSummary
-from engine.store.sqlite import SqliteStore
 from tests.support import smtp_server
+from tests.support.postgres import pg_dsn, postgres_server
 from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.stores import NewStore, new_store
 from tests.support.webhook import WebhookServer
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -75,8 +76,8 @@ def hook() -> Iterator[WebhookServer]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "store.db")
+async def store(new_store: NewStore) -> AsyncIterator[Store]:
+    store = new_store()
     await store.open()
     yield store
     await store.close()
@@ -86,12 +87,12 @@ def config(tmp_path: Path, hook: WebhookServer, text: str = CONFIG) -> Config:
     return load_config_text(text.format(out=tmp_path / "out", url=hook.url))
 
 
-def evaluator(store: SqliteStore, cfg: Config, clock: Clock, node: str = "a") -> Scripted:
+def evaluator(store: Store, cfg: Config, clock: Clock, node: str = "a") -> Scripted:
     return Scripted(store, cfg, build_notifiers(cfg), node=node, clock=clock)
 
 
 async def test_one_notice_to_fire_one_to_resolve(
-    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+    tmp_path: Path, hook: WebhookServer, store: Store
 ) -> None:
     clock, cfg = Clock(), config(tmp_path, hook)
     ev = evaluator(store, cfg, clock)
@@ -130,7 +131,7 @@ async def test_one_notice_to_fire_one_to_resolve(
 
 
 async def test_a_restart_or_a_second_node_sends_nothing_again(
-    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+    tmp_path: Path, hook: WebhookServer, store: Store
 ) -> None:
     clock, cfg = Clock(), config(tmp_path, hook)
     clock.now = T0 + timedelta(minutes=3)
@@ -151,7 +152,7 @@ async def test_a_restart_or_a_second_node_sends_nothing_again(
 
 
 async def test_a_failed_notice_is_tried_again(
-    tmp_path: Path, hook: WebhookServer, store: SqliteStore
+    tmp_path: Path, hook: WebhookServer, store: Store
 ) -> None:
     clock, cfg = Clock(), config(tmp_path, hook)
     clock.now = T0 + timedelta(minutes=3)
@@ -181,7 +182,7 @@ def smtp(pki: DevPki) -> Iterator[SmtpServer]:
 
 
 async def test_email_notices_over_starttls_with_a_client_certificate(
-    tmp_path: Path, hook: WebhookServer, store: SqliteStore, smtp: SmtpServer, pki: DevPki
+    tmp_path: Path, hook: WebhookServer, store: Store, smtp: SmtpServer, pki: DevPki
 ) -> None:
     text = CONFIG.replace(
         '    hook: {{type: webhook, url: "{url}", secret: "s3cret"}}\n',
@@ -207,3 +208,6 @@ async def test_email_notices_over_starttls_with_a_client_certificate(
     assert b"Subject: [Passerelle] RESOLVED dmp_down: dmp" in resolved.content
     assert b"detail: destination dmp: circuit open" in fired.content
     assert hook.received() == []
+
+
+__all__ = ["new_store", "pg_dsn", "postgres_server"]

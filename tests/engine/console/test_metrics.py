@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +20,8 @@ from engine.console.context import ConsoleContext
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.store.base import RoutingOutcome, Store
 from engine.store.console import AlertState, NodeStatus
-from engine.store.sqlite import SqliteStore
+from tests.support.postgres import pg_dsn, postgres_server
+from tests.support.stores import NewStore, new_store
 
 CONFIG = """\
 version: 1
@@ -109,8 +109,8 @@ async def serving(ctx: ConsoleContext) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "store.db")
+async def store(new_store: NewStore) -> AsyncIterator[Store]:
+    store = new_store()
     await store.open()
     yield store
     await store.close()
@@ -124,7 +124,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-async def test_scraped_figures_are_the_stores(store: SqliteStore) -> None:
+async def test_scraped_figures_are_the_stores(store: Store) -> None:
     await populate(store)
     await store.save_alert_state(AlertState("dead:dmp", True, datetime.now(UTC), None))
     config = load_config_text(CONFIG)
@@ -184,7 +184,7 @@ async def test_scraped_figures_are_the_stores(store: SqliteStore) -> None:
     assert "passerelle_ack_latency_seconds" not in response.text
 
 
-async def test_probes(store: SqliteStore) -> None:
+async def test_probes(store: Store) -> None:
     config = load_config_text(CONFIG)
     now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
     ctx = ConsoleContext(store=store, config=config, now=lambda: now)
@@ -213,3 +213,6 @@ async def test_probes(store: SqliteStore) -> None:
         assert response.json()["reasons"][0].startswith("store not writable: ")
         metrics = samples((await client.get("/metrics")).text)
         assert metrics[("passerelle_store_up", ())] == 0.0
+
+
+__all__ = ["new_store", "pg_dsn", "postgres_server"]
