@@ -1,8 +1,7 @@
-"""The evaluator's state machine on a real SQLite store and a real webhook receiver:
-one notice when a rule starts firing, one when it clears, none again after a restart,
-only the lease holder notifies, a failed notice is tried again. The figures are given
-by the test (the store's summaries are exercised by tests/integration/test_alert_outage.py)
-and so is the clock."""
+"""The evaluator's state machine on a real store (both backends) and a real webhook
+receiver: one notice when a rule starts firing, one when it clears, none again after a
+restart, only the lease holder notifies, a failed notice is tried again. The outage is
+written into the store through its API; the clock is the test's."""
 
 from __future__ import annotations
 
@@ -18,19 +17,18 @@ import pytest
 
 from engine.alerting import AlertEvaluator, build_notifiers
 from engine.alerting.notifiers import SIGNATURE_HEADER
-from engine.alerting.rules import Figures
 from engine.config import load_config_text
 from engine.config.models import Config
-from engine.message import DeliveryState
+from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.pki import DevPki, write_dev_pki
-from engine.store.base import DestinationStatus, Store
-from engine.store.console import DestinationSummary
+from engine.store.base import DestinationStatus, RoutingOutcome, Store
 from tests.support import smtp_server
 from tests.support.postgres import pg_dsn, postgres_server
 from tests.support.smtp_server import SmtpServer, start_smtp
 from tests.support.stores import NewStore, new_store
 from tests.support.webhook import WebhookServer
 
+RAW = b"MSH|^~\\&|APP|FAC|||20261203||ADT^A01|C1|P|2.5\r"
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 CONFIG = """\
 version: 1
@@ -57,16 +55,40 @@ class Clock:
         return self.now
 
 
-class Scripted(AlertEvaluator):
-    """Reads figures set by the test instead of the store's summaries."""
+class Outage:
+    """Puts the store in the state of an outage of ``dmp`` (4 deliveries retrying, circuit
+    open since T0) and back (all sent, circuit closed), through the store's own API."""
 
-    circuit = "closed"
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.deliveries: list[str] = []
 
-    async def figures(self) -> Figures:
-        waiting = {DeliveryState.RETRYING: 4} if self.circuit == "open" else {}
-        summary = DestinationSummary("dmp", {**waiting, DeliveryState.SENT: 9})
-        status = DestinationStatus("dmp", self.circuit, 5, T0, None, "HTTP 503")
-        return Figures({}, {"dmp": summary}, {"dmp": status}, ["adt_in"], ["dmp"])
+    async def begin(self) -> None:
+        store = self.store
+        for _ in range(4):
+            env = Envelope.new(
+                channel="adt_in", raw=b"MSH|^~\\&|A", content_type=HL7V2, metadata={}
+            )
+            await store.accept(env)
+            await store.start_processing(env.id)
+            outcome = RoutingOutcome(MessageState.ROUTED, "all", (("dmp", "all"),))
+            (delivery,) = await store.finish_routing(env.id, outcome)
+            await self._attempt(delivery.id, DeliveryState.RETRYING, "HTTP 503")
+            self.deliveries.append(delivery.id)
+        await store.save_destination_status(
+            DestinationStatus("dmp", "open", 5, T0, None, "HTTP 503")
+        )
+
+    async def end(self) -> None:
+        for delivery_id in self.deliveries:
+            await self._attempt(delivery_id, DeliveryState.SENT, "201")
+        await self.store.save_destination_status(DestinationStatus("dmp", "closed", 0, T0))
+
+    async def _attempt(self, delivery_id: str, outcome: DeliveryState, detail: str) -> None:
+        assert await self.store.claim_delivery(delivery_id, owner="test:1") is not None
+        later = datetime.now(UTC) + timedelta(hours=1)
+        retry_at = later if outcome is DeliveryState.RETRYING else None
+        await self.store.record_attempt(delivery_id, outcome, detail, next_attempt_at=retry_at)
 
 
 @pytest.fixture
@@ -87,8 +109,8 @@ def config(tmp_path: Path, hook: WebhookServer, text: str = CONFIG) -> Config:
     return load_config_text(text.format(out=tmp_path / "out", url=hook.url))
 
 
-def evaluator(store: Store, cfg: Config, clock: Clock, node: str = "a") -> Scripted:
-    return Scripted(store, cfg, build_notifiers(cfg), node=node, clock=clock)
+def evaluator(store: Store, cfg: Config, clock: Clock, node: str = "a") -> AlertEvaluator:
+    return AlertEvaluator(store, cfg, build_notifiers(cfg), node=node, clock=clock)
 
 
 async def test_one_notice_to_fire_one_to_resolve(
@@ -97,7 +119,8 @@ async def test_one_notice_to_fire_one_to_resolve(
     clock, cfg = Clock(), config(tmp_path, hook)
     ev = evaluator(store, cfg, clock)
     try:
-        ev.circuit = "open"
+        outage = Outage(store)
+        await outage.begin()
         clock.now = T0 + timedelta(minutes=1)  # open since T0, must hold 2 minutes
         assert await ev.evaluate() == []
         clock.now = T0 + timedelta(minutes=2, seconds=1)
@@ -110,7 +133,7 @@ async def test_one_notice_to_fire_one_to_resolve(
         for minutes in (3, 4, 5):
             clock.now = T0 + timedelta(minutes=minutes)
             assert await ev.evaluate() == []
-        ev.circuit = "closed"
+        await outage.end()
         clock.now = T0 + timedelta(minutes=6)
         (resolved,) = await ev.evaluate()
         assert resolved.status == "resolved"
@@ -136,14 +159,12 @@ async def test_a_restart_or_a_second_node_sends_nothing_again(
     clock, cfg = Clock(), config(tmp_path, hook)
     clock.now = T0 + timedelta(minutes=3)
     first = evaluator(store, cfg, clock, node="a")
-    first.circuit = "open"
+    await Outage(store).begin()
     assert len(await first.evaluate()) == 1
     other = evaluator(store, cfg, clock, node="b")
-    other.circuit = "open"
     assert await other.evaluate() == []  # a holds the lease
     await first.stop()
     restarted = evaluator(store, cfg, clock, node="a")  # same owner name: takes the lease
-    restarted.circuit = "open"
     clock.now = T0 + timedelta(minutes=4)
     assert await restarted.evaluate() == []  # already notified, per the store
     await restarted.stop()
@@ -157,7 +178,7 @@ async def test_a_failed_notice_is_tried_again(
     clock, cfg = Clock(), config(tmp_path, hook)
     clock.now = T0 + timedelta(minutes=3)
     ev = evaluator(store, cfg, clock)
-    ev.circuit = "open"
+    await Outage(store).begin()
     hook.status = 503
     assert await ev.evaluate() == []
     assert not any(s.firing for s in await store.alert_states())
@@ -197,9 +218,10 @@ async def test_email_notices_over_starttls_with_a_client_certificate(
     clock, cfg = Clock(), config(tmp_path, hook, text)
     clock.now = T0 + timedelta(minutes=3)
     ev = evaluator(store, cfg, clock)
-    ev.circuit = "open"
+    outage = Outage(store)
+    await outage.begin()
     assert len(await ev.evaluate()) == 1
-    ev.circuit = "closed"
+    await outage.end()
     assert len(await ev.evaluate()) == 1
     await ev.stop()
     fired, resolved = await smtp.recorder.wait_for(2)
