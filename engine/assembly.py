@@ -262,12 +262,18 @@ def build_engine(
     )
     if config.engine.alert_command:
         engine.alert_hooks.append(CommandAlert(config.engine.alert_command))
-    if config.alerts.rules and role.watches_store:
+    if role.watches_store:  # it idles without rules; a reload may bring some
         node = engine.node or socket.gethostname()
         engine.alerting = AlertEvaluator(engine.store, config, build_notifiers(config), node=node)
     if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
         engine.reloader = Reloader(engine, source, config)
+        engine.reload_hooks.append(lambda: _reload_alerts(engine))
     return engine
+
+
+def _reload_alerts(engine: Engine) -> None:
+    if engine.reloader is not None and engine.alerting is not None:
+        engine.alerting.reconfigure(engine.reloader.config)
 
 
 __all__ = [

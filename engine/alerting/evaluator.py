@@ -7,7 +7,8 @@ State lives in the store (:class:`~engine.store.console.AlertState`, fingerprint
 Among several engines, only the holder of the store lease ``alerts`` evaluates. A
 condition that must hold ``for`` some time is first recorded as pending (``firing``
 False, ``since`` set). When every notifier of a notice fails, the state is not advanced:
-the notice is tried again next round. Work per round: a few summary queries (no scan of
+the notice is tried again next round. :meth:`AlertEvaluator.reconfigure` applies a
+reloaded configuration. Work per round: a few summary queries (no scan of
 messages) and one state write per change.
 """
 
@@ -20,7 +21,7 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from engine.alerting.notifiers import Notice, Notifier
+from engine.alerting.notifiers import Notice, Notifier, build_notifiers
 from engine.alerting.rules import DeadWindow, Figures, Finding, findings
 from engine.config.models import Config
 from engine.errors import DeliveryError, StoreError
@@ -61,6 +62,9 @@ class AlertEvaluator:
         self.interval = config.alerts.interval
         self.windows = DeadWindow()
         self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._started = False
+        self._lock = asyncio.Lock()
 
     async def figures(self) -> Figures:
         channels = {s.channel: s for s in await self.store.channel_summaries()}
@@ -77,6 +81,10 @@ class AlertEvaluator:
     async def evaluate(self) -> list[Notice]:
         """One round; returns the notices delivered to at least one notifier (or recorded,
         without notifiers). Nothing happens unless this process holds the lease."""
+        async with self._lock:  # one round at a time (loop, tests, reloads)
+            return await self._evaluate()
+
+    async def _evaluate(self) -> list[Notice]:
         lease = max(3 * self.interval, 30.0)
         if not self.rules or not await self.store.acquire_lease(LEASE, self.owner, lease):
             return []
@@ -159,13 +167,30 @@ class AlertEvaluator:
             )
         return ok > 0
 
+    def reconfigure(self, config: Config) -> None:
+        """Put a reloaded ``alerts:`` section in force (rules, notifiers, interval); called
+        on the event loop after a reload. States of unchanged rules carry over."""
+        if config.alerts == self.config.alerts and config.destinations == self.config.destinations:
+            self.config = config
+            return
+        old = list(self.notifiers.values())
+        self.notifiers = dict(build_notifiers(config))
+        self.config, self.interval = config, config.alerts.interval
+        self.rules = {rule.name: rule for rule in config.alerts.rules}
+        self._closing = asyncio.get_running_loop().create_task(_close_all(old))
+        log.info("Alert rules reloaded.", extra={"rules": len(self.rules)})
+        if self._started:
+            self.start()
+
     # --- background loop ------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None and self.rules:
+        """Evaluate every ``interval`` in the background (while there are rules)."""
+        self._started = True
+        if (self._task is None or self._task.done()) and self.rules:
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def _loop(self) -> None:
-        while True:
+        while self.rules:
             try:
                 await self.evaluate()
             except StoreError as exc:
@@ -176,14 +201,21 @@ class AlertEvaluator:
 
     async def stop(self) -> None:
         """Stop the loop and close the notifiers."""
+        self._started = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for notifier in self.notifiers.values():
-            with contextlib.suppress(Exception):
-                await notifier.close()
+        if self._closing is not None:
+            await self._closing
+        await _close_all(list(self.notifiers.values()))
+
+
+async def _close_all(notifiers: list[Notifier]) -> None:
+    for notifier in notifiers:
+        with contextlib.suppress(Exception):
+            await notifier.close()
 
 
 __all__ = ["LEASE", "AlertEvaluator"]

@@ -233,3 +233,22 @@ async def test_email_notices_over_starttls_with_a_client_certificate(
 
 
 __all__ = ["new_store", "pg_dsn", "postgres_server"]
+
+
+async def test_a_reload_puts_new_rules_and_notifiers_in_force(
+    tmp_path: Path, hook: WebhookServer, store: Store
+) -> None:
+    clock, cfg = Clock(), config(tmp_path, hook)
+    clock.now = T0 + timedelta(minutes=3)
+    ev = evaluator(store, cfg, clock)
+    await Outage(store).begin()
+    with WebhookServer() as second:
+        text = CONFIG.replace("dmp_down, kind: destination_failing", "queue, kind: backlog")
+        text = text.replace("for: 2m}", "max_messages: 3}").replace('"{url}"', f'"{second.url}"')
+        ev.reconfigure(load_config_text(text.format(out=tmp_path / "out", url="")))
+        (notice,) = await ev.evaluate()
+        assert notice.rule == "queue"
+        assert notice.detail.startswith("destination dmp: 4 waiting, oldest ")
+        assert len(second.received()) == 1
+    await ev.stop()
+    assert hook.received() == []
