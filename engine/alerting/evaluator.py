@@ -209,6 +209,8 @@ class AlertEvaluator:
                 await task
         if self._closing is not None:
             await self._closing
+        with contextlib.suppress(Exception):  # hand the lease over at once (expires now)
+            await self.store.acquire_lease(LEASE, self.owner, 0.0)
         await _close_all(list(self.notifiers.values()))
 
 

@@ -123,7 +123,8 @@ def _failing(rule: DestinationFailingRule, f: Figures, now: datetime) -> list[Fi
         ):
             state, error = "failing", summary.last_error
         else:
-            out.append(Finding(rule.name, rule.kind, name, False, hold=rule.for_))
+            detail = f"destination {name}: delivering, {waiting} waiting"
+            out.append(Finding(rule.name, rule.kind, name, False, detail, hold=rule.for_))
             continue
         detail = f"destination {name}: {state}, {waiting} waiting"
         if summary is not None and summary.last_sent_at is not None:

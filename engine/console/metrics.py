@@ -5,10 +5,11 @@ whatever the store's size) through :class:`StoreCollector`, so its figures are t
 store's; inside ``passerelle run`` it adds the process's latency histograms
 (:mod:`engine.latency`). Labels are configured names and states only. See docs/metrics.md.
 
-``/healthz``: the process answers. ``/readyz``: the store takes a write (a lease row
-renewed, :data:`PROBE_LEASE`) and every configured channel is listening (or stopped by
-an operator), according to the running engine or, in ``passerelle console``, to the
-heartbeats of live engine nodes; 503 with the reasons otherwise.
+``/healthz``: the process answers. ``/readyz``: the store takes a write (the lease row
+:data:`PROBE_LEASE` rewritten, expired at once so that any process can write it) and
+every configured channel is listening (or stopped by an operator), according to the
+running engine or, in ``passerelle console``, to the heartbeats of live engine nodes;
+503 with the reasons otherwise.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ async def readiness(ctx: ConsoleContext) -> list[str]:
     reasons: list[str] = []
     owner = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        await ctx.store.acquire_lease(f"{PROBE_LEASE}:{owner}", owner, 1.0)
+        await ctx.store.acquire_lease(PROBE_LEASE, owner, 0.0)  # one row, expired at once
     except Exception as exc:  # StoreError, or a closed store: a probe never fails with 500
         detail = f": {str(exc)[:120]}" if isinstance(exc, StoreError) else ""
         return [f"store not writable: {type(exc).__name__}{detail}"]
