@@ -212,6 +212,8 @@ class Engine:
                 self.poller.start()
                 self.retention.start()
             self.activity.start()
+            if self.alerting is not None:
+                self.alerting.start()
             if self.children is not None:
                 await self.children.start()
                 self.reload_hooks.append(self.children.restart_all)
@@ -221,8 +223,6 @@ class Engine:
                 log.info(
                     "Channel started.", extra={"channel": source.name, "listen": source.describe()}
                 )
-            if self.alerting is not None:
-                self.alerting.start()
         except BaseException:
             await self.stop()
             raise
