@@ -504,6 +504,7 @@ class Config(_Model):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="docs/alerts.md")
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Default retry policy of every destination."
     )
@@ -514,7 +515,6 @@ class Config(_Model):
         default_factory=dict, description="Outbound destinations by name."
     )
     routes: tuple[Route, ...] = Field((), description="Routing rules, tried in order.")
-    alerts: AlertSettings = Field(default_factory=AlertSettings, description="docs/alerts.md")
 
     _warnings: tuple[Diagnostic, ...] = PrivateAttr(default=())
 
