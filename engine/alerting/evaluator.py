@@ -91,10 +91,16 @@ class AlertEvaluator:
         now = self.clock()
         states = {s.fingerprint: s for s in await self.store.alert_states()}
         sent: list[Notice] = []
-        for finding in findings(list(self.rules.values()), await self.figures(), now, self.windows):
+        found = findings(list(self.rules.values()), await self.figures(), now, self.windows)
+        for finding in found:
             notice = await self._step(finding, states.get(finding.fingerprint), now)
             if notice is not None:
                 sent.append(notice)
+        watched = {f.fingerprint for f in found}
+        for state in states.values():  # its rule or subject left the configuration
+            if state.firing and state.fingerprint not in watched:
+                gone = AlertState(state.fingerprint, False, None, state.notified_at, now, "removed")
+                await self.store.save_alert_state(gone)
         return sent
 
     async def _step(self, f: Finding, prior: AlertState | None, now: datetime) -> Notice | None:

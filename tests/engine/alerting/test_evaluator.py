@@ -242,6 +242,7 @@ async def test_a_reload_puts_new_rules_and_notifiers_in_force(
     clock.now = T0 + timedelta(minutes=3)
     ev = evaluator(store, cfg, clock)
     await Outage(store).begin()
+    assert [n.rule for n in await ev.evaluate()] == ["dmp_down"]
     with WebhookServer() as second:
         text = CONFIG.replace("dmp_down, kind: destination_failing", "queue, kind: backlog")
         text = text.replace("for: 2m}", "max_messages: 3}").replace('"{url}"', f'"{second.url}"')
@@ -251,4 +252,8 @@ async def test_a_reload_puts_new_rules_and_notifiers_in_force(
         assert notice.detail.startswith("destination dmp: 4 waiting, oldest ")
         assert len(second.received()) == 1
     await ev.stop()
-    assert hook.received() == []
+    assert len(hook.received()) == 1  # dmp_down's firing notice, before the reload
+    states = {s.fingerprint: s for s in await store.alert_states()}
+    assert states["dmp_down:dmp"].firing is False  # its rule is gone: no longer firing
+    assert states["dmp_down:dmp"].detail == "removed"
+    assert states["queue:dmp"].firing is True
