@@ -3,7 +3,8 @@ destination is back, exactly one "resolved" notice; by webhook (a real HTTP rece
 by e-mail (aiosmtpd over STARTTLS with a client certificate). A real engine built from
 routes.yaml receives ADT over MLLP and delivers FHIR to a real HTTP platform that stops
 listening, then listens again. A restart during and after the episode re-sends nothing.
-The notices carry no patient data."""
+The notices carry no patient data. ``/metrics`` and ``/readyz``, served from the engine,
+show the open circuit, the firing alert and the latency histograms."""
 
 from __future__ import annotations
 
@@ -17,15 +18,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine.app import Engine
 from engine.assembly import build_engine
 from engine.config import load_config_text
+from engine.config.models import Config
+from engine.console.app import build_app
+from engine.console.context import ConsoleContext
 from engine.latency import ACK_LATENCY, DELIVERY_LATENCY
 from engine.message import DeliveryState
 from engine.pki import DevPki, write_dev_pki
 from engine.sandbox.fhir_platform import FhirPlatform
 from tests.support import smtp_server
+from tests.support.asgi_server import serving
 from tests.support.engines import mllp_port
 from tests.support.fhir_bundles import adt, adt_bundle
 from tests.support.mllp import MllpPeer, msa
@@ -103,10 +109,43 @@ def histogram_count(metric: object, label: str) -> float:
     return 0.0
 
 
+class EngineView:
+    """The running engine as the console sees it (channel states from its sources)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def channel_states(self) -> dict[str, str]:
+        return {source.name: "listening" for source in self.engine.sources}
+
+    async def apply_controls(self) -> None:
+        return None
+
+    async def reload(self) -> str:
+        return "not used"
+
+
+def config_of(text: str) -> Config:
+    env = {"HOOK_SECRET": SECRET, "SMTP_PASSWORD": smtp_server.PASSWORD}
+    return load_config_text(text, env=env)
+
+
+async def scrape(engine: Engine, text: str) -> tuple[int, dict[tuple[str, str], float]]:
+    """/readyz status and /metrics samples (name, first label value) of the engine."""
+    ctx = ConsoleContext(store=engine.store, config=config_of(text), runtime=EngineView(engine))
+    async with serving(build_app(ctx)) as client:
+        ready = (await client.get("/readyz")).status_code
+        text = (await client.get("/metrics")).text
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values = [v for k, v in sorted(sample.labels.items()) if k != "le"]
+            samples[(sample.name, ",".join(values))] = sample.value
+    return ready, samples
+
+
 async def start(text: str) -> Engine:
-    engine = build_engine(
-        load_config_text(text, env={"HOOK_SECRET": SECRET, "SMTP_PASSWORD": smtp_server.PASSWORD})
-    )
+    engine = build_engine(config_of(text))
     engine.pipeline.transforms["adt"] = adt_bundle  # the test's ADT -> Bundle transform
     await engine.start()
     return engine
@@ -136,6 +175,11 @@ async def test_an_outage_raises_one_alert_and_one_resolved_notice(
                 for n, ipp in enumerate(IPPS):
                     assert msa(await peer.exchange(adt(f"CTRL-ALERT-{n}", ipp)))[1] == "AA"
             await until(lambda: statuses(hook) == ["firing"], "the firing notice")
+            ready, metrics = await scrape(engine, text)
+            assert ready == 200  # the store writes and the channel listens: an outage elsewhere
+            assert metrics[("passerelle_circuit_state", "platform,open")] == 1.0
+            assert metrics[("passerelle_alerts_firing", "platform_down")] == 1.0
+            assert metrics[("passerelle_backlog", "platform")] == len(IPPS)
             await asyncio.sleep(1.5)  # many evaluation rounds: nothing more while it lasts
             assert statuses(hook) == ["firing"]
             await engine.stop()  # a restart in the middle of the outage
@@ -155,6 +199,12 @@ async def test_an_outage_raises_one_alert_and_one_resolved_notice(
                 assert time.monotonic() < deadline, await engine.store.delivery_counts()
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)
+            ready, metrics = await scrape(engine, text)
+            assert metrics[("passerelle_circuit_state", "platform,closed")] == 1.0
+            assert metrics[("passerelle_alerts_firing", "platform_down")] == 0.0
+            assert metrics[("passerelle_deliveries", "platform,sent")] == len(IPPS)
+            assert metrics[("passerelle_delivery_latency_seconds_count", "platform")] >= len(IPPS)
+            assert metrics[("passerelle_ack_latency_seconds_count", "mllp_in")] >= len(IPPS)
         finally:
             await engine.stop()
         engine = await start(text)  # a restart after the episode

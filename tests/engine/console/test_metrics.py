@@ -4,14 +4,10 @@ the store's, and readiness follows the store and the channels' heartbeats."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.config import load_config_text
@@ -20,6 +16,7 @@ from engine.console.context import ConsoleContext
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
 from engine.store.base import RoutingOutcome, Store
 from engine.store.console import AlertState, NodeStatus
+from tests.support.asgi_server import serving
 from tests.support.postgres import pg_dsn, postgres_server
 from tests.support.stores import NewStore, new_store
 
@@ -89,25 +86,6 @@ async def populate(store: Store) -> None:
     await store.accept(envelope("lab_in"))
 
 
-@asynccontextmanager
-async def serving(ctx: ConsoleContext) -> AsyncIterator[httpx.AsyncClient]:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(ctx), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture
 async def store(new_store: NewStore) -> AsyncIterator[Store]:
     store = new_store()
@@ -128,7 +106,7 @@ async def test_scraped_figures_are_the_stores(store: Store) -> None:
     await populate(store)
     await store.save_alert_state(AlertState("dead:dmp", True, datetime.now(UTC), None))
     config = load_config_text(CONFIG)
-    async with serving(ConsoleContext(store=store, config=config)) as client:
+    async with serving(build_app(ConsoleContext(store=store, config=config))) as client:
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -189,7 +167,7 @@ async def test_probes(store: Store) -> None:
     now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
     ctx = ConsoleContext(store=store, config=config, now=lambda: now)
     both = {"adt_in": "listening", "lab_in": "listening"}
-    async with serving(ctx) as client:
+    async with serving(build_app(ctx)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         response = await client.get("/readyz")
         assert response.status_code == 503
