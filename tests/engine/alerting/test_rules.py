@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from engine.alerting.rules import MAX_ERROR, DeadWindow, Figures, Finding, error_text, findings
@@ -21,9 +22,9 @@ P, R, S, D = (DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.SENT,
 
 
 def figures(
-    channels: list[ChannelSummary] = (),  # type: ignore[assignment]
-    destinations: list[DestinationSummary] = (),  # type: ignore[assignment]
-    circuits: list[DestinationStatus] = (),  # type: ignore[assignment]
+    channels: Sequence[ChannelSummary] = (),
+    destinations: Sequence[DestinationSummary] = (),
+    circuits: Sequence[DestinationStatus] = (),
 ) -> Figures:
     return Figures(
         {c.channel: c for c in channels},
