@@ -53,6 +53,7 @@ from engine.store.retention import RetentionPolicy, RetentionPurger
 from engine.workers import WorkerPool
 
 if TYPE_CHECKING:
+    from engine.alerting import AlertEvaluator
     from engine.reload import Reloader
     from engine.supervisor import WorkerProcesses
 
@@ -145,6 +146,8 @@ class Engine:
         """Called on store-full and circuit events (:mod:`engine.alerts`)."""
         self.store_condition = StoreCondition(self.alert_hooks)
         """Store full: one log line, counters and alert hooks (:mod:`engine.conditions`)."""
+        self.alerting: AlertEvaluator | None = None
+        """Rule-based alerts (``alerts:``, :mod:`engine.alerting`), started with the sources."""
         self.reloader: Reloader | None = None
         """Set when the engine runs from a configuration file (``assembly.build_engine``)."""
         self.reload_hooks: list[Callable[[], None]] = []
@@ -231,6 +234,8 @@ class Engine:
                 self.poller.start()
                 self.retention.start()
             self.activity.start()
+            if self.alerting is not None:
+                self.alerting.start()
             if self.children is not None:
                 await self.children.start()
                 self.reload_hooks.append(self.children.restart_all)
@@ -292,6 +297,8 @@ class Engine:
                 await source.stop()
             except Exception:
                 log.exception("Channel did not stop cleanly.", extra={"channel": source.name})
+        if self.alerting is not None:
+            await self.alerting.stop()
         await self.retention.stop()
         await self.poller.stop()
         if self.reloader is not None:

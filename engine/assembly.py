@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from engine.alerting import AlertEvaluator, build_notifiers
 from engine.alerts import CommandAlert
 from engine.app import Engine, Role
 from engine.circuit import CircuitPolicy
@@ -265,9 +266,18 @@ def build_engine(
     )
     if config.engine.alert_command:
         engine.alert_hooks.append(CommandAlert(config.engine.alert_command))
+    if role.watches_store:  # it idles without rules; a reload may bring some
+        node = engine.node or socket.gethostname()
+        engine.alerting = AlertEvaluator(engine.store, config, build_notifiers(config), node=node)
     if source is not None:  # SIGHUP and `passerelle reload` recompile from this file
         engine.reloader = Reloader(engine, source, config)
+        engine.reload_hooks.append(lambda: _reload_alerts(engine))
     return engine
+
+
+def _reload_alerts(engine: Engine) -> None:
+    if engine.reloader is not None and engine.alerting is not None:
+        engine.alerting.reconfigure(engine.reloader.config)
 
 
 __all__ = [

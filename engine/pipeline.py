@@ -45,6 +45,7 @@ from engine.errors import (
     StoreError,
 )
 from engine.intake.hl7v2 import review_after_ack
+from engine.latency import observe_delivery
 from engine.message import HL7V2, DeliveryState, Envelope, utcnow
 from engine.patient_keys import patient_keys
 from engine.queue.base import Task, TaskKind, WorkQueue
@@ -415,6 +416,9 @@ class Pipeline:
                 delivery.id, DeliveryState.SENT, detail, dedupe_key=key, sent=sent
             )
             count("deliveries.sent")
+            observe_delivery(
+                delivery.destination, (utcnow() - envelope.received_at).total_seconds()
+            )
             log.debug("Delivered.", extra={**extra, "detail": detail})
             await self._peer_answered(delivery.destination)
             await self._wake_next(delivery)

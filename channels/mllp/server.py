@@ -32,6 +32,7 @@ from engine.components import Intake, Source
 from engine.errors import ChannelError, FrameTooLarge, FramingError, ParseError
 from engine.formats.hl7v2 import AckError, Header, build_ack, read_header
 from engine.intake.hl7v2 import Hl7IntakeOptions, examine_frame, settle
+from engine.latency import observe_ack
 from engine.message import HL7V2
 from engine.registry import source
 
@@ -333,9 +334,12 @@ class MllpSource(Source[MllpSourceConfig]):
             for frame in frames:
                 if self._stopping:
                     return  # not committed, not ACKed: the sender will resend it
+                started = loop.time()
                 ack = await self._process(conn, frame)
                 if ack is not None and not await self._send(conn, ack):
                     return
+                if ack is not None:
+                    observe_ack(self.name, loop.time() - started)
                 conn.last_frame = loop.time()
             if decoder.error is not None:
                 await self._framing_failed(conn, decoder.error)

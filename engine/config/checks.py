@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.config.alerting import check_alert_refs
 from engine.config.diagnostics import did_you_mean
 from engine.config.document import DataPath, Document
 from engine.config.models import UNMATCHED
@@ -31,6 +32,7 @@ def check_graph(doc: Document) -> None:
     from engine.mapping.routes import check_route_maps  # maps: missing or with errors
 
     check_route_maps(doc)
+    check_alert_refs(doc)
     channels = _names(data.get("channels"))
     destinations = _names(data.get("destinations"))
     routes = data.get("routes")

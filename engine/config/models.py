@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from engine.components import ComponentConfig
+from engine.config.alerting import AlertSettings
 from engine.config.console import ConsoleSettings, Finess
 from engine.config.diagnostics import Diagnostic
 from engine.config.types import ByteSize, Duration
@@ -540,7 +541,17 @@ class DestinationSpec(_Model):
     establishment: Finess | None = None
 
 
-_SECTIONS = ("engine", "store", "queue", "retry", "channels", "destinations", "routes")
+_SECTIONS = (
+    "engine",
+    "store",
+    "queue",
+    "retry",
+    "channels",
+    "destinations",
+    "routes",
+    "alerts",
+    "console",
+)
 
 
 class Config(_Model):
@@ -550,6 +561,7 @@ class Config(_Model):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="docs/alerts.md")
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Default retry policy of every destination."
     )
