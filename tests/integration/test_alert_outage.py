@@ -12,9 +12,8 @@ import asyncio
 import hashlib
 import hmac
 import json
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,14 @@ from engine.console.app import build_app
 from engine.console.context import ConsoleContext
 from engine.latency import ACK_LATENCY, DELIVERY_LATENCY
 from engine.message import DeliveryState
-from engine.pki import DevPki, write_dev_pki
+from engine.pki import DevPki
 from engine.sandbox.fhir_platform import FhirPlatform
 from tests.support import smtp_server
 from tests.support.asgi_server import serving
 from tests.support.engines import mllp_port
 from tests.support.fhir_bundles import adt, adt_bundle
 from tests.support.mllp import MllpPeer, msa
-from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.smtp_server import SmtpServer
 from tests.support.webhook import WebhookServer
 
 pytestmark = pytest.mark.slow
@@ -75,18 +74,6 @@ alerts:
     - {{name: platform_down, kind: destination_failing, destinations: [platform], for: 1s}}
 """
 IPPS = ("IPP-ALERT-1", "IPP-ALERT-2", "IPP-ALERT-3")
-
-
-@pytest.fixture(scope="module")
-def pki() -> DevPki:
-    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
-
-
-@pytest.fixture
-def smtp(pki: DevPki) -> Iterator[SmtpServer]:
-    server = start_smtp(pki)
-    yield server
-    server.stop()
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from engine.pki import DevPki
+from engine.pki import DevPki, write_dev_pki
 from tests.support.mllp import free_port
 
 USER, PASSWORD = "passerelle@hopital.test.mssante.fr", "smtp-s3cret"
@@ -189,3 +191,18 @@ def start_smtp(pki: DevPki) -> SmtpServer:
 
 
 __all__ = ["PASSWORD", "USER", "Received", "Recorder", "SmtpServer", "start_smtp"]
+
+
+@pytest.fixture(scope="module")
+def pki() -> DevPki:
+    """A dev PKI (CA, server and client certificates) per test module; a conftest
+    re-exports this fixture where tests need it."""
+    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
+
+
+@pytest.fixture
+def smtp(pki: DevPki) -> Iterator[SmtpServer]:
+    """A real SMTP server per test, stopped afterwards."""
+    server = start_smtp(pki)
+    yield server
+    server.stop()

@@ -11,28 +11,18 @@ from typing import Any
 import pytest
 
 from channels.mssante.config import MssanteDestinationConfig, MssanteSourceConfig
-from engine.pki import DevPki, write_dev_pki
+from engine.pki import DevPki
 from tests.support import smtp_server
 from tests.support.dovecot import PASSWORD, Dovecot, start_dovecot
-from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.smtp_server import SmtpServer, pki, smtp
 
-
-@pytest.fixture(scope="module")
-def pki() -> DevPki:
-    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
+__all__ = ["pki", "smtp"]
 
 
 @pytest.fixture(scope="module")
 def dovecot(pki: DevPki) -> Iterator[Dovecot]:
     # not tmp_path: pytest's temp root is 0700, and Dovecot runs as nobody when we are root
     server = start_dovecot(Path(tempfile.mkdtemp(prefix="passerelle-dovecot-")), pki)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(pki: DevPki) -> Iterator[SmtpServer]:
-    server = start_smtp(pki)
     yield server
     server.stop()
 

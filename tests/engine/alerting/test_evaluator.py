@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +19,11 @@ from engine.alerting.notifiers import SIGNATURE_HEADER
 from engine.config import load_config_text
 from engine.config.models import Config
 from engine.message import HL7V2, DeliveryState, Envelope, MessageState
-from engine.pki import DevPki, write_dev_pki
+from engine.pki import DevPki
 from engine.store.base import DestinationStatus, RoutingOutcome, Store
 from tests.support import smtp_server
 from tests.support.postgres import pg_dsn, postgres_server
-from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.smtp_server import SmtpServer
 from tests.support.stores import NewStore, new_store
 from tests.support.webhook import WebhookServer
 
@@ -188,18 +187,6 @@ async def test_a_failed_notice_is_tried_again(
     assert await ev.evaluate() == []
     await ev.stop()
     assert len(hook.received()) == 2  # the refused one, then the accepted one
-
-
-@pytest.fixture(scope="module")
-def pki() -> DevPki:
-    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
-
-
-@pytest.fixture
-def smtp(pki: DevPki) -> Iterator[SmtpServer]:
-    server = start_smtp(pki)
-    yield server
-    server.stop()
 
 
 async def test_email_notices_over_starttls_with_a_client_certificate(

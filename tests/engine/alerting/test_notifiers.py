@@ -3,18 +3,15 @@ destination (``smtp_from``), and a webhook receiver that refuses or is gone."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-
 import pytest
 
 from engine.alerting.notifiers import Notice, build_notifiers
 from engine.config import load_config_text
 from engine.errors import DeliveryError
-from engine.pki import DevPki, write_dev_pki
+from engine.pki import DevPki
 from tests.support import smtp_server
 from tests.support.mllp import free_port
-from tests.support.smtp_server import SmtpServer, start_smtp
+from tests.support.smtp_server import SmtpServer
 from tests.support.webhook import WebhookServer
 
 NOTICE = Notice(
@@ -52,18 +49,6 @@ alerts:
     mail: {{type: email, smtp_from: mss, sender: {user}, to: [astreinte@hopital.test]}}
     hook: {{type: webhook, url: "{url}", timeout: 2s}}
 """
-
-
-@pytest.fixture(scope="module")
-def pki() -> DevPki:
-    return write_dev_pki(tempfile.mkdtemp(prefix="passerelle-pki-"))
-
-
-@pytest.fixture
-def smtp(pki: DevPki) -> Iterator[SmtpServer]:
-    server = start_smtp(pki)
-    yield server
-    server.stop()
 
 
 def config_text(smtp: SmtpServer, pki: DevPki, url: str) -> str:
