@@ -28,6 +28,7 @@ from engine.components import DeliveryContext, Destination, Payload
 from engine.errors import ChannelError, ConfigError, PermanentDeliveryError, RetryableDeliveryError
 from engine.formats.xds.tables import XdsTables, load_tables
 from engine.registry import destination
+from engine.smtp import open_smtp
 
 log = logging.getLogger(__name__)
 _MAX_TEXT = 160
@@ -75,25 +76,16 @@ class SmtpSession:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self.config
-        context = cfg.tls.context()
-        client = aiosmtplib.SMTP(
-            hostname=cfg.host,
+        client = await open_smtp(
+            host=cfg.host,
             port=cfg.port,
-            use_tls=cfg.security == "tls",
-            start_tls=False,
-            tls_context=context,
+            security=cfg.security,
+            context=cfg.tls.context(),
             timeout=cfg.timeout,
+            server_hostname=cfg.tls.server_hostname,
+            username=cfg.username,
+            password=cfg.password.get_secret_value(),
         )
-        await client.connect()
-        try:
-            if cfg.security == "starttls":
-                await client.starttls(
-                    tls_context=context, server_hostname=cfg.tls.server_hostname or cfg.host
-                )
-            await client.login(cfg.username, cfg.password.get_secret_value())
-        except BaseException:
-            client.close()
-            raise
         self.connections += 1
         return client
 

@@ -23,6 +23,7 @@ import httpx
 from engine.config.alerting import AlertSettings, EmailNotifier, SmtpSettings, WebhookNotifier
 from engine.config.models import Config
 from engine.errors import ConfigError, DeliveryError
+from engine.smtp import open_smtp
 
 SIGNATURE_HEADER = "X-Passerelle-Signature"
 
@@ -112,22 +113,17 @@ class Email:
         smtp = self.smtp
         host, port = smtp.address
         try:
-            context = self._context()
-            client = aiosmtplib.SMTP(
-                hostname=host,
+            client = await open_smtp(
+                host=host,
                 port=port,
-                use_tls=smtp.security == "tls",
-                start_tls=False,
-                tls_context=context,
+                security=smtp.security,
+                context=self._context(),
                 timeout=smtp.timeout,
+                server_hostname=smtp.tls.server_hostname,
+                username=smtp.username or None,
+                password=None if smtp.password is None else smtp.password.get_secret_value(),
             )
-            await client.connect()
             try:
-                if smtp.security == "starttls":
-                    name = smtp.tls.server_hostname or host
-                    await client.starttls(tls_context=context, server_hostname=name)
-                if smtp.username and smtp.password is not None:
-                    await client.login(smtp.username, smtp.password.get_secret_value())
                 await client.send_message(mail)
                 await client.quit()
             finally:
