@@ -14,6 +14,7 @@ Every method raises :class:`~engine.errors.StoreError` on backend failure and
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,129 +214,134 @@ class NodeStatus:
     channels: Mapping[str, str] = field(default_factory=dict)
 
 
-class ConsoleStore:
+class ConsoleStore(ABC):
     """The console's part of the store (see the module docstring).
 
-    Methods raise ``NotImplementedError`` until a backend implements them.
+    Every backend implements all of it (SQLite: :mod:`engine.store._sqlite_console_store`,
+    PostgreSQL: :mod:`engine.store._pg_console`).
     """
 
     # --- overview ---------------------------------------------------------------------
+    @abstractmethod
     async def channel_summaries(self) -> list[ChannelSummary]:
         """Every channel that has messages, by name; counter-backed (no table scan)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def destination_summaries(self) -> list[DestinationSummary]:
         """Every destination that has deliveries, by name; counter-backed."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def activity(self, since: datetime, bucket_seconds: int) -> list[ActivityBucket]:
         """Per channel and destination, counts per bucket from ``since`` to now, oldest
         first; buckets without activity are absent. Bounded by the window (indexed on
         time), not by the size of the store."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def route_counts(self) -> dict[str, int]:
         """Deliveries per route name (for metrics)."""
-        raise NotImplementedError
 
     # --- patient index ----------------------------------------------------------------
+    @abstractmethod
     async def add_patient_keys(self, message_id: str, keys: Sequence[bytes]) -> None:
         """Index a message under keyed digests of its patient identifiers (idempotent).
         :meth:`engine.store.base.Store.list_messages` finds them with
         ``MessageQuery.patient_key``."""
-        raise NotImplementedError
 
     # --- accounts, tokens, sessions ---------------------------------------------------
+    @abstractmethod
     async def save_account(self, account: Account) -> None:
         """Create or replace an account (by name)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def get_account(self, name: str) -> Account:
         """Raises NotFound."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def accounts(self) -> list[Account]:
         """Every account, by name."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def delete_account(self, name: str) -> None:
         """Remove an account, its tokens and its sessions. Raises NotFound."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def save_token(self, token: ApiToken) -> None:
         """Create or replace a token (by id)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def token_by_hash(self, token_hash: str) -> ApiToken | None:
         """The token with this digest (revoked ones too), or None."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def tokens(self, account: str | None = None) -> list[ApiToken]:
         """Tokens of one account (or all), oldest first."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def save_session(self, session: Session) -> None:
-        raise NotImplementedError
+        """Create or replace a session (by ``id_hash``)."""
 
+    @abstractmethod
     async def get_session(self, id_hash: str) -> Session | None:
         """The session, or None when unknown or expired."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def delete_session(self, id_hash: str) -> None:
-        raise NotImplementedError
+        """Remove a session (logout); unknown ids are ignored."""
 
+    @abstractmethod
     async def purge_sessions(self, now: datetime) -> int:
         """Remove expired sessions; returns how many."""
-        raise NotImplementedError
 
     # --- audit ------------------------------------------------------------------------
+    @abstractmethod
     async def append_audit(self, entry: AuditEntry) -> int:
         """Append an entry (durable on return) and return its id (increasing)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
         """Entries matching the query, newest first."""
-        raise NotImplementedError
 
     # --- operator controls ------------------------------------------------------------
+    @abstractmethod
     async def set_control(self, control: Control) -> None:
         """Record (replace) the standing order for (kind, name)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def controls(self) -> list[Control]:
         """Every standing order, by kind then name."""
-        raise NotImplementedError
 
     # --- alerting ---------------------------------------------------------------------
+    @abstractmethod
     async def save_alert_state(self, state: AlertState) -> None:
-        raise NotImplementedError
+        """Record (replace) the state of one alert (by fingerprint)."""
 
+    @abstractmethod
     async def alert_states(self) -> list[AlertState]:
-        raise NotImplementedError
+        """Every recorded alert state, by fingerprint."""
 
+    @abstractmethod
     async def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take or renew the named lease for ``owner`` (True), or False while another
         owner's lease is live: one alert evaluator among several nodes."""
-        raise NotImplementedError
 
     # --- engine nodes ---------------------------------------------------------------
+    @abstractmethod
     async def save_node_status(self, status: NodeStatus) -> None:
         """Record (replace) a node's heartbeat."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def node_statuses(self) -> list[NodeStatus]:
         """Every node's last heartbeat, by node name."""
-        raise NotImplementedError
 
     # --- sent payload budget ----------------------------------------------------------
+    @abstractmethod
     async def attempt_payload_usage(self) -> tuple[int, datetime | None]:
         """Bytes of attempt payloads kept and the time of the oldest one."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def purge_attempt_payloads(
         self, *, before: datetime | None, max_bytes: int | None, limit: int = 500
     ) -> int:
         """Remove attempt payloads (sent bodies and responses; the attempts stay) older
         than ``before`` and, oldest first, while the total exceeds ``max_bytes``.
         Returns how many attempts lost their payloads (at most ``limit``)."""
-        raise NotImplementedError
