@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from engine.components import Source
 from engine.errors import ChannelError, ConfigError, StoreError
 from engine.message import utcnow
-from engine.store.console import Control, NodeStatus
+from engine.store.console import HEARTBEAT_EVERY, Control, NodeStatus
 
 if TYPE_CHECKING:
     from engine.app import Engine
@@ -46,7 +46,9 @@ DESTINATION, CHANNEL = "destination", "channel"
 class OperatorControls:
     """Applies the store's controls to ``engine`` and writes its heartbeat."""
 
-    def __init__(self, engine: Engine, *, poll: float = 2.0, heartbeat: float = 5.0) -> None:
+    def __init__(
+        self, engine: Engine, *, poll: float = 2.0, heartbeat: float = HEARTBEAT_EVERY
+    ) -> None:
         self.engine = engine
         self.poll = poll
         self.heartbeat = heartbeat

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from engine.circuit import CircuitState
 from engine.config.alerting import (
     DAYS,
     BacklogRule,
@@ -100,10 +101,7 @@ def _pick(wanted: Sequence[str] | None, names: Sequence[str]) -> Sequence[str]:
 
 
 def _backlog(summary: DestinationSummary | None) -> int:
-    if summary is None:
-        return 0
-    counts = summary.counts
-    return counts.get(DeliveryState.PENDING, 0) + counts.get(DeliveryState.RETRYING, 0)
+    return 0 if summary is None else summary.waiting
 
 
 def _failing(rule: DestinationFailingRule, f: Figures, now: datetime) -> list[Finding]:
@@ -112,15 +110,10 @@ def _failing(rule: DestinationFailingRule, f: Figures, now: datetime) -> list[Fi
         summary, circuit = f.destinations.get(name), f.circuits.get(name)
         waiting = _backlog(summary)
         started: datetime | None = None
-        if circuit is not None and circuit.state in ("open", "half-open"):
+        if circuit is not None and circuit.state in (CircuitState.OPEN, CircuitState.HALF_OPEN):
             state, started = f"circuit {circuit.state}", circuit.opened_at
             error = circuit.last_error or (summary.last_error if summary else "")
-        elif (
-            summary is not None
-            and waiting > 0
-            and summary.last_error_at is not None
-            and (summary.last_sent_at is None or summary.last_error_at > summary.last_sent_at)
-        ):
+        elif summary is not None and waiting > 0 and summary.failed_last:
             state, error = "failing", summary.last_error
         else:
             detail = f"destination {name}: delivering, {waiting} waiting"

@@ -9,7 +9,6 @@ in the store; the engine applies it within 2 s and keeps it across restarts.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -20,9 +19,6 @@ from engine.cli.operator import set_control
 from engine.message import utcnow
 from engine.store.base import Store
 from engine.store.console import Control, NodeStatus
-
-ALIVE = timedelta(seconds=20)
-"""A heartbeat older than this (four periods) is a node that is down."""
 
 
 @click.group(invoke_without_command=True)
@@ -41,7 +37,7 @@ def channels(ctx: click.Context, config: Path, as_json: bool) -> None:
     nodes, controls = with_store(config, fetch)
     stopped = {c.name for c in controls if c.kind == "channel" and c.paused}
     now = utcnow()
-    alive = [n for n in nodes if now - n.heartbeat_at <= ALIVE]
+    alive = [n for n in nodes if n.alive(now)]
     rows: list[tuple[str, ...]] = []
     for name in names:
         states = sorted({n.channels[name] for n in alive if name in n.channels})

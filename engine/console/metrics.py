@@ -19,7 +19,7 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -29,18 +29,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from engine import latency
+from engine.circuit import CircuitState
 from engine.console.context import ConsoleContext
 from engine.errors import StoreError
 from engine.message import DeliveryState, MessageState
 from engine.store.base import DestinationStatus
-from engine.store.console import AlertState, ChannelSummary, DestinationSummary
+from engine.store.console import (
+    AlertState,
+    ChannelSummary,
+    DestinationSummary,
+    channel_states_of,
+)
 
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROBE_LEASE = "readyz"
-HEARTBEAT_STALE = timedelta(seconds=20)
-"""A node whose heartbeat (every 5 s) is older than this is considered down."""
-CIRCUIT_STATES = ("closed", "open", "half-open")
+CIRCUIT_STATES = tuple(state.value for state in CircuitState)
 
 
 @dataclass
@@ -150,9 +154,7 @@ class StoreCollector(Collector):
             summary = dests.get(name, DestinationSummary(name))
             for state in DeliveryState:
                 deliveries.add_metric([name, state.value], float(summary.counts.get(state, 0)))
-            waiting = summary.counts.get(DeliveryState.PENDING, 0) + summary.counts.get(
-                DeliveryState.RETRYING, 0
-            )
+            waiting = summary.waiting
             backlog.add_metric([name], float(waiting))
             at = summary.oldest_waiting_at
             age = (snap.at - at).total_seconds() if at is not None and waiting else 0.0
@@ -185,19 +187,14 @@ async def readiness(ctx: ConsoleContext) -> list[str]:
     if ctx.runtime is not None:
         states = ctx.runtime.channel_states()
     else:
-        states = {}
         try:
             nodes = await ctx.store.node_statuses()
         except Exception as exc:
             return [f"store not readable: {type(exc).__name__}"]
         now = ctx.now()
-        alive = [n for n in nodes if now - n.heartbeat_at < HEARTBEAT_STALE]
-        if not alive and ctx.config.channels:
+        if ctx.config.channels and not any(n.alive(now) for n in nodes):
             return ["no engine node has sent a heartbeat recently"]
-        for node in alive:
-            for name, state in node.channels.items():
-                if states.get(name) != "listening":
-                    states[name] = state
+        states = channel_states_of(nodes, now)
     for name in ctx.config.channels:
         state = states.get(name, "unknown")
         if state not in ("listening", "stopped"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.message import DeliveryState, MessageState
 
@@ -59,6 +59,20 @@ class DestinationSummary:
     last_error: str = ""
     last_error_at: datetime | None = None
     last_sent_at: datetime | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Deliveries waiting to go (``pending`` + ``retrying``): the backlog."""
+        return self.counts.get(DeliveryState.PENDING, 0) + self.counts.get(
+            DeliveryState.RETRYING, 0
+        )
+
+    @property
+    def failed_last(self) -> bool:
+        """True when its newest failed attempt is newer than its newest success."""
+        return self.last_error_at is not None and (
+            self.last_sent_at is None or self.last_error_at > self.last_sent_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +211,12 @@ class AlertState:
     detail: str = ""
 
 
+HEARTBEAT_EVERY = 5.0
+"""Seconds between two heartbeats of an engine node (:class:`NodeStatus`)."""
+NODE_DOWN_AFTER = timedelta(seconds=4 * HEARTBEAT_EVERY)
+"""A node whose heartbeat is older than this (four periods) is down."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     """An engine node's heartbeat: which of its channels run. Written by the engine every
@@ -212,6 +232,23 @@ class NodeStatus:
     started_at: datetime
     heartbeat_at: datetime
     channels: Mapping[str, str] = field(default_factory=dict)
+
+    def alive(self, now: datetime) -> bool:
+        """True while its heartbeat is at most :data:`NODE_DOWN_AFTER` old."""
+        return now - self.heartbeat_at <= NODE_DOWN_AFTER
+
+
+def channel_states_of(nodes: Sequence[NodeStatus], now: datetime) -> dict[str, str]:
+    """Channel -> state across the live nodes: ``listening`` when it listens on any of
+    them, else the state one of them reports. Dead nodes are ignored."""
+    states: dict[str, str] = {}
+    for node in nodes:
+        if not node.alive(now):
+            continue
+        for name, state in node.channels.items():
+            if states.get(name) != "listening":
+                states[name] = state
+    return states
 
 
 class ConsoleStore(ABC):

@@ -9,10 +9,13 @@ from typing import Any
 from engine.console.api.routing import ApiRoute, Call, Param, iso
 from engine.console.api.tenancy import Scope
 from engine.message import DeliveryState, MessageState
-from engine.store.console import ChannelSummary, DestinationSummary, NodeStatus
+from engine.store.console import (
+    ChannelSummary,
+    DestinationSummary,
+    NodeStatus,
+    channel_states_of,
+)
 
-NODE_ALIVE = timedelta(seconds=20)
-"""A node whose heartbeat (every 5 s) is older than this is down."""
 _CIRCUIT_STATUS = {"open": "circuit_open", "half-open": "half_open"}
 
 
@@ -22,15 +25,7 @@ async def channel_states(call: Call) -> dict[str, str]:
     runtime = call.state.ctx.runtime
     if runtime is not None:
         return dict(runtime.channel_states())
-    states: dict[str, str] = {}
-    now = call.now()
-    for node in await call.state.ctx.store.node_statuses():
-        if now - node.heartbeat_at > NODE_ALIVE:
-            continue
-        for name, value in node.channels.items():
-            if states.get(name) != "listening":
-                states[name] = value
-    return states
+    return channel_states_of(await call.state.ctx.store.node_statuses(), call.now())
 
 
 def _node(node: NodeStatus, call: Call) -> dict[str, Any]:
@@ -38,7 +33,7 @@ def _node(node: NodeStatus, call: Call) -> dict[str, Any]:
         "node": node.node,
         "pid": node.pid,
         "heartbeat_at": iso(node.heartbeat_at),
-        "alive": call.now() - node.heartbeat_at <= NODE_ALIVE,
+        "alive": node.alive(call.now()),
     }
 
 
@@ -99,10 +94,7 @@ def _destination(
     s = summary or DestinationSummary(name)
     counts = {state.value: s.counts.get(state, 0) for state in DeliveryState}
     circuit = circuits.get(name)
-    failing = s.last_error_at is not None and (
-        s.last_sent_at is None or s.last_error_at > s.last_sent_at
-    )
-    status = "failing" if failing and (counts["retrying"] or counts["dead"]) else "ok"
+    status = "failing" if s.failed_last and (counts["retrying"] or counts["dead"]) else "ok"
     if circuit is not None and circuit.state in _CIRCUIT_STATUS:
         status = _CIRCUIT_STATUS[circuit.state]
     if paused:
@@ -113,7 +105,7 @@ def _destination(
         "establishment": spec.establishment if spec else None,
         "status": status,
         "counts": counts,
-        "backlog": counts["pending"] + counts["retrying"],
+        "backlog": s.waiting,
         "oldest_waiting_at": iso(s.oldest_waiting_at),
         "circuit": {
             "state": circuit.state if circuit else "closed",
